@@ -1,0 +1,128 @@
+"""The ObjectStore protocol: the only thing the layers above know about a store.
+
+Keys are full object keys (the share's prefix included). Ranges are half-open
+``[start, end)`` byte offsets. Every implementation translates its own failures into
+``gateway.errors`` exactly once, here at the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str  # quoted, exactly as the store gives it: '"abc123"'
+    last_modified: datetime  # timezone-aware UTC
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a delimited listing: objects and common prefixes, each sorted."""
+
+    objects: tuple[ObjectInfo, ...]
+    prefixes: tuple[str, ...]
+    next_token: str | None
+
+
+@dataclass(slots=True)
+class GetResult:
+    """An open read: metadata plus a body stream that must be consumed or closed."""
+
+    info: ObjectInfo
+    start: int
+    end: int  # exclusive
+    body: AsyncIterator[bytes]
+    _close: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+
+    async def aclose(self) -> None:
+        if self._close is not None:
+            close, self._close = self._close, None
+            await close()
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPart:
+    number: int  # 1-based, as S3 numbers parts
+    etag: str
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """What bucketdav needs from a store, and nothing more."""
+
+    @property
+    def description(self) -> str:
+        """Human-readable name for messages: ``s3://bucket at http://host:port``."""
+        ...
+
+    async def check(self) -> None:
+        """Fail with a domain error if the store is unreachable or refuses access."""
+        ...
+
+    async def head(self, key: str) -> ObjectInfo: ...
+
+    async def get(
+        self,
+        key: str,
+        start: int | None = None,
+        end: int | None = None,
+        if_match: str | None = None,
+    ) -> GetResult:
+        """Open ``[start, end)`` (whole object when both are None).
+
+        ``end`` past the object's size is clamped. With ``if_match`` a changed object
+        raises ``ObjectChanged``.
+        """
+        ...
+
+    async def list_page(
+        self,
+        prefix: str,
+        delimiter: str | None = "/",
+        token: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage: ...
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        """Write a whole object. ``if_none_match`` refuses (Exists) if the key exists."""
+        ...
+
+    async def create_upload(self, key: str, content_type: str | None = None) -> str: ...
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
+        ...
+
+    async def complete_upload(
+        self, key: str, upload_id: str, parts: list[UploadPart]
+    ) -> ObjectInfo: ...
+
+    async def abort_upload(self, key: str, upload_id: str) -> None: ...
+
+    async def list_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        """Open multipart uploads under prefix as ``(key, upload_id)`` pairs."""
+        ...
+
+    async def copy(self, src: str, dst: str) -> ObjectInfo: ...
+
+    async def delete(self, key: str) -> None:
+        """Delete one key; deleting a missing key is not an error."""
+        ...
+
+    async def delete_many(self, keys: list[str]) -> dict[str, str]:
+        """Delete up to 1000 keys; returns ``{key: reason}`` for the ones that failed."""
+        ...
+
+    async def close(self) -> None: ...

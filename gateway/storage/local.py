@@ -1,0 +1,352 @@
+"""A local folder as an object store.
+
+Keys are relative paths under the root; a directory stands for the ``dir/`` marker
+object. Writes go to a temporary file inside ``.bucketdav/`` under the root (same
+filesystem) and are renamed into place when complete, so a partial file is never
+visible. No key can name a path outside the root: keys are checked component by
+component and the resolved path must stay under the resolved root (symlinks included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.errors import AccessDenied, Conflict, Exists, InvalidPath, NotFound, ObjectChanged
+from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
+
+CHUNK = 256 * 1024
+SIDE = ".bucketdav"  # temp files and multipart parts; never listed
+
+
+def _etag(st: os.stat_result) -> str:
+    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+def _info(key: str, st: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        size=0 if key.endswith("/") else st.st_size,
+        etag=_etag(st),
+        last_modified=datetime.fromtimestamp(int(st.st_mtime), UTC),
+    )
+
+
+class LocalStore:
+    def __init__(self, root: str | Path, create: bool = False) -> None:
+        path = Path(root)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        self.root = path.resolve()
+        self._side = self.root / SIDE
+
+    @property
+    def description(self) -> str:
+        return f"local folder {self.root}"
+
+    # ---- path safety ----------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        """The filesystem path for a key, refusing anything that could leave the root."""
+        body = key[:-1] if key.endswith("/") else key
+        comps = body.split("/") if body else []
+        for c in comps:
+            if c in ("", ".", "..") or "\x00" in c or "\\" in c:
+                raise InvalidPath(f"invalid key {key!r}")
+        if comps and comps[0] == SIDE:
+            raise InvalidPath(f"{SIDE} is reserved")
+        path = self.root.joinpath(*comps)
+        # A symlink inside the root must not lead out of it.
+        real = Path(os.path.realpath(path))
+        if real != self.root and self.root not in real.parents:
+            raise InvalidPath(f"key {key!r} leads outside the share")
+        return path
+
+    # ---- sync helpers, run in a thread -----------------------------------------------
+    def _stat(self, key: str) -> os.stat_result:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"no object {key!r}") from None
+        except PermissionError:
+            raise AccessDenied(f"cannot read {key!r}") from None
+        is_dir = os.path.isdir(path)
+        if is_dir != key.endswith("/") or (key == "" and not is_dir):
+            raise NotFound(f"no object {key!r}")
+        return st
+
+    def _walk(self, prefix: str, delimiter: str | None) -> list[tuple[str, os.stat_result | None]]:
+        """Every key under prefix in S3 order; directories as ``name/`` (stat None when
+        they are common prefixes)."""
+        slash = prefix.rfind("/")
+        base_key, name_prefix = prefix[: slash + 1], prefix[slash + 1 :]
+        try:
+            base = self._path(base_key)
+        except InvalidPath:
+            return []
+        out: list[tuple[str, os.stat_result | None]] = []
+        if name_prefix == "" and base_key and base.is_dir():
+            out.append((base_key, base.stat()))  # the directory's own marker
+        try:
+            entries = list(os.scandir(base))
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        for entry in entries:
+            if entry.name.startswith(name_prefix) is False:
+                continue
+            if not base_key and entry.name == SIDE:
+                continue
+            key = base_key + entry.name
+            try:
+                if entry.is_dir():
+                    if delimiter:
+                        out.append((key + "/", None))
+                    else:
+                        out.extend(self._walk(key + "/", None))
+                elif entry.is_file():
+                    out.append((key, entry.stat()))
+            except OSError:
+                continue
+        out.sort(key=lambda item: item[0])
+        return out
+
+    def _list(self, prefix: str, delimiter: str | None, token: str | None, max_keys: int) -> ListPage:
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        items = [it for it in self._walk(prefix, delimiter) if token is None or it[0] > token]
+        for key, st in items[:max_keys]:
+            if st is None:
+                prefixes.append(key)
+            else:
+                objects.append(_info(key, st))
+        more = len(items) > max_keys
+        return ListPage(tuple(objects), tuple(prefixes), items[max_keys - 1][0] if more else None)
+
+    def _temp(self) -> Path:
+        self._side.mkdir(exist_ok=True)
+        return self._side / f"tmp-{uuid.uuid4().hex}"
+
+    def _commit(self, temp: Path, key: str, if_none_match: bool) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            temp.unlink(missing_ok=True)
+            raise Conflict(f"a parent of {key!r} is a file") from None
+        try:
+            if path.is_dir():
+                raise Conflict(f"{key!r} is a directory")
+            if if_none_match:
+                try:
+                    os.link(temp, path)  # atomic create-if-absent
+                except FileExistsError:
+                    raise Exists(f"{key!r} exists") from None
+            else:
+                os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+        return _info(key, path.stat())
+
+    def _put(self, key: str, data: bytes, if_none_match: bool) -> ObjectInfo:
+        if key.endswith("/"):
+            path = self._path(key)
+            if if_none_match and path.exists():
+                raise Exists(f"{key!r} exists")
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise Conflict(f"{key!r} is a file") from None
+            return _info(key, path.stat())
+        self._path(key)
+        temp = self._temp()
+        temp.write_bytes(data)
+        return self._commit(temp, key, if_none_match)
+
+    def _upload_dir(self, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise NotFound("no such upload")
+        return self._side / f"upload-{upload_id}"
+
+    def _complete(self, key: str, upload_id: str, parts: list[UploadPart]) -> ObjectInfo:
+        folder = self._upload_dir(upload_id)
+        if not folder.is_dir():
+            raise NotFound("no such upload")
+        temp = self._temp()
+        with open(temp, "wb") as out:
+            for part in sorted(parts, key=lambda p: p.number):
+                with open(folder / str(part.number), "rb") as f:
+                    shutil.copyfileobj(f, out, CHUNK)
+        shutil.rmtree(folder, ignore_errors=True)
+        return self._commit(temp, key, False)
+
+    def _delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            if key.endswith("/"):
+                path.rmdir()
+            else:
+                path.unlink()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            pass
+        except OSError as e:
+            if key.endswith("/") and e.errno in (39, 66):  # ENOTEMPTY: S3 would keep the children
+                return
+            raise
+
+    # ---- protocol -----------------------------------------------------------------
+    async def check(self) -> None:
+        if not self.root.is_dir():
+            raise NotFound(f"{self.root} is not a directory")
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise AccessDenied(f"cannot read {self.root}")
+
+    async def head(self, key: str) -> ObjectInfo:
+        st = await asyncio.to_thread(self._stat, key)
+        return _info(key, st)
+
+    async def get(
+        self,
+        key: str,
+        start: int | None = None,
+        end: int | None = None,
+        if_match: str | None = None,
+    ) -> GetResult:
+        path = self._path(key)
+        if key.endswith("/"):
+            st = await asyncio.to_thread(self._stat, key)
+            return GetResult(_info(key, st), 0, 0, _empty())
+        try:
+            f = await asyncio.to_thread(open, path, "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFound(f"no object {key!r}") from None
+        except PermissionError:
+            raise AccessDenied(f"cannot read {key!r}") from None
+        st = os.fstat(f.fileno())
+        info = _info(key, st)
+        if if_match is not None and if_match != info.etag:
+            f.close()
+            raise ObjectChanged(f"{key!r} changed")
+        lo = 0 if start is None else min(start, st.st_size)
+        hi = st.st_size if end is None else min(end, st.st_size)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                await asyncio.to_thread(f.seek, lo)
+                left = hi - lo
+                while left > 0:
+                    piece = await asyncio.to_thread(f.read, min(CHUNK, left))
+                    if not piece:
+                        raise ObjectChanged(f"{key!r} shrank during the read")
+                    left -= len(piece)
+                    yield piece
+            finally:
+                f.close()
+
+        async def close() -> None:
+            f.close()
+
+        return GetResult(info, lo, hi, body(), close)
+
+    async def list_page(
+        self,
+        prefix: str,
+        delimiter: str | None = "/",
+        token: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        return await asyncio.to_thread(self._list, prefix, delimiter, token, max_keys)
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        return await asyncio.to_thread(self._put, key, data, if_none_match)
+
+    async def create_upload(self, key: str, content_type: str | None = None) -> str:
+        self._path(key)
+        upload_id = uuid.uuid4().hex
+        folder = self._upload_dir(upload_id)
+        await asyncio.to_thread(folder.mkdir, parents=True)
+        (folder / "key").write_text(key, "utf-8")
+        return upload_id
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
+        folder = self._upload_dir(upload_id)
+        if not folder.is_dir():
+            raise NotFound("no such upload")
+        await asyncio.to_thread((folder / str(number)).write_bytes, data)
+        return UploadPart(number, f'"{number}"')
+
+    async def complete_upload(
+        self, key: str, upload_id: str, parts: list[UploadPart]
+    ) -> ObjectInfo:
+        return await asyncio.to_thread(self._complete, key, upload_id, parts)
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self._upload_dir(upload_id), True)
+
+    async def list_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        def scan() -> list[tuple[str, str]]:
+            found = []
+            for folder in self._side.glob("upload-*") if self._side.is_dir() else []:
+                try:
+                    key = (folder / "key").read_text("utf-8")
+                except OSError:
+                    continue
+                if key.startswith(prefix):
+                    found.append((key, folder.name.removeprefix("upload-")))
+            return found
+
+        return await asyncio.to_thread(scan)
+
+    async def copy(self, src: str, dst: str) -> ObjectInfo:
+        def run() -> ObjectInfo:
+            source = self._path(src)
+            if key_is_dir(src):
+                return self._put(dst, b"", False)
+            self._path(dst)
+            temp = self._temp()
+            try:
+                shutil.copyfile(source, temp)
+            except FileNotFoundError:
+                temp.unlink(missing_ok=True)
+                raise NotFound(f"no object {src!r}") from None
+            return self._commit(temp, dst, False)
+
+        return await asyncio.to_thread(run)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._delete, key)
+
+    async def delete_many(self, keys: list[str]) -> dict[str, str]:
+        def run() -> dict[str, str]:
+            failed: dict[str, str] = {}
+            # Children before parents, so directory markers can go once empty.
+            for key in sorted(keys, reverse=True):
+                try:
+                    self._delete(key)
+                except (OSError, InvalidPath) as e:
+                    failed[key] = str(e)
+            return failed
+
+        return await asyncio.to_thread(run)
+
+    async def close(self) -> None:
+        return None
+
+
+def key_is_dir(key: str) -> bool:
+    return key.endswith("/")
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator

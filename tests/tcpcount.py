@@ -1,0 +1,83 @@
+"""A TCP forwarder that counts the bytes a client sends to a server.
+
+Put between the gateway and its store, it answers "did this request reach the store at
+all?" without trusting the gateway's own counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Counter:
+    url: str
+    to_server: int = 0
+    connections: int = 0
+
+
+def _pipe(src: socket.socket, dst: socket.socket, counter: Counter | None) -> None:
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            if counter is not None:
+                counter.to_server += len(data)
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def counting_proxy(target_url: str) -> Iterator[Counter]:
+    """Forward 127.0.0.1:<free port> to ``target_url``'s host and port."""
+    target = urlsplit(target_url)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.1)  # accept() wakes up to notice stop; close() alone would not
+    port = listener.getsockname()[1]
+    counter = Counter(f"http://127.0.0.1:{port}")
+    stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            counter.connections += 1
+            sockets.append(client)
+            try:
+                server = socket.create_connection((target.hostname, target.port))
+            except OSError:
+                client.close()
+                continue
+            sockets.append(server)
+            threading.Thread(target=_pipe, args=(client, server, counter), daemon=True).start()
+            threading.Thread(target=_pipe, args=(server, client, None), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield counter
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+        for s in sockets:
+            s.close()
