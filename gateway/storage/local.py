@@ -115,7 +115,9 @@ class LocalStore:
         out.sort(key=lambda item: item[0])
         return out
 
-    def _list(self, prefix: str, delimiter: str | None, token: str | None, max_keys: int) -> ListPage:
+    def _list(
+        self, prefix: str, delimiter: str | None, token: str | None, max_keys: int
+    ) -> ListPage:
         objects: list[ObjectInfo] = []
         prefixes: list[str] = []
         items = [it for it in self._walk(prefix, delimiter) if token is None or it[0] > token]

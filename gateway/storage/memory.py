@@ -115,13 +115,14 @@ class MemoryStore:
         self.get_ranges.append((key, lo, hi, if_match))
         data = stored.data[lo:hi]
 
+        limit = fault.after_bytes if fault is not None else None
+
         async def body() -> AsyncIterator[bytes]:
             sent = 0
             for i in range(0, len(data), CHUNK):
                 piece = data[i : i + CHUNK]
-                if fault is not None and fault.after_bytes is not None:
-                    if sent + len(piece) > fault.after_bytes:
-                        raise fault.error
+                if fault is not None and limit is not None and sent + len(piece) > limit:
+                    raise fault.error
                 sent += len(piece)
                 self.bytes_served += len(piece)
                 yield piece

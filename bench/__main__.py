@@ -1,0 +1,167 @@
+"""``python -m bench``: measure bucketdav against direct S3 reads and rclone serve webdav.
+
+Usually started through ``bench/run``, which installs what is needed first. Writes the report
+(Markdown + PNG plot) and the raw measurements (JSON, under bench/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+
+from bench import dataset, report, runner, servers, workloads
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOADS = ("sequential", "shared", "ranges", "small", "listing", "put", "memory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bench/run",
+        description="Benchmark bucketdav against a direct S3 connection and rclone serve "
+        "webdav, on s3rver behind a proxy that adds per-request latency and a "
+        "per-connection bandwidth cap.",
+    )
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes and one run: a smoke test of the whole harness")
+    p.add_argument("--runs", type=int, help="repetitions of each workload (default 3; 1 quick)")
+    p.add_argument("--bandwidth", type=float, default=50.0, metavar="MB/S",
+                   help="proxy bandwidth cap per connection, MB/s (default 50)")
+    p.add_argument("--latency", type=float, default=20.0, metavar="MS",
+                   help="proxy latency added to each request, ms (default 20)")
+    p.add_argument("--memory-target", type=int, default=512, metavar="MIB",
+                   help="bucketdav --memory-target, and the memory workload's bound (512)")
+    p.add_argument("--only", default="", metavar="LIST",
+                   help="comma-separated workloads to run: " + ", ".join(WORKLOADS))
+    p.add_argument("--contenders", default="direct,bucketdav,rclone", metavar="LIST",
+                   help="comma-separated contenders (default direct,bucketdav,rclone)")
+    p.add_argument("--bucketdav-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for bucketdav serve (repeatable)")
+    p.add_argument("--rclone-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for rclone serve webdav (repeatable)")
+    p.add_argument("--timeout", type=float, default=900.0, metavar="S",
+                   help="longest one measurement may take (default 900 s)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="report path (default docs/BENCHMARKS.md; with --quick "
+                   "bench/results/BENCHMARKS-quick.md); the plot is written beside it")
+    p.add_argument("--keep-logs", type=Path, metavar="DIR",
+                   help="copy the servers' logs here before the temp directory is removed")
+    p.add_argument("--from-json", type=Path, metavar="FILE",
+                   help="measure nothing: write the report of earlier raw results "
+                   "(bench/results/*.json)")
+    return p
+
+
+def _split(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = [x for x in items if x not in allowed]
+    if unknown:
+        raise SystemExit(f"bench: unknown {what}: {', '.join(unknown)} (use {', '.join(allowed)})")
+    return items
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # run the same cleanup as Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(args_list)
+    sizes = dataset.QUICK if args.quick else dataset.FULL
+    runs = args.runs or (1 if args.quick else 3)
+    if runs < 1:
+        raise SystemExit("bench: --runs must be at least 1")
+    options = runner.Options(
+        sizes=sizes,
+        runs=runs,
+        bandwidth_mb=args.bandwidth,
+        latency_ms=args.latency,
+        memory_target_mib=args.memory_target,
+        only=_split(args.only, WORKLOADS, "workload"),
+        contenders=_split(args.contenders, report.CONTENDERS, "contender"),
+        bucketdav_args=tuple(args.bucketdav_arg),
+        rclone_args=tuple(args.rclone_arg),
+        timeout=args.timeout,
+        keep_logs=args.keep_logs,
+    )
+    out: Path = args.out or (
+        ROOT / "bench" / "results" / "BENCHMARKS-quick.md" if args.quick
+        else ROOT / "docs" / "BENCHMARKS.md"
+    )
+    command = " ".join(["bench/run", *(shlex.quote(a) for a in args_list)])
+    all_workloads = workloads.build(sizes)
+    chosen = [w for w in all_workloads if not options.only or w.key in options.only]
+    results = runner.Results(
+        options={
+            "runs": runs,
+            "bandwidth_mb": args.bandwidth,
+            "latency_ms": args.latency,
+            "memory_target_mib": args.memory_target,
+            "sizes": asdict(sizes),
+            "bucketdav_args": list(options.bucketdav_args),
+            "rclone_flags": [*servers.RCLONE_FLAGS, *options.rclone_args],
+            "command": command,
+            "quick": args.quick,
+        },
+        versions=servers.versions(),
+    )
+    if args.from_json:
+        results = runner.Results.from_json(json.loads(args.from_json.read_text("utf-8")))
+        sizes = dataset.Sizes(**results.options["sizes"])
+        chosen = [w for w in workloads.build(sizes)
+                  if any(m.workload == w.key for m in results.measurements)]
+        write_report(results, chosen, out, options.contenders, args.from_json)
+        return 0
+    # Ctrl-C, kill and a closed terminal all end in the same cleanup. SIGINT is set too: a
+    # shell starting the benchmark in the background would otherwise leave it ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+    try:
+        runner.run_all(options, chosen, results)
+    except KeyboardInterrupt:
+        print("bench: interrupted; every process it started has been stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError) as exc:  # the rig itself did not start
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    raw = ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(results.as_json(), indent=1), "utf-8")
+    write_report(results, chosen, out, options.contenders, raw)
+    return 0
+
+
+def write_report(
+    results: runner.Results,
+    chosen: list[workloads.Workload],
+    out: Path,
+    wanted: tuple[str, ...],
+    raw: Path,
+) -> None:
+    o = results.options
+    command = o["command"]
+    contenders = [c for c in wanted if c not in results.skipped]
+    verdicts = report.targets(results, o["sizes"]["shared"], o["memory_target_mib"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_path = out.with_name(out.stem.lower() + ".png")
+    subtitle = (f"s3rver behind {o['bandwidth_mb']:g} MB/s per connection, "
+                f"{o['latency_ms']:g} ms per request; {report.machine()['cores']} cores")
+    report.plot(results, chosen, contenders, plot_path, o["memory_target_mib"], subtitle,
+                verdicts)
+    out.write_text(
+        report.markdown(results, chosen, contenders, verdicts, plot_path.name, command), "utf-8"
+    )
+    print()
+    print(report.console(results, chosen, contenders, verdicts))
+    print(f"\nreport: {out}\nplot:   {plot_path}\nraw:    {raw}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

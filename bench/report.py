@@ -1,0 +1,454 @@
+"""Turn measurements into medians, target verdicts, a Markdown report and a plot."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.runner import Results
+from bench.workloads import Workload
+
+CONTENDERS = ("direct", "bucketdav", "rclone")
+LABELS = {
+    "direct": "direct S3 (1 connection per reader)",
+    "bucketdav": "bucketdav",
+    "rclone": "rclone serve webdav",
+}
+COLORS = {"direct": "#9e9e9e", "bucketdav": "#1f77b4", "rclone": "#ff7f0e"}
+
+# metric -> (label, higher is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "mb_s": ("MB/s", True),
+    "ttfb_ms": ("first byte, ms", False),
+    "p50_ms": ("p50 latency, ms", False),
+    "p99_ms": ("p99 latency, ms", False),
+    "rps": ("requests/s", True),
+    "total_ms": ("total, ms", False),
+    "peak_rss_mib": ("peak RSS, MiB", False),
+    "backend_per_served": ("backend bytes per served byte", False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """The median of one metric of one contender on one workload, or why there is none."""
+
+    value: float | None
+    runs: int  # successful measurements behind the median
+    why: str = ""  # "n/a (...)", "failed", "not run"
+
+    def text(self, digits: int = 1) -> str:
+        if self.value is None:
+            return self.why or "—"
+        return _fmt(self.value, digits)
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10 or digits == 0:
+        return f"{value:.{digits}f}"
+    return f"{value:.{max(digits, 2)}f}"
+
+
+def cell(results: Results, workload: str, contender: str, metric: str) -> Cell:
+    ms = [m for m in results.measurements if m.workload == workload and m.contender == contender]
+    if not ms:
+        return Cell(None, 0, "not run")
+    good = [m.metrics[metric] for m in ms if m.error is None and m.unavailable is None
+            and metric in m.metrics]
+    if not good:
+        if any(m.unavailable for m in ms):
+            return Cell(None, 0, "n/a")
+        return Cell(None, 0, "failed")
+    return Cell(statistics.median(good), len(good))
+
+
+def spread_of(results: Results, workload: str, contender: str, metric: str) -> tuple[float, float]:
+    """Smallest and largest value over the successful runs (0, 0 when there are none)."""
+    values = [m.metrics[metric] for m in results.measurements
+              if m.workload == workload and m.contender == contender and m.error is None
+              and m.unavailable is None and metric in m.metrics]
+    return (min(values), max(values)) if values else (0.0, 0.0)
+
+
+def ratio(better: Cell, other: Cell, higher_is_better: bool) -> str:
+    """How many times better the first is (above 1: better), as text."""
+    if better.value is None or other.value is None or not better.value or not other.value:
+        return "—"
+    times = better.value / other.value if higher_is_better else other.value / better.value
+    return f"{times:.2f}×"
+
+
+# ---- targets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    goal: str
+    status: str  # "met", "NOT met", "n/a"
+    detail: str
+
+
+def _judge(goal: str, ok: bool | None, detail: str) -> Verdict:
+    status = "n/a" if ok is None else ("met" if ok else "NOT met")
+    return Verdict(goal, status, detail)
+
+
+def _at_least(goal: str, mine: float | None, other: float | None, factor: float,
+              unit: str) -> Verdict:
+    """``mine`` must be at least ``factor`` times ``other`` (a throughput comparison)."""
+    if mine is None or other is None or not other:
+        return _judge(goal, None, "missing data (see notes)")
+    return _judge(goal, mine >= factor * other,
+                  f"{mine:.1f} vs {other:.1f} {unit} = {mine / other:.2f}×")
+
+
+def targets(results: Results, shared_size: int, memory_target_mib: int) -> list[Verdict]:
+    def v(workload: str, contender: str, metric: str) -> float | None:
+        return cell(results, workload, contender, metric).value
+
+    seq = "Sequential read: bucketdav ≥ 4× "
+    out = [
+        _at_least(seq + "rclone serve webdav", v("sequential", "bucketdav", "mb_s"),
+                  v("sequential", "rclone", "mb_s"), 4, "MB/s"),
+        _at_least(seq + "a single direct connection", v("sequential", "bucketdav", "mb_s"),
+                  v("sequential", "direct", "mb_s"), 4, "MB/s"),
+    ]
+    goal = "Concurrent readers of one object: backend bytes ≤ 1.1× object size"
+    backend = v("shared", "bucketdav", "backend_bytes")
+    if backend is None:
+        out.append(_judge(goal, None, "missing data (see notes)"))
+    else:
+        out.append(_judge(goal, backend <= 1.1 * shared_size,
+                          f"{backend / shared_size:.2f}× the object size from the backend"))
+    out.append(_at_least("Concurrent readers of one object: aggregate ≥ 2× rclone",
+                         v("shared", "bucketdav", "mb_s"), v("shared", "rclone", "mb_s"), 2,
+                         "MB/s"))
+    goal = "Random ranges: p50 within 5 ms of the direct request's p50"
+    mine, direct = v("ranges", "bucketdav", "p50_ms"), v("ranges", "direct", "p50_ms")
+    if mine is None or direct is None:
+        out.append(_judge(goal, None, "missing data (see notes)"))
+    else:
+        out.append(_judge(goal, mine <= direct + 5,
+                          f"p50 {mine:.1f} ms vs direct {direct:.1f} ms"))
+    out.append(_at_least("Small GETs: ≥ 2× rclone's requests/s", v("small", "bucketdav", "rps"),
+                         v("small", "rclone", "rps"), 2, "req/s"))
+    goal = "Memory: many concurrent readers stay under --memory-target"
+    peak = v("memory", "bucketdav", "peak_rss_mib")
+    if peak is None:
+        out.append(_judge(goal, None, "missing data (see notes)"))
+    else:
+        out.append(_judge(goal, peak < memory_target_mib,
+                          f"peak RSS {peak:.0f} MiB, --memory-target {memory_target_mib} MiB"))
+    return out
+
+
+# ---- tables ----------------------------------------------------------------------------------
+
+
+def _row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def main_table(results: Results, workloads: list[Workload], contenders: list[str]) -> str:
+    others = [c for c in contenders if c != "bucketdav"]
+    head = ["Workload", "Metric", *(LABELS[c] for c in contenders)]
+    head += [f"bucketdav vs {c}" for c in others] if "bucketdav" in contenders else []
+    lines = [_row(head), _row(["---", "---", *("---:" for _ in head[2:])])]
+    for w in workloads:
+        names = [c for c in contenders if c in w.contenders]
+        for i, metric in enumerate(w.shown):
+            label, higher = METRICS[metric]
+            label += " ↑" if higher else " ↓"
+            cells = {c: cell(results, w.key, c, metric) for c in contenders}
+            row = [w.title if i == 0 else "", label]
+            row += [cells[c].text() if c in names else "" for c in contenders]
+            if "bucketdav" in contenders:
+                row += [ratio(cells["bucketdav"], cells[c], higher) if c in names else ""
+                        for c in others]
+            lines.append(_row(row))
+    return "\n".join(lines)
+
+
+def side_table(
+    results: Results, workloads: list[Workload], contenders: list[str], metric: str,
+    digits: int = 2,
+) -> str:
+    head = ["Workload", *(LABELS[c] for c in contenders)]
+    lines = [_row(head), _row(["---", *("---:" for _ in contenders)])]
+    for w in workloads:
+        row = [w.title]
+        row += [cell(results, w.key, c, metric).text(digits) if c in w.contenders else ""
+                for c in contenders]
+        lines.append(_row(row))
+    return "\n".join(lines)
+
+
+def verdict_table(verdicts: list[Verdict]) -> str:
+    lines = [_row(["Target", "Result", "Measured (medians)"]), _row(["---", "---", "---"])]
+    lines += [_row([v.goal, f"**{v.status}**", v.detail]) for v in verdicts]
+    return "\n".join(lines)
+
+
+def notes(results: Results) -> list[str]:
+    seen: list[str] = []
+    for name, why in results.skipped.items():
+        seen.append(f"{name}: not run: {why}")
+    for m in results.measurements:
+        found = []
+        if m.unavailable:
+            found.append(f"{m.contender}, {m.workload}: n/a: {m.unavailable}")
+        if m.error:
+            found.append(f"{m.contender}, {m.workload}: failed: {m.error.splitlines()[0]}")
+        found += [f"{m.contender}, {m.workload}: {n}" for n in m.notes]
+        seen += [f for f in found if f not in seen]
+    return seen
+
+
+# ---- the machine -----------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+        ram_text = f"{ram:.1f} GiB"
+    except (ValueError, OSError):
+        ram_text = "unknown"
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": cpu,
+        "ram": ram_text,
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+# ---- the plot --------------------------------------------------------------------------------
+
+
+def plot(
+    results: Results,
+    workloads: list[Workload],
+    contenders: list[str],
+    path: Path,
+    memory_target_mib: int,
+    subtitle: str,
+    verdicts: list[Verdict],
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = 4
+    rows = (len(workloads) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax, w in zip(flat, workloads, strict=False):
+        metric = w.shown[0]
+        label, higher = METRICS[metric]
+        names = [c for c in contenders if c in w.contenders]
+        values = [cell(results, w.key, c, metric) for c in names]
+        heights = [c.value or 0.0 for c in values]
+        spread = [spread_of(results, w.key, n, metric) for n in names]
+        low = [h - lo for h, (lo, _) in zip(heights, spread, strict=True)]
+        high = [hi - h for h, (_, hi) in zip(heights, spread, strict=True)]
+        bars = ax.bar(range(len(names)), heights, color=[COLORS[n] for n in names],
+                      yerr=[low, high], ecolor="#444444", capsize=3, error_kw={"linewidth": 0.8})
+        top = max((hi for _, hi in spread), default=0.0) or 1.0
+        for name, bar, c, (_, hi) in zip(names, bars, values, spread, strict=True):
+            text = c.text()
+            if name == "bucketdav":
+                text += "".join(
+                    f"\n{ratio(c, cell(results, w.key, o, metric), higher)} {o}"
+                    for o in names if o != "bucketdav"
+                    and cell(results, w.key, o, metric).value is not None and c.value
+                )
+            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, max(hi, bar.get_height())),
+                        ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+                        textcoords="offset points")
+        if metric == "peak_rss_mib":
+            ax.axhline(memory_target_mib, color="#d62728", linestyle="--", linewidth=1)
+            ax.annotate(f"--memory-target {memory_target_mib} MiB", (0, memory_target_mib),
+                        xytext=(0, 3), textcoords="offset points", fontsize=8, color="#d62728")
+            top = max(top, memory_target_mib)
+        ax.set_ylim(0, top * 1.4)
+        ax.set_xticks(range(len(names)), [n if n != "direct" else "direct S3" for n in names])
+        ax.set_title(w.title, fontsize=10)
+        ax.set_ylabel(label + (" (higher is better)" if higher else " (lower is better)"),
+                      fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in flat[len(workloads):]:
+        ax.axis("off")
+    if len(flat) > len(workloads):
+        lines = ["Targets"] + [f"{v.status:>7}  {v.goal}" for v in verdicts]
+        lines += ["", "Bars: median; whiskers: min and max of the runs.",
+                  "bucketdav bars: × = times better than", "that contender (same metric)"]
+        flat[len(workloads)].text(0, 1, "\n".join(_wrap(line) for line in lines),
+                                  va="top", ha="left", fontsize=7.5, family="monospace",
+                                  transform=flat[len(workloads)].transAxes)
+    fig.suptitle("bucketdav vs direct S3 and rclone serve webdav — medians\n" + subtitle,
+                 fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _wrap(line: str, width: int = 52) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent=" " * 9)) or line
+
+
+# ---- the document ----------------------------------------------------------------------------
+
+
+def markdown(
+    results: Results,
+    workloads: list[Workload],
+    contenders: list[str],
+    verdicts: list[Verdict],
+    plot_name: str,
+    command: str,
+) -> str:
+    o: dict[str, Any] = results.options
+    mach = machine()
+    ver = results.versions
+    rclone_flags = " ".join(o["rclone_flags"])
+    lines = [
+        "# Benchmarks",
+        "",
+        "bucketdav against the two things a user could do instead: read the bucket directly "
+        "(one S3 GET on one connection) or serve it with `rclone serve webdav`. Same backend, "
+        "same run, contenders alternating. The backend is [s3rver](https://github.com/jamhall/s3rver)"
+        " on loopback behind a shaping proxy (`bench/proxy.py`) that makes it behave like a "
+        "store across a network: "
+        f"**{o['bandwidth_mb']:g} MB/s per connection** and **{o['latency_ms']:g} ms per "
+        "request**. The proxy counts the bytes it forwards, so *backend bytes per served byte* "
+        "is measured, not estimated.",
+        "",
+        f"Generated by `{command}` in {results.seconds / 60:.1f} minutes; each number is the "
+        f"median of {o['runs']} run{'s' if o['runs'] != 1 else ''} (the memory workload runs "
+        "once). "
+        "MB/s means 10^6 bytes per second.",
+        "",
+        f"![benchmark results]({plot_name})",
+        "",
+        "## Targets",
+        "",
+        verdict_table(verdicts),
+        "",
+        "## Medians",
+        "",
+        "↑ higher is better, ↓ lower is better. *bucketdav vs X* is how many times better "
+        "bucketdav is than X (above 1× it is better): the ratio of throughputs, or the inverse "
+        "ratio of latencies.",
+        "",
+        main_table(results, workloads, contenders),
+        "",
+        "## Backend bytes per served byte",
+        "",
+        "Bytes the backend sent through the proxy (including HTTP headers and, for listings, "
+        "the S3 XML) divided by the bytes the client received; for the PUT, bytes sent *to* the "
+        "backend per byte uploaded. Below 1 means a cache served some bytes; 8 readers that "
+        "each fetch the object cost 8× the object, that is 1.0 per served byte.",
+        "",
+        side_table(results, workloads, contenders, "backend_per_served"),
+        "",
+        "## Backend requests",
+        "",
+        "HTTP requests that reached the backend through the proxy during the workload.",
+        "",
+        side_table(results, workloads, contenders, "backend_requests", digits=0),
+        "",
+        "## Peak memory of each server (RSS, MiB)",
+        "",
+        "Resident memory of the server's whole process tree, sampled every 50 ms during the "
+        "workload; each measurement starts a fresh server process.",
+        "",
+        side_table(results, workloads, [c for c in contenders if c != "direct"], "peak_rss_mib",
+                   digits=0),
+        "",
+    ]
+    found = notes(results)
+    if found:
+        lines += ["## Notes", "", *(f"- {n}" for n in found), ""]
+    lines += [
+        "## Machine and settings",
+        "",
+        f"- Machine: {mach['cores']} cores ({mach['cpu']}), {mach['ram']} RAM, {mach['os']}",
+        f"- Python {ver['python']}, bucketdav {ver['bucketdav']}, {ver['rclone']}, "
+        f"s3rver {ver['s3rver']} on Node {ver['node']}",
+        f"- Shaping proxy: {o['bandwidth_mb']:g} MB/s per connection in each direction, "
+        f"{o['latency_ms']:g} ms added before each request head; the proxy, s3rver, the "
+        "server under test and the load generator (aiohttp) share these cores.",
+        f"- bucketdav: `python -m gateway serve s3://bench --endpoint-url <proxy> "
+        f"--force-path-style --memory-target {o['memory_target_mib']}"
+        + (" " + " ".join(o["bucketdav_args"]) if o["bucketdav_args"] else "") + "`",
+        f"- rclone: `rclone serve webdav BENCHS3:bench {rclone_flags}` (an S3 remote of provider "
+        "Other configured through `RCLONE_CONFIG_BENCHS3_*`). `--vfs-cache-mode off` is "
+        "rclone's default: reads stream from S3 with its default read-ahead buffer, nothing "
+        "is cached on disk.",
+        "- direct: aiohttp GETs of `http://<proxy>/bench/<key>` (s3rver serves anonymous "
+        "requests), one connection per reader; the listing is ListObjectsV2 pages in turn.",
+        f"- Sizes: {_sizes(o['sizes'])}",
+        "",
+        "## Method",
+        "",
+        "- Order: for each workload, for each run, every contender in turn (A B C A B C ...).",
+        "- Every measurement of a gateway starts a fresh server process (cold caches) and stops "
+        "it afterwards; backend bytes are read from the proxy after the stop, so read-ahead "
+        "still in flight is counted.",
+        "- Every byte a client receives is checked: lengths always, content against the known "
+        "pattern for the sequential, concurrent, range and small reads.",
+        "- If a WebDAV server does not answer PROPFIND yet (405), its JSON listing "
+        "(`GET folder/?format=json`) is measured instead and the notes say so; a PUT that "
+        "answers 405 is reported n/a.",
+        "- Reproduce: `bench/run` (full) or `bench/run --quick` (a smoke run of small sizes); "
+        "see [bench/README.md](../bench/README.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _sizes(s: dict[str, int]) -> str:
+    def b(n: int) -> str:
+        for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+            if n >= scale and n % scale == 0:
+                return f"{n // scale} {unit}"
+        return f"{n} B"
+
+    return (
+        f"sequential {b(s['sequential'])}; {s['shared_readers']} readers of {b(s['shared'])}; "
+        f"{s['ranges']:,} ranges of {b(s['range_length'])}; {s['small_count']:,} GETs of "
+        f"{b(s['small_size'])} at concurrency {s['small_concurrency']}; a folder of "
+        f"{s['listing']:,} objects; PUT of {b(s['put'])}; {s['memory_readers']} readers of "
+        f"{b(s['sequential'])} for memory"
+    )
+
+
+def console(results: Results, workloads: list[Workload], contenders: list[str],
+            verdicts: list[Verdict]) -> str:
+    parts = [main_table(results, workloads, contenders), "",
+             "Backend bytes per served byte:", side_table(results, workloads, contenders,
+                                                         "backend_per_served"), "",
+             "Targets:"]
+    parts += [f"  [{v.status:>7}] {v.goal}: {v.detail}" for v in verdicts]
+    found = notes(results)
+    if found:
+        parts += ["", "Notes:", *(f"  - {n}" for n in found)]
+    return "\n".join(parts)

@@ -1,0 +1,111 @@
+"""Logs: one structured line per request, in logfmt text or JSON, and the log setup.
+
+The access line is written when aiohttp has sent the last byte of the response (so bytes
+and duration are the real ones), through aiohttp's access-logger hook; the same hook
+records the request metrics. It holds method, path (percent-encoded, without the query),
+status, bytes in and out, duration, user, client address and user agent. Never a header
+value other than the user agent, never the query string, never credentials: a password
+cannot reach the log because nothing that could carry one is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from gateway.auth import USER
+from gateway.metrics import Metrics
+
+ACCESS_LOGGER = "bucketdav.access"
+
+
+def access_fields(request: web.BaseRequest, response: web.StreamResponse, seconds: float
+                  ) -> dict[str, Any]:
+    user = request.get(USER)
+    return {
+        "method": request.method,
+        "path": request.raw_path.partition("?")[0],
+        "status": response.status,
+        "bytes_in": request.content.total_bytes,
+        "bytes_out": response.body_length,
+        "duration": round(seconds, 6),
+        "user": user.label if user is not None else "-",
+        "client": request.remote or "-",
+        "agent": request.headers.get("User-Agent", "-"),
+    }
+
+
+def logfmt(fields: dict[str, Any]) -> str:
+    """``key=value`` pairs; values with spaces, quotes, ``=`` or control characters are
+    JSON-quoted, so a crafted path or user agent cannot forge a log line."""
+    parts = []
+    for key, value in fields.items():
+        text = str(value)
+        if not text or any(c in text for c in ' "=\\') or not text.isprintable():
+            text = json.dumps(text)
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+def observer_class(metrics: Metrics | None, log_requests: bool) -> type[AbstractAccessLogger]:
+    """An aiohttp access logger class that records metrics and (optionally) logs."""
+
+    class RequestObserver(AbstractAccessLogger):
+        @property
+        def enabled(self) -> bool:
+            return True  # metrics are wanted even when the log line is not
+
+        def log(self, request: web.BaseRequest, response: web.StreamResponse,
+                time: float) -> None:
+            fields = access_fields(request, response, time)
+            if metrics is not None:
+                metrics.observe(fields["method"], fields["status"], time,
+                                fields["bytes_in"], fields["bytes_out"])
+            if log_requests:
+                self.logger.info(logfmt(fields), extra={"access": fields})
+
+    return RequestObserver
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; access lines carry their fields as top-level keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        access = getattr(record, "access", None)
+        if isinstance(access, dict):
+            entry.update(access)
+        else:
+            entry["message"] = record.getMessage()
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, fmt: str, stream: Any = None) -> None:
+    """Route every log record to stderr in the chosen format (replacing earlier setup)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # aiohttp's own access logger is off (ours replaces it); its errors still show
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # botocore narrates credential lookups at INFO; keep startup output to our own lines
+    for chatty in ("botocore", "aiobotocore"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

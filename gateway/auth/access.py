@@ -1,0 +1,112 @@
+"""The aiohttp side of access control.
+
+``authenticate`` (a middleware) answers 401/429 or attaches the request's ``User`` under
+the typed key ``USER``; ``authorize`` is called by ``dispatch`` once the share is known:
+it refuses what the user's grant does not allow (403, before any handler runs) and
+returns the share the user actually sees (jailed, or a root listing only their shares).
+Without users and without anonymous mode no ``ACCESS`` is installed and both pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.auth.basic import Authenticator, parse_basic
+from gateway.auth.users import WRITE_METHODS, User, refusal
+from gateway.errors import NotPermitted
+from gateway.fs.share import Share
+from gateway.responses import plain
+from gateway.shares import ROOT_REFUSAL, ROOT_SETTINGS, RootStore, is_root, jailed, mount_parts
+
+USER = web.RequestKey("bucketdav.user", User)
+
+
+class Access:
+    """The authenticator and the shares derived per grant (jails, per-user roots).
+
+    Derived shares are cached: their number is bounded by the config (jails and grants
+    only come from it), and reusing them keeps one Share object per view of a share.
+    """
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+        self.challenge = {"WWW-Authenticate": f'Basic realm="{authenticator.settings.realm}"'}
+        self._jails: dict[tuple[int, str], Share] = {}
+        self._roots: dict[tuple[int, tuple[str, ...]], Share] = {}
+
+    def jailed(self, share: Share, jail: str) -> Share:
+        key = (id(share), jail)
+        derived = self._jails.get(key)
+        if derived is None:
+            derived = self._jails[key] = jailed(share, jail)
+        return derived
+
+    def root_for(self, root: Share, user: User) -> Share:
+        """The root listing only the shares ``user`` may see."""
+        store = root.view.store
+        assert isinstance(store, RootStore)
+        names = user.visible(tuple("/".join(m) for m in store.mounts))
+        key = (id(root), names)
+        derived = self._roots.get(key)
+        if derived is None:
+            mounts = (tuple(n.split("/")) for n in names)
+            view = root.view.engine.view(RootStore(mounts))
+            derived = self._roots[key] = Share(ROOT_SETTINGS, view)
+        return derived
+
+
+ACCESS = web.AppKey("bucketdav.access", Access)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    access = request.app.get(ACCESS)
+    if access is None:
+        return await handler(request)
+    auth = access.authenticator
+    header = request.headers.get("Authorization")
+    user: User | None
+    if header is None:
+        user = auth.anonymous
+        if user is None:
+            return plain(401, "authentication required", access.challenge)
+    else:
+        client = request.remote or "?"
+        wait = auth.throttle.retry_after(client)
+        if wait > 0:
+            return plain(
+                429,
+                "too many failed logins from this address: retry later",
+                {"Retry-After": str(math.ceil(wait))},
+            )
+        credentials = parse_basic(header)
+        user = await auth.login(*credentials) if credentials else None
+        if user is None:
+            auth.throttle.failed(client)
+            return plain(401, "wrong user name or password", access.challenge)
+    request[USER] = user
+    return await handler(request)
+
+
+def authorize(request: web.Request, share: Share) -> Share:
+    """The share this request may use, or NotPermitted (403) naming why not."""
+    user = request.get(USER)
+    access = request.app.get(ACCESS)
+    if is_root(share):
+        if request.method in WRITE_METHODS:
+            raise NotPermitted(ROOT_REFUSAL)
+        return share if user is None or access is None else access.root_for(share, user)
+    if user is None or access is None:
+        return share
+    name = "/".join(mount_parts(share.settings))
+    reason = refusal(user, name, request.method)
+    if reason is not None:
+        raise NotPermitted(reason)
+    grant = user.grant(name)
+    assert grant is not None  # refusal() checked it
+    return access.jailed(share, grant.jail)

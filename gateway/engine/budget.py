@@ -1,0 +1,104 @@
+"""One process-wide memory budget for buffered bytes (read-ahead blocks, upload parts).
+
+Work that would exceed the budget waits, first come first served, until bytes are
+released; the budget never grows. A reservation larger than the whole budget is clamped
+to it, so one large part can still proceed alone instead of waiting forever.
+
+Bytes held only as a cache are reclaimable: before anyone is made to wait (or refused by
+``try_acquire``), the registered reclaimers are asked to give back what is missing, e.g.
+by evicting cold cached blocks. So the cache can use memory nobody else needs, and never
+stands in the way of a read or an upload part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+
+class MemoryBudget:
+    def __init__(self, limit: int) -> None:
+        if limit <= 0:
+            raise ValueError("memory budget must be positive")
+        self.limit = limit
+        self.in_use = 0
+        self.peak = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._reclaimers: list[Callable[[int], int]] = []
+
+    def add_reclaimer(self, reclaim: Callable[[int], int]) -> None:
+        """Register ``reclaim(n)``: release up to ``n`` bytes (by calling ``release``) and
+        return how many were released. It must not await or acquire."""
+        self._reclaimers.append(reclaim)
+
+    def _fits(self, n: int) -> bool:
+        """Whether ``n`` more bytes fit now, reclaiming cached bytes if that makes them fit."""
+        missing = self.in_use + n - self.limit
+        for reclaim in self._reclaimers:
+            if missing <= 0:
+                break
+            missing -= reclaim(missing)
+        return self.in_use + n <= self.limit
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def available(self) -> int:
+        return self.limit - self.in_use
+
+    def try_acquire(self, n: int) -> int:
+        """Reserve ``n`` bytes now if they fit and nobody is waiting; 0 if not."""
+        n = min(n, self.limit)
+        if self._waiters or not self._fits(n):
+            return 0
+        self._take(n)
+        return n
+
+    async def acquire(self, n: int) -> int:
+        """Wait until ``n`` bytes fit, reserve them and return the amount reserved."""
+        n = min(n, self.limit)
+        if not self._waiters and self._fits(n):
+            self._take(n)
+            return n
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (n, future)
+        self._waiters.append(entry)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release(n)  # granted just as we were cancelled: give it back
+            else:
+                self._waiters.remove(entry)
+                self._wake()
+            raise
+        return n
+
+    def release(self, n: int) -> None:
+        self.in_use -= n
+        if self.in_use < 0:
+            raise RuntimeError("memory budget released more than was reserved")
+        self._wake()
+
+    @asynccontextmanager
+    async def reserve(self, n: int) -> AsyncIterator[int]:
+        got = await self.acquire(n)
+        try:
+            yield got
+        finally:
+            self.release(got)
+
+    def _take(self, n: int) -> None:
+        self.in_use += n
+        self.peak = max(self.peak, self.in_use)
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_use + self._waiters[0][0] <= self.limit:
+            n, future = self._waiters.popleft()
+            if future.done():
+                continue
+            self._take(n)
+            future.set_result(None)

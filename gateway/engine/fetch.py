@@ -1,0 +1,198 @@
+"""One ranged GET that fills a run of consecutive blocks, with retries.
+
+Every attempt after the first byte of a read carries ``If-Match: <etag>``; a changed (or
+deleted) object fails the blocks with ``ObjectChanged`` and makes the view forget that
+version. A transient failure (``Upstream``, ``Unavailable``, a body cut short) resumes
+the range from the first byte not yet received, a bounded number of times with
+exponential backoff and jitter; then the blocks fail with the last error, and every
+reader waiting on them raises it (the HTTP layer aborts the connection: a response never
+ends cleanly with bytes missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from gateway.engine.blocks import Block
+from gateway.engine.tuning import backoff_delay
+from gateway.errors import NotFound, ObjectChanged, Unavailable, Upstream
+from gateway.storage.base import GetResult
+
+if TYPE_CHECKING:
+    from gateway.engine.core import StoreView
+
+
+class FetchCancelled(Unavailable):
+    """The fetch was dropped because no reader waited for it any more."""
+
+    default_message = "read-ahead cancelled"
+
+
+class Slots:
+    """Connection slots: the store's and the process's semaphores, taken in that order."""
+
+    def __init__(self, *semaphores: asyncio.Semaphore) -> None:
+        self._semaphores = semaphores
+
+    async def acquire(self) -> None:
+        taken: list[asyncio.Semaphore] = []
+        try:
+            for semaphore in self._semaphores:
+                await semaphore.acquire()
+                taken.append(semaphore)
+        except BaseException:
+            for semaphore in reversed(taken):
+                semaphore.release()
+            raise
+
+    def release(self) -> None:
+        for semaphore in reversed(self._semaphores):
+            semaphore.release()
+
+
+class Fetch:
+    """Fills ``blocks`` (consecutive, one object version) from one ranged GET."""
+
+    def __init__(self, view: StoreView, key: str, etag: str, blocks: list[Block]) -> None:
+        self.view = view
+        self.key = key
+        self.etag = etag
+        self.blocks = blocks
+        self.start = blocks[0].start
+        self.end = blocks[-1].end
+        self.offset = self.start  # first byte not yet received
+        self._current = 0  # index in blocks of the block being filled
+        self.task: asyncio.Task[None] | None = None
+        self._opened: GetResult | None = None
+        self._holding = False
+        for block in blocks:
+            block.fetch = self
+
+    def __repr__(self) -> str:
+        return f"Fetch({self.key!r} [{self.start}, {self.end}) at {self.offset})"
+
+    def start_task(self, opened: GetResult | None = None, holding: bool = False) -> None:
+        """Run in the background; ``opened`` is a GET already answered for this range
+        (its connection slot held when ``holding``)."""
+        self._opened, self._holding = opened, holding
+        self.task = self.view.engine.spawn(self.run())
+        self.task.add_done_callback(self._never_ran)
+
+    def _never_ran(self, task: asyncio.Task[None]) -> None:
+        """A task cancelled before its first step never runs its body: hand back what
+        it was given."""
+        opened, self._opened = self._opened, None
+        if opened is None:
+            return
+        if self._holding:
+            self.view.slots.release()
+        self.view.engine.spawn(opened.aclose())
+        self._fail(FetchCancelled())
+
+    def orphaned(self) -> bool:
+        """True when no block still to be filled is wanted by any reader."""
+        return all(block.pins == 0 for block in self.blocks[self._current :] if not block.done)
+
+    def cancel(self) -> None:
+        """Stop fetching: the blocks not yet complete become unfindable at once (so nobody
+        new waits on them) and fail when the task notices."""
+        for block in self.blocks[self._current :]:
+            if not block.done:
+                self.view.engine.blocks.retire(block)
+        if self.task is not None:
+            self.task.cancel()
+
+    # ---- the task ------------------------------------------------------------------
+    async def run(self) -> None:
+        opened, self._opened = self._opened, None
+        holding = self._holding
+        view = self.view
+        counters = view.engine.counters
+        tuning = view.engine.tuning
+        failures = 0
+        try:
+            while self.offset < self.end:
+                if not holding:
+                    await view.slots.acquire()
+                holding = False
+                retry = False
+                try:
+                    result = opened
+                    opened = None
+                    if result is None:
+                        counters.store_gets += 1
+                        result = await view.store.get(
+                            self.key, self.offset, self.end, if_match=self.etag
+                        )
+                    counters.request_started()
+                    try:
+                        await self._receive(result)
+                    finally:
+                        counters.request_ended()
+                        await result.aclose()
+                except (NotFound, ObjectChanged) as exc:
+                    raise ObjectChanged(
+                        f"{self.key!r} was replaced or deleted during the read"
+                    ) from exc
+                except Upstream:  # Unavailable included: transient, retry the rest
+                    failures += 1
+                    if failures > tuning.retries:
+                        raise
+                    counters.retries += 1
+                    retry = True
+                finally:
+                    view.slots.release()
+                if retry:
+                    await asyncio.sleep(backoff_delay(failures, tuning))
+        except ObjectChanged as exc:
+            counters.changed += 1
+            view.object_changed(self.key, self.etag)
+            self._fail(exc)
+        except asyncio.CancelledError:
+            self._fail(FetchCancelled())
+            raise
+        except BaseException as exc:
+            self._fail(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _receive(self, result: GetResult) -> None:
+        if result.info.etag != self.etag:
+            raise ObjectChanged(f"{self.key!r} changed")
+        if result.start != self.offset or result.end != self.end:
+            raise Upstream(
+                f"the store answered bytes [{result.start}, {result.end}) of {self.key!r} "
+                f"for [{self.offset}, {self.end})"
+            )
+        counters = self.view.engine.counters
+        async for chunk in result.body:
+            counters.bytes_fetched += len(chunk)
+            self._deliver(chunk)
+        if self.offset < self.end:
+            missing = self.end - self.offset
+            raise Unavailable(f"the body of {self.key!r} ended {missing} bytes early")
+
+    def _deliver(self, chunk: bytes) -> None:
+        """Split a received chunk across the blocks it covers."""
+        cache = self.view.engine.blocks
+        while chunk:
+            if self._current >= len(self.blocks) or self.offset >= self.end:
+                raise Upstream(f"the store sent more bytes of {self.key!r} than asked")
+            block = self.blocks[self._current]
+            room = block.end - self.offset
+            piece, chunk = (chunk, b"") if len(chunk) <= room else (chunk[:room], chunk[room:])
+            block.append(piece)
+            self.offset += len(piece)
+            if block.done:
+                block.fetch = None
+                self._current += 1
+                cache.settle(block)
+
+    def _fail(self, error: BaseException) -> None:
+        cache = self.view.engine.blocks
+        for block in self.blocks[self._current :]:
+            if not block.done:
+                block.fail(error)
+                cache.retire(block)
+                cache.settle(block)

@@ -1,0 +1,40 @@
+"""``Expect: 100-continue``: refuse before the client sends its body.
+
+aiohttp answers ``100 Continue`` before any middleware runs, so a client announcing a
+5 GB upload would send all of it only to learn that it is too large or that it has no
+credentials. This expect handler makes the checks that need nothing but the request
+head first: a missing password (401), a declared size over its limit (413), uploads
+saturated (503). Otherwise it says ``100 Continue`` as aiohttp would.
+"""
+
+from __future__ import annotations
+
+from aiohttp import HttpVersion11, web
+
+from gateway.auth import ACCESS
+from gateway.limits import LIMITS
+from gateway.responses import plain
+
+
+def early_refusal(request: web.Request) -> web.Response | None:
+    access = request.app.get(ACCESS)
+    if (access is not None and "Authorization" not in request.headers
+            and access.authenticator.anonymous is None):
+        return plain(401, "authentication required", access.challenge)
+    limits = request.app.get(LIMITS)
+    return limits.refusal(request) if limits is not None else None
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    expect = request.headers.get("Expect", "")
+    if request.version != HttpVersion11:
+        return None
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"unknown Expect: {expect}\n")
+    refused = early_refusal(request)
+    if refused is not None:
+        refused.force_close()  # the body will not be read
+        return refused
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the response proper has not started
+    return None

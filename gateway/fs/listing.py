@@ -1,0 +1,112 @@
+"""Directory listings built from delimited store listings, streamed page by page.
+
+Rules: common prefixes and ``name/`` marker objects are directories; an object and a
+prefix of the same name (``a`` and ``a/x``) show once, as a directory; keys that are not
+valid paths and client noise files are hidden. S3 lists in UTF-8 byte order, which is code
+point order, so an object ``a`` can only be shadowed by a prefix ``a/`` arriving before
+any key greater than ``a/``: pending files are held back only that long. Entries come out
+in store order except for such held-back files, which follow the keys (``a-b``,
+``a.txt``) that sort between ``a`` and ``a/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.engine import StoreView
+from gateway.fs.noise import is_client_noise
+from gateway.fs.paths import is_valid_name
+from gateway.storage.base import ObjectInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    is_dir: bool
+    size: int = 0
+    last_modified: datetime | None = None
+    etag: str | None = None
+    content_type: str | None = None
+
+    @classmethod
+    def file(cls, name: str, info: ObjectInfo) -> Entry:
+        return cls(name, False, info.size, info.last_modified, info.etag, info.content_type)
+
+
+def _page_entries(prefix: str, objects: tuple[ObjectInfo, ...], prefixes: tuple[str, ...]
+                  ) -> list[tuple[str, Entry]]:
+    """One page as (sort key, entry) in store order; names relative to prefix."""
+    items: list[tuple[str, Entry]] = []
+    for info in objects:
+        rest = info.key[len(prefix):]
+        if not rest:
+            continue  # the directory's own marker
+        if rest.endswith("/"):
+            items.append((info.key, Entry(rest[:-1], True, 0, info.last_modified)))
+        else:
+            items.append((info.key, Entry.file(rest, info)))
+    for p in prefixes:
+        items.append((p, Entry(p[len(prefix):-1], True)))
+    items.sort(key=lambda item: item[0])
+    return items
+
+
+async def shadow_and_filter(
+    pages: AsyncIterator[tuple[tuple[ObjectInfo, ...], tuple[str, ...]]],
+    prefix: str,
+    show_noise: bool = False,
+) -> AsyncIterator[Entry]:
+    pending: list[Entry] = []  # files that a later "name/" could still shadow
+    last_dir: str | None = None
+    last_key: str | None = None
+
+    def visible(entry: Entry) -> bool:
+        return is_valid_name(entry.name) and (show_noise or not is_client_noise(entry.name))
+
+    async for objects, prefixes in pages:
+        for sort_key, entry in _page_entries(prefix, objects, prefixes):
+            if last_key is not None and (
+                sort_key < last_key or (sort_key == last_key and not entry.is_dir)
+            ):
+                continue  # some stores (s3rver) repeat common prefixes on later pages
+            last_key = sort_key
+            if pending:
+                # A file is safe once the listing has passed "name/". The ones still held
+                # are all prefixes of sort_key, so pending stays short (a chain of
+                # prefixes), even when thousands of keys like "a-1", "a-2" follow "a".
+                ready = [p for p in pending if sort_key > prefix + p.name + "/"]
+                if ready:
+                    pending = [p for p in pending if sort_key <= prefix + p.name + "/"]
+                    for done in ready:
+                        yield done
+            if entry.is_dir:
+                if entry.name == last_dir:
+                    continue  # a marker "a/" and the common prefix "a/"
+                last_dir = entry.name
+                pending = [p for p in pending if p.name != entry.name]
+                if visible(entry):
+                    yield entry
+                continue
+            if visible(entry):
+                pending.append(entry)
+    for entry in pending:
+        yield entry
+
+
+async def list_dir(view: StoreView, prefix: str, show_noise: bool = False
+                   ) -> AsyncIterator[Entry]:
+    """Stream the entries of the directory at ``prefix`` through the engine."""
+
+    async def pages() -> AsyncIterator[tuple[tuple[ObjectInfo, ...], tuple[str, ...]]]:
+        token: str | None = None
+        while True:
+            page = await view.list_page(prefix, token)
+            yield page.objects, page.prefixes
+            if not page.next_token:
+                return
+            token = page.next_token
+
+    async for entry in shadow_and_filter(pages(), prefix, show_noise):
+        yield entry

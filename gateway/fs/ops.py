@@ -1,0 +1,319 @@
+"""Namespace writes: create, mkdir, delete, copy, move, as the front-ends need them.
+
+These do the work; they do not decide what is allowed (that is ``policy``, applied by the
+caller). Every write updates the engine's metadata cache at once (``invalidate`` the key
+and every listing that could show it, ``remember`` what was written), so the next
+PROPFIND, listing or GET through this gateway sees it: caches stay true.
+
+Client noise (``Share.sets_aside``) is written to the share's side area, never the store.
+Collections are handled under their EXACT ``dir/`` prefix: ``dir2`` and ``dir-x`` are other
+names, never touched. Tree operations are capped at ``MAX_TREE`` objects per request and
+refuse before changing anything past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
+
+from gateway.engine.upload import LengthMismatch, write_stream
+from gateway.errors import Conflict, GatewayError, NotFound, NotPermitted, Upstream
+from gateway.fs.paths import DavPath
+from gateway.fs.share import Share
+from gateway.storage.base import ObjectInfo
+
+MAX_TREE = 100_000  # objects one DELETE/COPY/MOVE of a collection may touch
+DELETE_BATCH = 1000  # keys per DeleteObjects call
+BATCHES_IN_FLIGHT = 4
+COPIES_IN_FLIGHT = 8
+
+Failures = dict[str, GatewayError]  # object key -> why it failed
+
+
+class TooManyObjects(NotPermitted):
+    """The collection is larger than one request may change; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """Every object under a collection's exact prefix (its marker included)."""
+
+    prefix: str
+    objects: tuple[ObjectInfo, ...]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing but the collection's own marker: it can move without copying data."""
+        return all(info.key == self.prefix for info in self.objects)
+
+
+# ---- cache ----------------------------------------------------------------------------
+
+
+def _written(share: Share, info: ObjectInfo) -> ObjectInfo:
+    share.view.invalidate(info.key)
+    share.view.remember(info)
+    return info
+
+
+def _gone(share: Share, keys: list[str]) -> None:
+    for key in keys:
+        share.view.invalidate(key)
+
+
+# ---- files ----------------------------------------------------------------------------
+
+
+async def write_file(
+    share: Share,
+    path: DavPath,
+    chunks: AsyncIterable[bytes],
+    *,
+    content_type: str | None = None,
+    expected_size: int | None = None,
+    create_only: bool = False,
+) -> ObjectInfo:
+    """Create or replace the file at ``path`` from a stream; visible only when complete."""
+    if share.sets_aside(path):
+        return await _hold(share, path, chunks, content_type, expected_size)
+    info = await write_stream(
+        share.view,
+        share.key(path),
+        chunks,
+        content_type=content_type,
+        expected_size=expected_size,
+        create_only=create_only,
+    )
+    return _written(share, info)
+
+
+async def _hold(
+    share: Share,
+    path: DavPath,
+    chunks: AsyncIterable[bytes],
+    content_type: str | None,
+    expected_size: int | None,
+) -> ObjectInfo:
+    """Read a client-noise body into the side area (past ``max_body``: hash, then drop)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    kept: list[bytes] | None = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if expected_size is not None and size > expected_size:
+            raise LengthMismatch(
+                f"the body is longer than the {expected_size} bytes announced; "
+                "nothing was written"
+            )
+        digest.update(chunk)
+        if kept is not None:
+            kept.append(chunk)
+            if size > share.aside.max_body:
+                kept = None
+    if expected_size is not None and size != expected_size:
+        raise LengthMismatch(
+            f"the body ended after {size} of the {expected_size} bytes announced; "
+            "nothing was written"
+        )
+    data = b"".join(kept) if kept is not None else None
+    return share.aside.hold(share.key(path), data, size, f'"{digest.hexdigest()}"', content_type)
+
+
+async def create_empty(share: Share, path: DavPath, content_type: str | None = None
+                       ) -> ObjectInfo:
+    """A zero-byte file (a placeholder: the next PUT may replace it)."""
+    if share.sets_aside(path):
+        return share.aside.hold(share.key(path), b"", 0, f'"{hashlib.md5(b"").hexdigest()}"',
+                                content_type)
+    return _written(share, await share.view.store.put(share.key(path), b"", content_type))
+
+
+async def delete_file(share: Share, path: DavPath) -> None:
+    if share.sets_aside(path):
+        if not share.aside.drop(share.key(path)):
+            raise NotFound(f"{share.href(path)} does not exist")
+        return
+    key = share.key(path)
+    await share.view.store.delete(key)
+    _gone(share, [key])
+
+
+async def _read_small(share: Share, info: ObjectInfo, limit: int) -> bytes | None:
+    """The whole object if it is at most ``limit`` bytes, else None."""
+    if info.size > limit:
+        return None
+    read = await share.view.open(info.key, info)
+    try:
+        return b"".join([chunk async for chunk in read.iter_range(0, info.size)])
+    finally:
+        await read.aclose()
+
+
+async def transfer_file(
+    share: Share, src: DavPath, dst: DavPath, info: ObjectInfo, *, move: bool
+) -> ObjectInfo:
+    """COPY (``move=False``) or MOVE one file; ``info`` describes the source.
+
+    Store to store is a server-side copy (an empty file is written anew: no data moves);
+    the side area is involved when either name is client noise.
+    """
+    src_aside, dst_aside = share.sets_aside(src), share.sets_aside(dst)
+    dst_key = share.key(dst)
+    if not src_aside and not dst_aside:
+        if info.size == 0:
+            result = await share.view.store.put(dst_key, b"", info.content_type)
+        else:
+            result = await share.view.store.copy(info.key, dst_key)
+        _written(share, result)
+    else:
+        if src_aside:
+            held = share.held(src)
+            data = held.data if held is not None else None
+        else:
+            data = await _read_small(share, info, share.aside.max_body)
+        if dst_aside:
+            result = share.aside.hold(dst_key, data, info.size, info.etag, info.content_type)
+        else:
+            if data is None:
+                raise Conflict(
+                    f"{share.href(src)} is client metadata whose body was not kept; "
+                    "it cannot be copied into the share"
+                )
+            result = _written(share, await share.view.store.put(dst_key, data,
+                                                                 info.content_type))
+    if move:
+        await delete_file(share, src)
+    return result
+
+
+# ---- collections ----------------------------------------------------------------------
+
+
+async def mkdir(share: Share, path: DavPath) -> ObjectInfo:
+    """Write the collection's ``dir/`` marker object."""
+    return _written(share, await share.view.store.put(share.dir_prefix(path), b""))
+
+
+async def list_tree(share: Share, path: DavPath, cap: int | None = None) -> Tree:
+    """Every object under the exact ``dir/`` prefix, fresh from the store (no cache)."""
+    cap = MAX_TREE if cap is None else cap
+    prefix = share.dir_prefix(path)
+    objects: list[ObjectInfo] = []
+    token: str | None = None
+    while True:
+        page = await share.view.store.list_page(prefix, None, token)
+        objects.extend(page.objects)
+        if len(objects) > cap:
+            raise TooManyObjects(
+                f"{share.href(path, is_dir=True)} holds more than {cap:,} objects, more than "
+                "one request may change; nothing was changed (work on its sub-collections)"
+            )
+        if not page.next_token:
+            return Tree(prefix, tuple(objects))
+        token = page.next_token
+
+
+async def tree_is_empty(share: Share, path: DavPath) -> bool:
+    """True if nothing but the collection's own marker lies under its prefix."""
+    prefix = share.dir_prefix(path)
+    page = await share.view.store.list_page(prefix, None, None, 2)
+    return all(info.key == prefix for info in page.objects)
+
+
+async def _bounded(limit: int, jobs: list[Callable[[], Awaitable[None]]]) -> None:
+    gate = asyncio.Semaphore(limit)
+
+    async def run(job: Callable[[], Awaitable[None]]) -> None:
+        async with gate:
+            await job()
+
+    await asyncio.gather(*(run(job) for job in jobs))
+
+
+async def delete_keys(share: Share, keys: list[str]) -> Failures:
+    """Batched DeleteObjects: objects first (concurrently), then markers deepest first,
+    so a local folder can remove each directory once it is empty."""
+    failed: Failures = {}
+    markers = sorted((k for k in keys if k.endswith("/")), reverse=True)
+    objects = [k for k in keys if not k.endswith("/")]
+
+    def batch_job(batch: list[str]) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            try:
+                refused = await share.view.store.delete_many(batch)
+            except GatewayError as exc:
+                failed.update(dict.fromkeys(batch, exc))
+                return
+            for key, reason in refused.items():
+                failed[key] = Upstream(f"the store did not delete it: {reason}")
+
+        return job
+
+    def batches(ks: list[str]) -> list[list[str]]:
+        return [ks[i : i + DELETE_BATCH] for i in range(0, len(ks), DELETE_BATCH)]
+
+    try:
+        await _bounded(BATCHES_IN_FLIGHT, [batch_job(b) for b in batches(objects)])
+        for batch in batches(markers):
+            await batch_job(batch)()
+    finally:
+        _gone(share, keys)
+    return failed
+
+
+async def delete_tree(share: Share, path: DavPath, tree: Tree | None = None) -> Failures:
+    """Delete every object under the collection's exact prefix; returns what failed."""
+    tree = tree or await list_tree(share, path)
+    failed = await delete_keys(share, [info.key for info in tree.objects])
+    share.view.invalidate(share.dir_prefix(path))
+    return failed
+
+
+async def copy_tree(
+    share: Share, src: DavPath, dst: DavPath, tree: Tree | None = None, *, shallow: bool = False
+) -> tuple[Failures, list[str]]:
+    """Copy every object under ``src/`` to the same name under ``dst/`` (markers too).
+
+    ``shallow`` (COPY with Depth 0): only the collection itself, as a marker. Returns the
+    failures and the source keys that were copied.
+    """
+    dst_prefix = share.dir_prefix(dst)
+    if shallow:
+        await mkdir(share, dst)
+        return {}, []
+    tree = tree or await list_tree(share, src)
+    failed: Failures = {}
+    copied: list[str] = []
+
+    def copy_job(info: ObjectInfo) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            target = dst_prefix + info.key[len(tree.prefix) :]
+            try:
+                if info.size == 0:  # markers and empty files: no data to copy
+                    result = await share.view.store.put(target, b"", info.content_type)
+                else:
+                    result = await share.view.store.copy(info.key, target)
+            except GatewayError as exc:
+                failed[info.key] = exc
+                return
+            _written(share, result)
+            copied.append(info.key)
+
+        return job
+
+    await _bounded(COPIES_IN_FLIGHT, [copy_job(info) for info in tree.objects])
+    return failed, copied
+
+
+async def move_tree(share: Share, src: DavPath, dst: DavPath, tree: Tree | None = None
+                    ) -> Failures:
+    """MOVE a collection: copy every object, then delete the sources that were copied.
+
+    Not atomic; what failed to copy stays at the source (and is reported)."""
+    tree = tree or await list_tree(share, src)
+    failed, copied = await copy_tree(share, src, dst, tree)
+    failed.update(await delete_keys(share, copied))
+    share.view.invalidate(share.dir_prefix(src))
+    return failed

@@ -1,0 +1,285 @@
+"""Directory listings for browsers (HTML) and programs (JSON), streamed page by page.
+
+A folder can hold millions of keys, so nothing here holds a whole listing: the page head
+goes out at once, rows follow in batches as the store's listing pages arrive, and the
+counts come last. Rows therefore arrive in store order; the page's script puts
+directories first once the document is complete. Every name is untrusted text: the
+templates autoescape, links are percent-encoded, and a nonce-based Content-Security-Policy
+keeps anything that slipped through from running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from gateway.errors import GatewayError, NotFound
+from gateway.fs.listing import Entry
+from gateway.fs.paths import DavPath
+from gateway.fs.share import Share
+
+log = logging.getLogger("bucketdav.http")
+
+BATCH = 200  # rows rendered and written together: few writes, yet the page fills steadily
+
+_ENV = Environment(
+    loader=PackageLoader("gateway.http", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+# ---- pure helpers ----------------------------------------------------------------------
+
+
+def human_size(size: int) -> str:
+    """``512 B``, ``1.5 KiB``, ``3.0 GiB``: binary units, one decimal."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    index = 0
+    # Round first, so 1048575 bytes reads "1.0 MiB" rather than "1024.0 KiB".
+    while round(value, 1) >= 1024 and index < len(_UNITS) - 1:
+        value /= 1024
+        index += 1
+    return f"{value:.1f} {_UNITS[index]}"
+
+
+def rfc3339(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _accept_q(accept: str, media_type: str) -> tuple[float, int]:
+    """The q-value ``accept`` gives ``media_type`` (the most specific range decides), and
+    how specifically it was named: 2 exactly, 1 as ``type/*``, 0 through ``*/*``."""
+    main = media_type.split("/", 1)[0]
+    best_rank, best_q = -1, 0.0
+    for item in accept.split(","):
+        fields = item.strip().split(";")
+        rng = fields[0].strip().lower()
+        q = 1.0
+        for param in fields[1:]:
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = max(0.0, min(1.0, float(value)))
+                except ValueError:
+                    q = 0.0
+        if rng == media_type:
+            rank = 2
+        elif rng == main + "/*":
+            rank = 1
+        elif rng == "*/*":
+            rank = 0
+        else:
+            continue
+        if rank > best_rank:
+            best_rank, best_q = rank, q
+    return best_q, best_rank
+
+
+def prefers_json(accept: str | None, format_param: str | None = None) -> bool:
+    """JSON when asked by ``?format=json`` or when Accept ranks JSON above HTML. Equal
+    q-values go to the type the client named explicitly (``application/json, */*`` is a
+    program asking for JSON); a full tie (``*/*``, no header) gets HTML."""
+    if format_param is not None:
+        return format_param.strip().lower() == "json"
+    if not accept:
+        return False
+    json_q, json_rank = _accept_q(accept, "application/json")
+    html_q, html_rank = _accept_q(accept, "text/html")
+    return json_q > 0 and (json_q, json_rank) > (html_q, html_rank)
+
+
+def entry_content_type(entry: Entry) -> str | None:
+    """What a GET of the entry would say (stored type, else a guess); None for dirs."""
+    if entry.is_dir:
+        return None
+    if entry.content_type and entry.content_type != "binary/octet-stream":
+        return entry.content_type
+    guessed, _ = mimetypes.guess_type(entry.name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def entry_json(entry: Entry, href: str) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "type": "directory" if entry.is_dir else "file",
+        "size": 0 if entry.is_dir else entry.size,
+        "modified": rfc3339(entry.last_modified),
+        "etag": None if entry.is_dir else entry.etag,
+        "content_type": entry_content_type(entry),
+        "href": href,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One table row, everything already formatted (the template only prints)."""
+
+    name: str
+    href: str
+    is_dir: bool
+    size: int
+    size_text: str
+    iso: str  # "" when unknown
+    date: str
+    time: str
+    title: str
+
+    @classmethod
+    def of(cls, entry: Entry, href: str) -> Row:
+        when = entry.last_modified.astimezone(UTC) if entry.last_modified else None
+        return cls(
+            name=entry.name,
+            href=href,
+            is_dir=entry.is_dir,
+            size=-1 if entry.is_dir else entry.size,
+            size_text="" if entry.is_dir else human_size(entry.size),
+            iso=rfc3339(when) or "",
+            date=when.strftime("%Y-%m-%d") if when else "",
+            time=when.strftime("%H:%M") if when else "",
+            title=when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Crumb:
+    label: str
+    href: str
+
+
+def breadcrumbs(share: Share, path: DavPath, root_label: str) -> list[Crumb]:
+    """The share root, then every ancestor and the directory itself."""
+    crumbs = [Crumb(root_label, share.href(DavPath((), True)))]
+    for i in range(len(path.parts)):
+        crumbs.append(Crumb(path.parts[i], share.href(DavPath(path.parts[: i + 1], True))))
+    return crumbs
+
+
+def display_path(share: Share, path: DavPath) -> str:
+    """The decoded URL path of a directory, mount included: ``/a b/c/``."""
+    return "/" + "".join(p + "/" for p in (*share.mount_parts, *path.parts))
+
+
+# ---- the handler -----------------------------------------------------------------------
+
+
+async def serve_listing(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
+    """GET/HEAD on a directory: an HTML page, or JSON when the client asks for it."""
+    if not await share.is_dir(path):
+        raise NotFound(f"{share.href(path, is_dir=True)} does not exist")
+    as_json = prefers_json(request.headers.get("Accept"), request.query.get("format"))
+    resp = web.StreamResponse(status=200)
+    resp.headers["Vary"] = "Accept"
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    nonce = secrets.token_urlsafe(16)
+    if as_json:
+        resp.content_type = "application/json"
+    else:
+        resp.content_type = "text/html"
+        resp.charset = "utf-8"
+        resp.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+            "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    await resp.prepare(request)
+    if request.method != "HEAD":
+        body = _json_body(share, path) if as_json else _html_body(request, share, path, nonce)
+        await _write_all(resp, body)
+    await resp.write_eof()
+    return resp
+
+
+async def _write_all(resp: web.StreamResponse, pieces: AsyncIterator[str]) -> None:
+    """Write the body. Headers are gone by now, so a store failure can only be reported
+    by cutting the connection: a page that ends cleanly would look complete."""
+    try:
+        async for piece in pieces:
+            await resp.write(piece.encode("utf-8"))
+    except ConnectionError:
+        raise  # the client went away
+    except GatewayError as exc:
+        log.warning("aborting a listing mid-body: %s", exc.message)
+        resp.force_close()
+        raise ConnectionResetError(exc.message) from exc
+    except Exception as exc:
+        log.exception("aborting a listing mid-body after an unexpected error")
+        resp.force_close()
+        raise ConnectionResetError("internal error") from exc
+
+
+async def _batches(entries: AsyncIterator[Entry]) -> AsyncIterator[list[Entry]]:
+    batch: list[Entry] = []
+    async for entry in entries:
+        batch.append(entry)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _href(share: Share, path: DavPath, entry: Entry) -> str:
+    return share.href(path.child(entry.name, entry.is_dir))
+
+
+async def _json_body(share: Share, path: DavPath) -> AsyncIterator[str]:
+    head = json.dumps({"path": display_path(share, path)})
+    yield head[:-1] + ', "entries": ['
+    first = True
+    async for batch in _batches(share.listdir(path)):
+        parts: list[str] = []
+        for entry in batch:
+            parts.append(("\n" if first else ",\n") + json.dumps(
+                entry_json(entry, _href(share, path, entry))
+            ))
+            first = False
+        yield "".join(parts)
+    yield "\n]}\n"
+
+
+def _render(name: str, **context: Any) -> str:
+    return _ENV.get_template(name).render(**context)
+
+
+def _rows(share: Share, path: DavPath, batch: Iterable[Entry]) -> list[Row]:
+    return [Row.of(entry, _href(share, path, entry)) for entry in batch]
+
+
+async def _html_body(
+    request: web.Request, share: Share, path: DavPath, nonce: str
+) -> AsyncIterator[str]:
+    title = display_path(share, path)
+    crumbs = breadcrumbs(share, path, share.mount_parts[-1] if share.mount_parts else request.host)
+    parent = share.href(path.parent) if not path.is_root else None
+    yield _render("head.html", title=title, crumbs=crumbs, parent=parent, nonce=nonce)
+    dirs = files = total = 0
+    async for batch in _batches(share.listdir(path)):
+        rows = _rows(share, path, batch)
+        for row in rows:
+            if row.is_dir:
+                dirs += 1
+            else:
+                files += 1
+                total += row.size
+        yield _render("rows.html", rows=rows)
+    yield _render(
+        "foot.html", dirs=dirs, files=files, total=human_size(total), count=dirs + files
+    )

@@ -1,0 +1,166 @@
+"""Typed, frozen settings: the one place that reads config files and environment variables.
+
+Every option is declared once in ``OPTIONS`` (``options.py``); the command line, the
+``BUCKETDAV_*`` environment variables and the TOML config file are all derived from that
+table. Precedence: flags > environment > config file > defaults. The file may also hold
+``[[share]]`` and ``[[user]]`` tables (``tables.py``); ``config/*.toml`` are documented
+examples.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gateway.settings.model import (
+    ALL_SHARES,
+    Anonymous,
+    AuthSettings,
+    EngineSettings,
+    Grant,
+    LimitSettings,
+    LogFormat,
+    OpsSettings,
+    Policy,
+    Scheme,
+    ServerSettings,
+    Settings,
+    ShareSettings,
+    Source,
+    StoreSettings,
+    UserSettings,
+    build,
+    parse_source,
+)
+from gateway.settings.options import (
+    ENV_PREFIX,
+    OPTIONS,
+    OPTIONS_BY_NAME,
+    ByteSize,
+    KiB,
+    MiB,
+    Option,
+    SettingsError,
+    _default_memory_target,
+    explicit_names,
+    merge_values,
+    read_config_file,
+)
+from gateway.settings.tables import build_auth, build_shares, parse_jail, parse_mount
+
+__all__ = [
+    "ALL_SHARES",
+    "ENV_PREFIX",
+    "OPTIONS",
+    "OPTIONS_BY_NAME",
+    "Anonymous",
+    "AuthSettings",
+    "ByteSize",
+    "EngineSettings",
+    "Grant",
+    "KiB",
+    "LimitSettings",
+    "LogFormat",
+    "MiB",
+    "OpsSettings",
+    "Option",
+    "Policy",
+    "Scheme",
+    "ServerSettings",
+    "Settings",
+    "SettingsError",
+    "ShareSettings",
+    "Source",
+    "StoreSettings",
+    "UserSettings",
+    "build_settings",
+    "explicit_names",
+    "is_loopback",
+    "load_settings",
+    "merge_values",
+    "parse_jail",
+    "parse_mount",
+    "parse_source",
+    "read_config_file",
+]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_server(server: ServerSettings, auth: AuthSettings) -> None:
+    if server.max_ranges < 1:
+        raise SettingsError("--max-ranges must be at least 1")
+    if (server.tls_cert is None) != (server.tls_key is None):
+        raise SettingsError("--tls-cert and --tls-key go together: give both or neither")
+    for path in (server.tls_cert, server.tls_key, auth.htpasswd):
+        if path is not None and not Path(path).is_file():
+            raise SettingsError(f"{path} is not a readable file")
+    insecure = auth.passwords and not server.tls and not is_loopback(server.host)
+    if insecure and not auth.allow_insecure_auth:
+        raise SettingsError(
+            f"refusing to take passwords over plain http on {server.host}: they would "
+            "travel in clear text (and Windows refuses Basic auth without https). "
+            "Serve https with --tls-cert/--tls-key, put a TLS proxy in front and pass "
+            "--allow-insecure-auth, or listen on 127.0.0.1"
+        )
+
+
+def build_settings(
+    values: Mapping[str, Any],
+    source: str | None,
+    config: Mapping[str, Any] | None = None,
+    explicit: frozenset[str] = frozenset(),
+) -> Settings:
+    config = config or {}
+    engine = build(EngineSettings, values)
+    if values.get("memory_target") is None:
+        engine = replace(engine, memory_target=_default_memory_target())
+    engine = replace(
+        engine,
+        read_part_size=values.get("read_part_size") or engine.part_size,
+        write_part_size=values.get("write_part_size") or engine.part_size,
+    )
+    if engine.part_size < 1 or engine.read_part_size < 1:
+        raise SettingsError("--part-size must be at least 1 MiB")
+    if engine.write_part_size < 5:
+        raise SettingsError("--write-part-size must be at least 5 MiB (the S3 minimum part size)")
+    server = build(ServerSettings, values)
+    limits = build(LimitSettings, values)
+    if limits.max_uploads < 1 or limits.max_client_connections < 1:
+        raise SettingsError("--max-uploads and --max-client-connections must be at least 1")
+    shares = build_shares(source, config.get("share"), values, explicit)
+    auth = build_auth(values, config.get("user"), [s.name for s in shares])
+    _check_server(server, auth)
+    return Settings(
+        server=server,
+        engine=engine,
+        shares=shares,
+        limits=limits,
+        ops=build(OpsSettings, values),
+        auth=auth,
+    )
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    source: str | None = None,
+    config_path: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    config_path = config_path or env.get(ENV_PREFIX + "CONFIG")
+    config = read_config_file(config_path) if config_path else {}
+    source = source or env.get(ENV_PREFIX + "SOURCE") or config.get("source")
+    values = merge_values(flags, env, config)
+    return build_settings(values, source, config, explicit_names(flags, env))

@@ -1,0 +1,118 @@
+"""COPY and MOVE inside one share (RFC 4918 sections 9.8 and 9.9).
+
+COPY is a server-side copy into the target name. MOVE of something empty (a zero-byte
+file, a collection holding at most its marker) writes the new name and deletes the old one:
+no data moves, so it is always allowed. MOVE of data is a copy and a delete, not atomic,
+and needs --allow-rename. The target follows the overwrite rules: replacing a file needs
+--allow-overwrite (placeholders excepted), replacing a collection deletes it first and
+needs --allow-delete. Members of a collection that fail are listed in a 207; a MOVE that
+succeeded is 201/204, never 207.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import Conflict, NotPermitted, PreconditionFailed
+from gateway.fs import ops, policy
+from gateway.fs.paths import DavPath
+from gateway.fs.share import Share
+from gateway.storage.base import ObjectInfo
+from gateway.webdav.guards import current_file, locks, multistatus, refuse
+from gateway.webdav.headers import depth, destination, overwrite
+
+
+async def _source(share: Share, path: DavPath) -> ObjectInfo | None:
+    """The source file's metadata, or None when the source is a collection (NotFound if
+    nothing is there)."""
+    if path.is_root:
+        return None
+    info = None if path.trailing_slash else await current_file(share, path)
+    if info is None:
+        await share.stat(path)  # NotFound unless it is a collection
+    return info
+
+
+async def _target(share: Share, path: DavPath) -> tuple[ObjectInfo | None, bool]:
+    """(the file at the target, whether a collection is there)."""
+    info = await current_file(share, path)
+    if info is not None:
+        return info, False
+    return None, not share.sets_aside(path) and await share.is_dir(path)
+
+
+async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: bool
+                    ) -> web.StreamResponse:
+    method = "MOVE" if move else "COPY"
+    refuse(policy.may_write(share.policy))
+    dst = destination(request.headers, share.mount_parts)
+    replace = overwrite(request.headers)
+    shallow = depth(request.headers, ("infinity",) if move else ("0", "infinity")) == "0"
+    if src.parts == dst.parts:
+        raise NotPermitted(f"{method}: the source and the destination are the same")
+    if src.is_root:
+        raise NotPermitted(f"{method}: the root of a share cannot be copied or moved")
+    source = await _source(share, src)
+    src_is_dir = source is None
+    if src_is_dir and dst.is_inside(src):
+        raise NotPermitted(f"{method}: a collection cannot be copied or moved into itself")
+    if src.is_inside(dst):
+        raise NotPermitted(f"{method}: the destination contains the source")
+    if not await share.is_dir(dst.parent):
+        raise Conflict(f"the parent collection {share.href(dst.parent)} does not exist")
+    target, target_is_dir = await _target(share, dst)
+    exists = target is not None or target_is_dir
+    if exists and not replace:
+        raise PreconditionFailed(
+            f"{share.href(dst, target_is_dir)} exists and the request says Overwrite: F"
+        )
+
+    service = locks(request)
+    tokens = await service.check_write(
+        request, share, dst, recursive=True, etag=target.etag if target else None
+    )
+    if move:
+        await service.check_write(
+            request, share, src, recursive=True, etag=source.etag if source else None
+        )
+    if target is not None and not share.sets_aside(dst):
+        under_lock = bool(tokens) and service.created_under_lock(share, dst, tokens)
+        refuse(policy.may_overwrite(share.policy, target.size, under_lock))
+    if target_is_dir:
+        refuse(policy.may_replace_collection(share.policy))
+    if move:
+        if source is not None:
+            empty = source.size == 0 or share.sets_aside(src)
+        else:
+            empty = await ops.tree_is_empty(share, src)
+        refuse(policy.may_rename(share.policy, src_is_dir, empty))
+
+    # Clear the target when it is a collection, or a file about to become a collection.
+    if target_is_dir:
+        failures = await ops.delete_tree(share, dst)
+        if failures:
+            return multistatus(share, failures)
+    elif target is not None and src_is_dir:
+        await ops.delete_file(share, dst)
+
+    if source is not None:
+        await ops.transfer_file(share, src, dst, source, move=move)
+        failures = {}
+    elif not move:
+        failures, _ = await ops.copy_tree(share, src, dst, shallow=shallow)
+    else:
+        failures = await ops.move_tree(share, src, dst)
+    if move:
+        service.forget(share, src, recursive=True)  # locks do not move (RFC 4918 7.7)
+    if failures:
+        return multistatus(share, failures)
+    location = share.href(dst, is_dir=src_is_dir)
+    return web.Response(status=204 if exists else 201, headers={"Location": location})
+
+
+async def copy(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
+    return await _transfer(request, share, path, move=False)
+
+
+async def move(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
+    return await _transfer(request, share, path, move=True)

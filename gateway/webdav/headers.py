@@ -1,0 +1,80 @@
+"""Pure parsing of the request headers the write methods depend on.
+
+``Destination`` is compared by its PATH only: proxies rewrite scheme and host. It is
+decoded like a request target (a literal ``#`` is part of the name, ``?`` starts a query
+that is ignored) and must lie inside the same share.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from gateway.errors import BadRequest, NotPermitted
+from gateway.fs.paths import DavPath, decode_path, split_target, strip_mount
+
+_ABSOLUTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class OutsideShare(NotPermitted):
+    """COPY/MOVE to a place this share does not serve (another share, another server)."""
+
+
+def destination(headers: Mapping[str, str], mount_parts: tuple[str, ...]) -> DavPath:
+    """The ``Destination`` header as a path inside the share mounted at ``mount_parts``."""
+    value = headers.get("Destination", "").strip()
+    if not value:
+        raise BadRequest("COPY and MOVE need a Destination header")
+    match = _ABSOLUTE_URL.match(value)
+    if match:
+        rest = value[match.end() :]
+        slash = rest.find("/")
+        raw = rest[slash:] if slash >= 0 else "/"
+    else:
+        raw = value
+    raw_path, _ = split_target(raw)
+    if not raw_path.startswith("/"):
+        raise BadRequest("Destination must be an absolute URL or an absolute path")
+    path = decode_path(raw_path)
+    inner = strip_mount(path, mount_parts)
+    if inner is None:
+        mount = "/" + "".join(p + "/" for p in mount_parts)
+        raise OutsideShare(
+            f"Destination {value} is outside this share (mounted at {mount}); "
+            "copies and moves stay inside one share"
+        )
+    return inner
+
+
+def overwrite(headers: Mapping[str, str]) -> bool:
+    """``Overwrite: T`` (the default) or ``F``."""
+    value = headers.get("Overwrite", "T").strip().upper()
+    if value not in ("T", "F"):
+        raise BadRequest(f"Overwrite must be T or F, not {value!r}")
+    return value == "T"
+
+
+def depth(headers: Mapping[str, str], allowed: tuple[str, ...], default: str = "infinity"
+          ) -> str:
+    """The Depth header, lower-cased, restricted to ``allowed``."""
+    value = headers.get("Depth", default).strip().lower()
+    if value not in allowed:
+        raise BadRequest(f"Depth {value!r} is not supported here (use {' or '.join(allowed)})")
+    return value
+
+
+def expected_length(headers: Mapping[str, str], content_length: int | None) -> int | None:
+    """The body length the client announced: ``X-Expected-Entity-Length`` (Finder sends it
+    with chunked bodies) or ``Content-Length``; both present must agree."""
+    raw = headers.get("X-Expected-Entity-Length")
+    if raw is None:
+        return content_length
+    raw = raw.strip()
+    if not raw.isdigit():
+        raise BadRequest(f"X-Expected-Entity-Length must be a byte count, not {raw!r}")
+    announced = int(raw)
+    if content_length is not None and content_length != announced:
+        raise BadRequest(
+            f"Content-Length {content_length} and X-Expected-Entity-Length {announced} differ"
+        )
+    return announced

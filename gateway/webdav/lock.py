@@ -1,0 +1,174 @@
+"""LOCK and UNLOCK (RFC 4918 sections 9.10 and 9.11).
+
+Every client built on neon (davfs2, cadaver, litmus) needs both the ``Lock-Token`` header
+and ``prop/lockdiscovery/activelock`` in the body, with the owner echoed as sent. A LOCK on
+an unmapped URL creates the zero-byte placeholder Finder and Windows then PUT into, and
+answers 201 (davfs2 needs the 201 for its following ``If-None-Match: *`` PUT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.errors import BadRequest, Conflict, Exists, NotFound, NotPermitted, PreconditionFailed
+from gateway.fs.listing import Entry
+from gateway.fs.paths import DavPath
+from gateway.fs.policy import may_write
+from gateway.fs.preconditions import etag_matches
+from gateway.fs.share import Share
+from gateway.webdav.ifheader import parse_if, submitted_tokens
+from gateway.webdav.locks import LOCKS, ActiveLock, LockService
+from gateway.webdav.props import activelock
+from gateway.webdav.xml import XmlDoc, dav, dav_error, read_xml, xml_response
+
+OWNER = frozenset({dav("owner")})
+
+
+@dataclass(frozen=True, slots=True)
+class LockRequest:
+    exclusive: bool
+    owner: str  # the owner element's XML, "" when none was sent
+
+
+def parse_lockinfo(doc: XmlDoc) -> LockRequest:
+    root = doc.root
+    if root.tag != dav("lockinfo"):
+        raise BadRequest("a LOCK body must be a DAV:lockinfo element")
+    scope = root.find(dav("lockscope"))
+    kinds = {child.tag for child in scope} if scope is not None else set()
+    if kinds not in ({dav("exclusive")}, {dav("shared")}):
+        raise BadRequest("DAV:lockinfo needs a lockscope of exclusive or shared")
+    locktype = root.find(dav("locktype"))
+    if locktype is None or [c.tag for c in locktype] != [dav("write")]:
+        raise BadRequest("DAV:lockinfo needs a locktype of write (the only lock type)")
+    owner = root.find(dav("owner"))
+    return LockRequest(
+        exclusive=kinds == {dav("exclusive")},
+        owner=doc.verbatim(owner) if owner is not None else "",
+    )
+
+
+def parse_timeout(value: str | None) -> int | None:
+    """Seconds asked for by ``Timeout: Second-600, Infinite``; None for Infinite, a
+    missing header or nothing understood (the server's maximum is granted then)."""
+    for part in (value or "").split(","):
+        spec = part.strip().lower()
+        if spec == "infinite":
+            return None
+        if spec.startswith("second-") and spec[7:].isdigit() and int(spec[7:]) > 0:
+            return int(spec[7:])
+    return None
+
+
+def parse_lock_depth(value: str | None) -> str:
+    """``0`` or ``infinity`` (the default); a LOCK cannot have Depth 1."""
+    if value is None:
+        return "infinity"
+    depth = value.strip().lower()
+    if depth not in ("0", "infinity"):
+        raise BadRequest(f"LOCK Depth must be 0 or infinity, not {value!r}")
+    return depth
+
+
+def discovery(lock: ActiveLock) -> str:
+    return f'<D:prop xmlns:D="DAV:"><D:lockdiscovery>{activelock(lock)}</D:lockdiscovery></D:prop>'
+
+
+def _check_conditions(request: web.Request, entry: Entry | None) -> None:
+    """If-Match / If-None-Match on a LOCK (davfs2 sends ``If-None-Match: *`` to create)."""
+    etag = entry.etag if entry else None
+    if_match = request.headers.get("If-Match")
+    if if_match is not None and not (
+        entry is not None and (if_match.strip() == "*" or etag_matches(if_match, etag, strong=True))
+    ):
+        raise PreconditionFailed("If-Match failed: the resource does not match")
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and entry is not None and (
+        if_none_match.strip() == "*" or etag_matches(if_none_match, etag, strong=False)
+    ):
+        raise PreconditionFailed("If-None-Match failed: the resource exists")
+
+
+async def _create_placeholder(share: Share, path: DavPath) -> bool:
+    """Write the zero-byte object a LOCK on an unmapped URL creates; False if something
+    appeared there meanwhile (the lock then simply applies to it)."""
+    key = share.key(path)
+    try:
+        info = await share.view.store.put(key, b"", if_none_match=True)
+    except Exists:
+        share.view.invalidate(key)
+        return False
+    share.view.invalidate(key)
+    share.view.remember(info)
+    return True
+
+
+async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
+    refusal = may_write(share.policy)
+    if refusal:
+        raise NotPermitted(refusal)
+    doc = await read_xml(request, keep=OWNER)
+    locks = request.app[LOCKS]
+    timeout = parse_timeout(request.headers.get("Timeout"))
+    if doc is None:
+        return _refresh(request, share, path, locks, timeout)
+    wanted = parse_lockinfo(doc)
+    depth = parse_lock_depth(request.headers.get("Depth"))
+    try:
+        entry: Entry | None = await share.stat(path)
+    except NotFound:
+        entry = None
+    _check_conditions(request, entry)
+    locks.check_if(request, share, path, entry.etag if entry else None)
+    if entry is None:
+        if path.trailing_slash:
+            raise Conflict("LOCK cannot create a collection: create it with MKCOL first")
+        if not await share.is_dir(path.parent):
+            raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
+    granted = locks.lock(
+        share,
+        path,
+        is_dir=entry is not None and entry.is_dir,
+        exclusive=wanted.exclusive,
+        depth=depth,
+        owner=wanted.owner,
+        timeout=timeout,
+    )
+    status = 200
+    if entry is None:
+        # Client noise kept out of the store gets its lock but no object: Finder LOCKs
+        # "._name" before writing it, and that write goes to the side area.
+        try:
+            created = share.sets_aside(path) or await _create_placeholder(share, path)
+        except BaseException:
+            locks.unlock(share, path, granted.token)
+            raise
+        if created:
+            status = 201
+            locks.note_created(share, path, {granted.token})
+    return xml_response(status, discovery(granted), {"Lock-Token": f"<{granted.token}>"})
+
+
+def _refresh(
+    request: web.Request, share: Share, path: DavPath, locks: LockService, timeout: int | None
+) -> web.StreamResponse:
+    """LOCK without a body: refresh the lock named in the If header."""
+    header = request.headers.get("If")
+    if not header:
+        raise BadRequest(
+            "a LOCK without a body refreshes a lock and needs an If header with its token"
+        )
+    refreshed = locks.refresh(share, path, submitted_tokens(parse_if(header)), timeout)
+    return xml_response(200, discovery(refreshed[0]))
+
+
+async def unlock(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
+    raw = request.headers.get("Lock-Token", "").strip()
+    token = raw.removeprefix("<").removesuffix(">").strip()  # tolerate a token without <>
+    if not token:
+        raise BadRequest("UNLOCK needs a Lock-Token header")
+    if not request.app[LOCKS].unlock(share, path, token):
+        return dav_error(409, "lock-token-matches-request-uri")
+    return web.Response(status=204)

@@ -1,0 +1,139 @@
+"""Live properties of files and collections, rendered as compact XML fragments.
+
+Nothing here does I/O: a property is computed from the listing/HEAD ``Entry`` and the
+locks that cover the resource. Dead properties are not stored (see proppatch.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from gateway.fs.listing import Entry
+from gateway.responses import content_type_of
+from gateway.storage.base import ObjectInfo
+from gateway.webdav.locks import ActiveLock
+from gateway.webdav.xml import dav, element, escape, status_line
+
+EXECUTABLE = "{http://apache.org/dav/props/}executable"  # davfs2 asks for it
+LOCKDISCOVERY = dav("lockdiscovery")
+
+# What allprop returns: the RFC 4918 live properties. Quota properties are left out on
+# purpose (macOS 15.4+ stalls about 90 s at mount when they are present), and, like any
+# unknown property, answer 404 when asked for by name.
+ALLPROP: tuple[str, ...] = tuple(
+    dav(name)
+    for name in (
+        "resourcetype",
+        "creationdate",
+        "displayname",
+        "getcontentlength",
+        "getcontenttype",
+        "getetag",
+        "getlastmodified",
+        "lockdiscovery",
+        "supportedlock",
+    )
+)
+
+SUPPORTEDLOCK = "".join(
+    f"<D:lockentry><D:lockscope><D:{scope}/></D:lockscope>"
+    "<D:locktype><D:write/></D:locktype></D:lockentry>"
+    for scope in ("exclusive", "shared")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One PROPFIND answer: what the href names, and the locks covering it."""
+
+    href: str
+    entry: Entry
+    locks: Sequence[ActiveLock] = ()
+
+
+def _http_date(when: datetime | None) -> str | None:
+    return format_datetime(when.astimezone(UTC), usegmt=True) if when else None
+
+
+def _rfc3339(when: datetime | None) -> str | None:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
+
+
+def _content_type(entry: Entry) -> str:
+    info = ObjectInfo("", entry.size, entry.etag or "", datetime.min, entry.content_type)
+    return content_type_of(info, entry.name)
+
+
+def _file_only(render: Callable[[Entry], str | None]) -> Callable[[Resource], str | None]:
+    return lambda r: None if r.entry.is_dir else render(r.entry)
+
+
+# Each renderer returns the property's inner XML, or None when the resource has no such
+# property (it is then reported in the 404 propstat). Collections have no length, type or
+# etag, and usually no date: S3 lists a directory as a common prefix, without one. Their
+# dates are left out rather than invented (a "now" would change between two listings and
+# make clients think the folder changed); an entry that does carry a date shows it.
+LIVE: dict[str, Callable[[Resource], str | None]] = {
+    dav("resourcetype"): lambda r: "<D:collection/>" if r.entry.is_dir else "",
+    dav("creationdate"): lambda r: _rfc3339(r.entry.last_modified),
+    dav("displayname"): lambda r: escape(r.entry.name),
+    dav("getcontentlength"): _file_only(lambda e: str(e.size)),
+    dav("getcontenttype"): _file_only(lambda e: escape(_content_type(e))),
+    dav("getetag"): _file_only(lambda e: escape(e.etag) if e.etag else None),
+    dav("getlastmodified"): lambda r: _http_date(r.entry.last_modified),
+    LOCKDISCOVERY: lambda r: "".join(activelock(lock) for lock in r.locks),
+    dav("supportedlock"): lambda r: SUPPORTEDLOCK,
+    EXECUTABLE: _file_only(lambda e: "F"),
+}
+
+
+def names_of(resource: Resource) -> list[str]:
+    """Every property the resource has (for propname)."""
+    return [name for name, render in LIVE.items() if render(resource) is not None]
+
+
+def activelock(lock: ActiveLock) -> str:
+    scope = "exclusive" if lock.exclusive else "shared"
+    return (
+        "<D:activelock><D:locktype><D:write/></D:locktype>"
+        f"<D:lockscope><D:{scope}/></D:lockscope><D:depth>{lock.depth}</D:depth>"
+        f"{lock.owner}<D:timeout>Second-{lock.timeout}</D:timeout>"
+        f"<D:locktoken><D:href>{escape(lock.token)}</D:href></D:locktoken>"
+        f"<D:lockroot><D:href>{escape(lock.root)}</D:href></D:lockroot></D:activelock>"
+    )
+
+
+def propstat(props: Iterable[str], code: int, description: str | None = None) -> str:
+    extra = f"<D:responsedescription>{escape(description)}</D:responsedescription>" \
+        if description else ""
+    return (
+        f"<D:propstat><D:prop>{''.join(props)}</D:prop>"
+        f"<D:status>{status_line(code)}</D:status>{extra}</D:propstat>"
+    )
+
+
+def response(href: str, propstats: Iterable[str]) -> str:
+    return f"<D:response><D:href>{escape(href)}</D:href>{''.join(propstats)}</D:response>"
+
+
+def render(resource: Resource, names: Iterable[str], *, values: bool = True) -> str:
+    """The ``D:response`` for ``names``: found ones in a 200 propstat, the others in a
+    404 propstat. With ``values=False`` (propname) only the names are written."""
+    found: list[str] = []
+    missing: list[str] = []
+    for name in dict.fromkeys(names):  # drop duplicates, keep order
+        renderer = LIVE.get(name)
+        value = renderer(resource) if renderer else None
+        if value is None:
+            missing.append(element(name))
+        else:
+            found.append(element(name, value if values else ""))
+    stats = []
+    if found or not missing:
+        stats.append(propstat(found, 200))
+    if missing:
+        stats.append(propstat(missing, 404))
+    return response(resource.href, stats)

@@ -1,0 +1,82 @@
+"""PUT: a whole new version of a file, streamed, visible only when complete.
+
+Order of checks (each refusal before a byte of the body is stored): read-only, the path
+names a collection (405), partial PUT (400), missing parent (409), preconditions (412),
+locks (423/412), the overwrite policy (403, naming --allow-overwrite; placeholders
+excepted), the announced length. Then the body streams to the store (one PutObject, or a
+multipart upload), and only a body of the announced length is committed.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from gateway.errors import BadRequest, Conflict, PreconditionFailed
+from gateway.fs import ops, policy
+from gateway.fs.paths import DavPath
+from gateway.fs.preconditions import Outcome, evaluate
+from gateway.fs.share import Share
+from gateway.responses import plain, validators
+from gateway.webdav.guards import COLLECTION_ALLOW, current_file, locks, refuse
+from gateway.webdav.headers import expected_length
+
+CHUNK = 256 * 1024
+
+
+async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
+    """The request body (Content-Length or chunked), a malformed one as a 400."""
+    try:
+        async for chunk in request.content.iter_chunked(CHUNK):
+            yield chunk
+    except HttpProcessingError as exc:
+        raise BadRequest(f"the request body is malformed ({exc.message}); nothing was written"
+                         ) from None
+
+
+def content_type(request: web.Request, path: DavPath) -> str | None:
+    """The type the client sent, else one guessed from the name, stored on the object."""
+    sent = request.headers.get("Content-Type", "").strip()
+    if sent:
+        return sent
+    guessed, _ = mimetypes.guess_type(path.name, strict=False)
+    return guessed
+
+
+async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
+    refuse(policy.may_write(share.policy))
+    if path.is_root or path.trailing_slash:
+        return plain(405, f"{share.href(path)} is a collection; PUT writes files",
+                     {"Allow": COLLECTION_ALLOW})
+    if "Content-Range" in request.headers:
+        raise BadRequest("partial PUT (Content-Range) is not supported: PUT writes whole objects")
+    expected = expected_length(request.headers, request.content_length)
+    if not await share.is_dir(path.parent):
+        raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
+    info = await current_file(share, path)
+    if info is None and not share.sets_aside(path) and await share.is_dir(path):
+        return plain(405, f"{share.href(path, is_dir=True)} is a collection; PUT writes files",
+                     {"Allow": COLLECTION_ALLOW})
+    if evaluate(request.headers, info, safe_method=False) is Outcome.FAILED:
+        raise PreconditionFailed("precondition failed: the object's ETag or date differs")
+    service = locks(request)
+    tokens = await service.check_write(request, share, path, etag=info.etag if info else None)
+    under_lock = bool(tokens) and service.created_under_lock(share, path, tokens)
+    if info is not None and not share.sets_aside(path):
+        refuse(policy.may_overwrite(share.policy, info.size, under_lock))
+    written = await ops.write_file(
+        share,
+        path,
+        body_chunks(request),
+        content_type=content_type(request, path),
+        expected_size=expected,
+        # Creating in default mode: commit only if still absent (one atomic PutObject).
+        create_only=info is None and not share.policy.allow_overwrite,
+    )
+    if tokens and (info is None or info.size == 0):
+        # A placeholder filled under a lock may be rewritten with the token until UNLOCK.
+        service.note_created(share, path, tokens)
+    return web.Response(status=201 if info is None else 204, headers=validators(written))

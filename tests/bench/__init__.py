@@ -1,0 +1,1 @@
+"""The benchmark harness (bench/): only its parts that must be exact."""

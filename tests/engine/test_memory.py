@@ -1,0 +1,153 @@
+"""One memory budget: blocks in flight, pinned and cached never exceed it, whatever the
+number of readers; a cancelled reader gives back what it held."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+from gateway.storage.memory import MemoryStore
+from tests.engine.support import (
+    GatedStore,
+    MiB,
+    data_of,
+    fetched_once,
+    make_view,
+    ranges,
+    read_key,
+    read_range,
+    until,
+)
+
+
+async def test_thirty_two_concurrent_readers_never_exceed_the_budget() -> None:
+    store = MemoryStore()
+    data = data_of(24 * MiB)
+    store.put_sync("big", data)
+    view = make_view(store, memory_mib=8)
+    results = await asyncio.gather(*(read_key(view, "big") for _ in range(32)))
+    assert all(result == data for result in results)
+    budget = view.engine.budget
+    assert budget.peak <= budget.limit
+    await view.engine.wait_idle()
+    assert budget.in_use == view.engine.blocks.cached_bytes
+    view.engine.drop_cache()
+    assert budget.in_use == 0
+
+
+async def test_readers_of_different_objects_share_the_budget_too() -> None:
+    store = MemoryStore()
+    objects = {f"k{i}": data_of(6 * MiB + i, seed=i) for i in range(12)}
+    for key, data in objects.items():
+        store.put_sync(key, data)
+    view = make_view(store, memory_mib=8)
+    keys = list(objects) * 3
+    results = await asyncio.gather(*(read_key(view, key) for key in keys))
+    assert results == [objects[key] for key in keys]
+    assert view.engine.budget.peak <= view.engine.budget.limit
+
+
+async def test_the_cache_gives_way_to_reads_when_the_budget_is_full() -> None:
+    store = MemoryStore()
+    for i in range(20):
+        store.put_sync(f"small{i}", data_of(MiB - 1, seed=i))
+    view = make_view(store, memory_mib=8)
+    for i in range(20):  # each leaves its block cached; the cache holds a share of 8 MiB
+        assert await read_key(view, f"small{i}") == data_of(MiB - 1, seed=i)
+    budget = view.engine.budget
+    assert budget.peak <= budget.limit
+    assert view.engine.blocks.cached_bytes <= budget.limit // 2
+
+
+async def test_a_cancelled_reader_frees_its_blocks_and_its_read_ahead() -> None:
+    store = GatedStore()
+    data = data_of(64 * MiB)
+    store.put_sync("big", data)
+    view = make_view(store, memory_mib=256)
+    engine = view.engine
+    got_some = asyncio.Event()
+
+    async def client() -> None:
+        async with await view.open("big") as read, aclosing(
+            read.iter_range(0, read.info.size)
+        ) as chunks:
+            received = 0
+            async for chunk in chunks:
+                received += len(chunk)
+                if received >= 12 * MiB and not got_some.is_set():
+                    store.gate.clear()  # the store slows down: read-ahead stays in flight
+                    got_some.set()
+
+    task = asyncio.create_task(client())
+    await got_some.wait()
+    await until(lambda: store.bodies_open >= 1, "read-ahead in flight")
+    assert engine.budget.in_use > engine.blocks.cached_bytes
+    task.cancel()  # the client disconnects
+    await asyncio.gather(task, return_exceptions=True)
+    await engine.wait_idle()  # cancelled fetches wind down (the gate is still closed)
+    assert engine.counters.fetches_cancelled >= 1
+    assert store.bodies_open == 0
+    assert engine.budget.in_use == engine.blocks.cached_bytes
+    engine.drop_cache()
+    assert engine.budget.in_use == 0
+
+
+async def test_a_read_abandoned_before_iterating_gives_back_its_first_block() -> None:
+    store = MemoryStore()
+    store.put_sync("big", data_of(4 * MiB))
+    view = make_view(store)
+    read = await view.open("big")
+    await read.aclose()
+    await view.engine.wait_idle()
+    view.engine.drop_cache()
+    assert view.engine.budget.in_use == 0
+
+
+async def test_an_open_cancelled_while_waiting_for_its_first_request_leaks_nothing() -> None:
+    store = GatedStore()
+    store.put_sync("big", data_of(4 * MiB))
+    view = make_view(store)
+    store.answer.clear()
+    opening = asyncio.create_task(view.open("big"))
+    await until(lambda: store.asked == 1, "first GET sent")
+    opening.cancel()
+    await asyncio.gather(opening, return_exceptions=True)
+    assert opening.cancelled()
+    store.answer.set()
+    await view.engine.wait_idle()
+    view.engine.drop_cache()
+    assert view.engine.budget.in_use == 0
+    assert store.bodies_open == 0
+
+
+async def test_one_of_two_opens_cancelled_the_other_still_reads() -> None:
+    store = GatedStore()
+    data = data_of(3 * MiB)
+    store.put_sync("big", data)
+    view = make_view(store)
+    store.answer.clear()
+    gone = asyncio.create_task(view.open("big"))
+    stays = asyncio.create_task(read_key(view, "big"))
+    await until(lambda: store.asked == 1, "one shared first GET")
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    store.answer.set()
+    assert await stays == data
+    assert fetched_once(ranges(store), len(data))  # the first GET was shared, not repeated
+    await view.engine.wait_idle()
+    view.engine.drop_cache()
+    assert view.engine.budget.in_use == 0
+
+
+async def test_at_the_limit_read_ahead_shrinks_and_the_read_still_completes() -> None:
+    store = MemoryStore()
+    data = data_of(32 * MiB)
+    info = store.put_sync("big", data)
+    view = make_view(store, memory_mib=64)
+    budget = view.engine.budget
+    held = await budget.acquire(60 * MiB)  # uploads (say) hold most of the budget
+    async with await view.open("big", info) as read:
+        assert await read_range(read, 0, len(data)) == data
+    budget.release(held)
+    assert budget.peak <= budget.limit
+    assert max(end - start for start, end, _ in ranges(store)) <= 4 * MiB

@@ -1,0 +1,300 @@
+"""The streaming upload writer: whole objects only, bounded memory, nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway.engine import Engine, StoreView, upload
+from gateway.engine.upload import LengthMismatch, choose_part_size, write_stream
+from gateway.errors import Exists, TooLarge, Upstream
+from gateway.settings import EngineSettings
+from gateway.storage.base import ObjectStore, UploadPart
+from gateway.storage.memory import MemoryStore
+from gateway.storage.s3 import S3Store
+from tests.servers import moto_settings
+
+MiB = 1024 * 1024
+KiB = 1024
+
+
+class SlowParts(MemoryStore):
+    """Parts take a few loop turns to upload, so several are in flight at once."""
+
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes
+                          ) -> UploadPart:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            for _ in range(5):
+                await asyncio.sleep(0)
+            return await super().upload_part(key, upload_id, number, data)
+        finally:
+            self.in_flight -= 1
+
+
+def view_of(store: ObjectStore, memory_target: int = 512, part: int = 5) -> StoreView:
+    return Engine(EngineSettings(memory_target=memory_target, write_part_size=part)).view(store)
+
+
+def pattern(size: int) -> bytes:
+    """Bytes that differ per position, so a misplaced part is visible."""
+    block = bytes(range(256)) * 4096  # 1 MiB
+    return (block * (size // len(block) + 1))[:size]
+
+
+async def stream(data: bytes, chunk: int = 64 * KiB) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), chunk):
+        yield data[i : i + chunk]
+
+
+async def stalled(data: bytes, gate: asyncio.Event, chunk: int = 64 * KiB
+                  ) -> AsyncIterator[bytes]:
+    """``data``, then wait for ``gate`` (forever, unless it is set), then end."""
+    async for piece in stream(data, chunk):
+        yield piece
+    await gate.wait()
+
+
+async def until(condition: object, what: str) -> None:
+    for _ in range(10_000):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_part_size_grows_only_for_bodies_that_would_pass_10000_parts() -> None:
+    assert choose_part_size(8 * MiB, None) == 8 * MiB
+    assert choose_part_size(8 * MiB, 1024 * MiB) == 8 * MiB
+    huge = 200_000 * MiB
+    assert choose_part_size(8 * MiB, huge) * 10_000 >= huge
+
+
+async def test_a_body_within_one_part_is_one_put() -> None:
+    store = MemoryStore()
+    info = await write_stream(view_of(store), "a", stream(b"x" * 1000), content_type="text/x")
+    assert store.objects["a"].data == b"x" * 1000
+    assert info.size == 1000 and info.content_type == "text/x"
+    assert store.calls["put"] == 1 and store.calls["create_upload"] == 0
+
+
+async def test_a_small_body_of_known_length_reserves_only_its_length() -> None:
+    store = MemoryStore()
+    view = view_of(store)
+    await write_stream(view, "a", stream(b"x" * 1000), expected_size=1000)
+    assert view.engine.budget.peak == 1000
+    assert view.engine.budget.in_use == 0
+
+
+async def test_an_empty_body_is_an_empty_object() -> None:
+    store = MemoryStore()
+    await write_stream(view_of(store), "empty", stream(b""))
+    assert store.objects["empty"].data == b""
+
+
+async def test_a_body_of_exactly_one_part_is_one_put() -> None:
+    store = MemoryStore()
+    await write_stream(view_of(store), "a", stream(pattern(5 * MiB)))
+    assert store.calls["put"] == 1 and store.calls["create_upload"] == 0
+
+
+async def test_40_mib_stream_as_parts_with_memory_bounded_by_parts_in_flight() -> None:
+    store = SlowParts()
+    view = view_of(store, part=5)
+    data = pattern(40 * MiB + 123)
+    info = await write_stream(view, "big", stream(data))
+    assert store.objects["big"].data == data
+    assert info.size == len(data)
+    assert store.calls["upload_part"] == 9
+    assert 2 <= store.most_in_flight <= upload.MAX_IN_FLIGHT
+    budget = view.engine.budget
+    assert budget.peak <= (upload.MAX_IN_FLIGHT + 1) * 5 * MiB
+    assert budget.in_use == 0
+    assert store.uploads == {}
+
+
+async def test_concurrent_uploads_share_one_budget_and_never_exceed_it() -> None:
+    store = SlowParts()
+    view = view_of(store, memory_target=12, part=5)  # room for two 5 MiB parts
+    bodies = {f"k{i}": pattern(21 * MiB + i) for i in range(3)}
+    await asyncio.gather(*(write_stream(view, k, stream(v)) for k, v in bodies.items()))
+    for key, data in bodies.items():
+        assert store.objects[key].data == data
+    assert view.engine.budget.peak <= 12 * MiB
+    assert view.engine.budget.in_use == 0
+
+
+async def test_a_failing_part_aborts_the_upload_and_nothing_becomes_visible() -> None:
+    store = SlowParts()
+    view = view_of(store)
+    store.fail("upload_part", Upstream("part 3 failed"), times=1)
+    store.calls["upload_part"] = 0
+    with pytest.raises(Upstream):
+        await write_stream(view, "big", stream(pattern(30 * MiB)))
+    assert "big" not in store.objects
+    assert store.calls["abort_upload"] == 1
+    assert store.calls["complete_upload"] == 0
+    assert await store.list_uploads("") == []
+    assert view.engine.budget.in_use == 0
+
+
+async def test_a_failing_completion_aborts_the_upload() -> None:
+    store = MemoryStore()
+    view = view_of(store)
+    store.fail("complete_upload", Upstream("complete failed"))
+    with pytest.raises(Upstream):
+        await write_stream(view, "big", stream(pattern(11 * MiB)))
+    assert "big" not in store.objects
+    assert await store.list_uploads("") == []
+    assert view.engine.budget.in_use == 0
+
+
+async def test_a_stream_that_breaks_aborts_the_upload() -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        async for piece in stream(pattern(12 * MiB)):
+            yield piece
+        raise ConnectionResetError("client went away")
+
+    store = MemoryStore()
+    view = view_of(store)
+    with pytest.raises(ConnectionResetError):
+        await write_stream(view, "big", broken())
+    assert "big" not in store.objects
+    assert store.calls["abort_upload"] == 1
+    assert await store.list_uploads("") == []
+    assert view.engine.budget.in_use == 0
+
+
+async def test_cancellation_mid_stream_aborts_and_releases_the_budget() -> None:
+    store = SlowParts()
+    view = view_of(store)
+    gate = asyncio.Event()
+    task = asyncio.create_task(write_stream(view, "big", stalled(pattern(16 * MiB), gate)))
+    await until(lambda: store.calls["upload_part"] >= 3, "three parts uploading")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "big" not in store.objects
+    assert store.calls["abort_upload"] == 1
+    assert await store.list_uploads("") == []
+    assert view.engine.budget.in_use == 0
+
+
+async def test_cancellation_of_a_single_part_body_leaves_nothing() -> None:
+    store = MemoryStore()
+    view = view_of(store)
+    gate = asyncio.Event()
+    task = asyncio.create_task(write_stream(view, "small", stalled(b"abc", gate)))
+    await until(lambda: view.engine.budget.in_use > 0, "the part is being filled")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "small" not in store.objects
+    assert view.engine.budget.in_use == 0
+
+
+async def test_the_previous_version_stays_readable_until_the_new_one_is_complete() -> None:
+    store = MemoryStore()
+    store.put_sync("doc", b"old version")
+    view = view_of(store)
+    gate = asyncio.Event()
+    new = pattern(12 * MiB)
+    task = asyncio.create_task(write_stream(view, "doc", stalled(new, gate)))
+    await until(lambda: store.calls["upload_part"] >= 2, "two parts uploaded")
+    assert store.objects["doc"].data == b"old version"
+    gate.set()
+    await task
+    assert store.objects["doc"].data == new
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MiB])
+async def test_a_body_shorter_than_announced_is_not_committed(size: int) -> None:
+    store = MemoryStore()
+    view = view_of(store)
+    with pytest.raises(LengthMismatch, match="announced"):
+        await write_stream(view, "f", stream(pattern(size)), expected_size=size + 1)
+    assert "f" not in store.objects
+    assert await store.list_uploads("") == []
+    assert view.engine.budget.in_use == 0
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MiB])
+async def test_a_body_longer_than_announced_is_not_committed(size: int) -> None:
+    store = MemoryStore()
+    view = view_of(store)
+    with pytest.raises(LengthMismatch, match="longer"):
+        await write_stream(view, "f", stream(pattern(size)), expected_size=size - 1)
+    assert "f" not in store.objects
+    assert await store.list_uploads("") == []
+
+
+async def test_a_body_of_the_announced_length_is_committed() -> None:
+    store = MemoryStore()
+    data = pattern(12 * MiB)
+    await write_stream(view_of(store), "f", stream(data), expected_size=len(data))
+    assert store.objects["f"].data == data
+
+
+@pytest.mark.parametrize("size", [10, 12 * MiB])
+async def test_create_only_refuses_a_key_that_exists(size: int) -> None:
+    store = MemoryStore()
+    store.put_sync("f", b"theirs")
+    with pytest.raises(Exists):
+        await write_stream(view_of(store), "f", stream(pattern(size)), create_only=True)
+    assert store.objects["f"].data == b"theirs"
+    assert await store.list_uploads("") == []
+
+
+async def test_a_body_past_the_part_limit_is_refused_and_aborted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upload, "MAX_PARTS", 3)
+    store = MemoryStore()
+    with pytest.raises(TooLarge, match="--write-part-size"):
+        await write_stream(view_of(store), "f", stream(pattern(300 * KiB)), part_size=64 * KiB)
+    assert "f" not in store.objects
+    assert await store.list_uploads("") == []
+
+
+# ---- on a real S3 API (moto) ------------------------------------------------------------
+
+
+@pytest.fixture
+async def moto_store(moto_bucket: tuple[str, str]) -> AsyncIterator[S3Store]:
+    endpoint, bucket = moto_bucket
+    store = await S3Store.create(bucket, moto_settings(endpoint))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_multipart_upload_on_s3(moto_store: S3Store) -> None:
+    view = view_of(moto_store)
+    data = pattern(12 * MiB + 7)
+    info = await write_stream(view, "dir/big.bin", stream(data), content_type="application/x")
+    got = await moto_store.get("dir/big.bin")
+    body = b"".join([chunk async for chunk in got.body])
+    assert body == data and info.size == len(data)
+    assert (await moto_store.head("dir/big.bin")).content_type == "application/x"
+    assert await moto_store.list_uploads("") == []
+
+
+async def test_a_broken_stream_leaves_no_upload_on_s3(moto_store: S3Store) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        async for piece in stream(pattern(11 * MiB)):
+            yield piece
+        raise ConnectionResetError("client went away")
+
+    view = view_of(moto_store)
+    with pytest.raises(ConnectionResetError):
+        await write_stream(view, "dir/big.bin", broken())
+    assert await moto_store.list_uploads("") == []
+    page = await moto_store.list_page("", None)
+    assert page.objects == ()

@@ -1,0 +1,216 @@
+"""Directory listings from delimited store listings: shadowing, markers, hidden names."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.engine import Engine
+from gateway.fs.listing import Entry, list_dir
+from gateway.fs.paths import DavPath
+from gateway.fs.share import Share
+from gateway.settings import EngineSettings, Policy, ShareSettings, Source
+from gateway.storage.base import ListPage
+from gateway.storage.memory import MemoryStore
+
+
+class SmallPages(MemoryStore):
+    """A store that answers listings a few keys at a time, as S3 may."""
+
+    page = 1000
+
+    async def list_page(
+        self,
+        prefix: str,
+        delimiter: str | None = "/",
+        token: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        return await super().list_page(prefix, delimiter, token, min(max_keys, self.page))
+
+
+def store_with(keys: list[str], page: int = 1000) -> SmallPages:
+    store = SmallPages()
+    store.page = page
+    for key in keys:
+        store.put_sync(key, key.encode())
+    return store
+
+
+async def listing(
+    store: MemoryStore, prefix: str = "", show_noise: bool = False
+) -> list[tuple[str, bool]]:
+    view = Engine(EngineSettings()).view(store)
+    return [(e.name, e.is_dir) async for e in list_dir(view, prefix, show_noise)]
+
+
+PAGES = [1, 2, 3, 1000]
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_an_object_and_a_prefix_of_the_same_name_show_once_as_a_directory(
+    page: int,
+) -> None:
+    store = store_with(["a", "a/x", "b"], page)
+    assert await listing(store) == [("a", True), ("b", False)]
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_shadowing_holds_across_keys_that_sort_between_a_and_a_slash(page: int) -> None:
+    # "-" and "." sort before "/": they arrive between the object "a" and the prefix "a/".
+    store = store_with(["a", "a!", "a-b", "a.txt", "a/x", "a0", "b"], page)
+    assert sorted(await listing(store)) == [
+        ("a", True),
+        ("a!", False),
+        ("a-b", False),
+        ("a.txt", False),
+        ("a0", False),
+        ("b", False),
+    ]
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_nested_shadowing_keeps_every_other_name(page: int) -> None:
+    store = store_with(["a", "a-", "a-/x", "a-b", "a.", "a./y", "a/z"], page)
+    assert sorted(await listing(store)) == [
+        ("a", True),
+        ("a-", True),
+        ("a-b", False),
+        ("a.", True),
+    ]
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_an_object_and_an_empty_marker_of_the_same_name_show_once(page: int) -> None:
+    store = store_with(["a", "a/"], page)
+    assert await listing(store) == [("a", True)]
+
+
+async def test_a_marker_object_shows_as_a_directory() -> None:
+    store = store_with(["d/", "f"])
+    assert await listing(store) == [("d", True), ("f", False)]
+
+
+async def test_a_directorys_own_marker_is_not_listed_in_it() -> None:
+    store = store_with(["d/", "d/f", "d/sub/"])
+    assert await listing(store, "d/") == [("f", False), ("sub", True)]
+    assert await listing(store, "d/sub/") == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_keys_that_are_not_valid_paths_are_hidden(page: int) -> None:
+    store = store_with(
+        ["x//y", "./z", "../z", "back\\slash", "nul\x00", "ok", "x/fine", "d/../e"], page
+    )
+    assert await listing(store) == [("d", True), ("ok", False), ("x", True)]
+    assert await listing(store, "x/") == [("fine", False)]
+    assert await listing(store, "d/") == []
+
+
+NOISE = ["._foo", ".DS_Store", "desktop.ini", "Thumbs.db", "._.", ".Spotlight-V100/x"]
+
+
+async def test_client_noise_is_hidden_by_default() -> None:
+    store = store_with([*NOISE, "real.txt", "._dir/x"])
+    assert await listing(store) == [("real.txt", False)]
+
+
+async def test_client_noise_is_shown_when_the_share_stores_it() -> None:
+    store = store_with([*NOISE, "real.txt"])
+    names = {name for name, _ in await listing(store, show_noise=True)}
+    assert names == {"._foo", ".DS_Store", "desktop.ini", "Thumbs.db", "._.", ".Spotlight-V100",
+                     "real.txt"}
+    engine = Engine(EngineSettings())
+    for policy, expected in ((Policy(), 1), (Policy(store_client_noise=True), 7)):
+        share = Share(ShareSettings("/", Source("s3", "b", ""), policy=policy), engine.view(store))
+        assert len([e async for e in share.listdir(DavPath((), True))]) == expected
+
+
+async def test_entries_carry_the_objects_metadata() -> None:
+    store = MemoryStore()
+    info = store.put_sync("p/file.bin", b"12345", "application/x-thing")
+    view = Engine(EngineSettings()).view(store)
+    [entry] = [e async for e in list_dir(view, "p/")]
+    assert entry == Entry("file.bin", False, 5, info.last_modified, info.etag,
+                          "application/x-thing")
+
+
+async def test_a_listing_streams_without_waiting_for_the_last_page() -> None:
+    store = store_with([f"f{i:04}" for i in range(1000)], page=10)
+    view = Engine(EngineSettings()).view(store)
+    entries = list_dir(view, "")
+    first = [await anext(entries) for _ in range(5)]
+    assert [e.name for e in first] == ["f0000", "f0001", "f0002", "f0003", "f0004"]
+    assert store.calls["list"] == 1
+    rest = [e async for e in entries]
+    assert len(rest) == 995
+    assert store.calls["list"] == 100
+
+
+async def test_files_waiting_for_a_possible_shadow_do_not_hold_up_the_rest() -> None:
+    # "a" could be shadowed by "a/" until the listing passes it; the thousands of keys
+    # "a-NNNN" in between must still flow out page by page.
+    store = store_with(["a", *(f"a-{i:04}" for i in range(2000))], page=10)
+    view = Engine(EngineSettings()).view(store)
+    entries = list_dir(view, "")
+    first = [await anext(entries) for _ in range(5)]
+    assert all(e.name.startswith("a-") for e in first)
+    assert store.calls["list"] <= 2
+    rest = [e async for e in entries]
+    expected = Counter(["a", *(f"a-{i:04}" for i in range(2000))])
+    assert Counter(e.name for e in first + rest) == expected
+
+
+def _expected(keys: set[str]) -> set[tuple[str, bool]]:
+    """The listing of the root, computed the slow way."""
+    dirs = {k.split("/", 1)[0] for k in keys if "/" in k}
+    files = {k for k in keys if "/" not in k} - dirs
+    return {(n, True) for n in dirs if n not in ("", ".", "..")} | {
+        (n, False) for n in files if n not in (".", "..")
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    keys=st.sets(st.text(alphabet="ab-./", min_size=1, max_size=5), max_size=25),
+    page=st.integers(1, 4),
+)
+def test_any_set_of_keys_lists_each_name_once_with_the_right_kind(
+    keys: set[str], page: int
+) -> None:
+    store = store_with(sorted(keys), page)
+    got = asyncio.run(listing(store))
+    assert len(got) == len(set(got)), "no name appears twice"
+    assert set(got) == _expected(keys)
+
+
+class RepeatsPrefixes(SmallPages):
+    """Like s3rver: every later page repeats the common prefixes already returned."""
+
+    async def list_page(
+        self,
+        prefix: str,
+        delimiter: str | None = "/",
+        token: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        page = await super().list_page(prefix, delimiter, token, max_keys)
+        if token is None:
+            return page
+        earlier = await super().list_page(prefix, delimiter, None, 1000)
+        seen = tuple(p for p in earlier.prefixes if p <= token)
+        return ListPage(page.objects, seen + page.prefixes, page.next_token)
+
+
+async def test_prefixes_a_store_repeats_on_later_pages_are_listed_once() -> None:
+    store = RepeatsPrefixes()
+    store.page = 2
+    for key in ["a/1", "b/1", "c", "d/1", "e", "f"]:
+        store.put_sync(key, b"x")
+    assert await listing(store) == [
+        ("a", True), ("b", True), ("c", False), ("d", True), ("e", False), ("f", False),
+    ]

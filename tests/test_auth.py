@@ -1,0 +1,193 @@
+"""Passwords, users and rights as pure parts: Basic parsing, bcrypt checks, the failure
+throttle, htpasswd files, and the rights decision."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from gateway.auth import basic as basic_module
+from gateway.auth.basic import Authenticator, parse_basic
+from gateway.auth.htpasswd import HtpasswdError, HtpasswdFile, parse_htpasswd
+from gateway.auth.throttle import FailureThrottle
+from gateway.auth.users import User, refusal
+from gateway.settings import AuthSettings, Grant, UserSettings
+from tests.opsapp import bcrypt_hash
+
+
+def token(text: str) -> str:
+    return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+class TestParseBasic:
+    def test_name_and_password(self) -> None:
+        assert parse_basic(token("alice:s3cret:with:colons")) == ("alice", "s3cret:with:colons")
+
+    def test_scheme_is_case_insensitive(self) -> None:
+        assert parse_basic("basic " + base64.b64encode(b"a:b").decode()) == ("a", "b")
+
+    def test_utf8_credentials(self) -> None:
+        assert parse_basic(token("zoë:pässwörd")) == ("zoë", "pässwörd")
+
+    @pytest.mark.parametrize(
+        "header",
+        ["Bearer abc", "Basic", "Basic !!!notbase64", token("no-colon"), token(":nameless")],
+    )
+    def test_malformed_is_none(self, header: str) -> None:
+        assert parse_basic(header) is None
+
+
+class TestThrottle:
+    def test_allows_a_burst_then_asks_to_wait(self) -> None:
+        now = [0.0]
+        throttle = FailureThrottle(burst=3, refill=10.0, clock=lambda: now[0])
+        for _ in range(3):
+            assert throttle.retry_after("1.2.3.4") == 0
+            throttle.failed("1.2.3.4")
+        assert throttle.retry_after("1.2.3.4") == pytest.approx(10.0)
+        assert throttle.retry_after("5.6.7.8") == 0  # other addresses are not affected
+
+    def test_refills_over_time(self) -> None:
+        now = [0.0]
+        throttle = FailureThrottle(burst=2, refill=10.0, clock=lambda: now[0])
+        throttle.failed("a")
+        throttle.failed("a")
+        now[0] = 4.0
+        assert throttle.retry_after("a") == pytest.approx(6.0)
+        now[0] = 10.0
+        assert throttle.retry_after("a") == 0
+
+    def test_map_is_bounded(self) -> None:
+        throttle = FailureThrottle(max_clients=100)
+        for i in range(1000):
+            throttle.failed(f"10.0.{i // 256}.{i % 256}")
+        assert len(throttle) == 100
+
+
+class TestHtpasswd:
+    def test_bcrypt_entries_comments_and_blank_lines(self) -> None:
+        text = "# users\n\nalice:$2y$05$" + "a" * 53 + "\nbob:$2b$04$" + "b" * 53 + "\n"
+        assert set(parse_htpasswd(text, "f")) == {"alice", "bob"}
+
+    @pytest.mark.parametrize(
+        "line",
+        ["carol:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "dave:$apr1$abc$def", "erin:plaintext"],
+    )
+    def test_other_schemes_are_refused_naming_the_line(self, line: str) -> None:
+        with pytest.raises(HtpasswdError, match=r"line 1 .*only bcrypt"):
+            parse_htpasswd(line, "f")
+
+    def test_reloaded_when_the_file_changes(self, tmp_path: Path) -> None:
+        path = tmp_path / "htpasswd"
+        path.write_text(f"alice:{bcrypt_hash('one')}\n")
+        now = [0.0]
+        users = HtpasswdFile(str(path), clock=lambda: now[0])
+        assert set(users.users()) == {"alice"}
+        path.write_text(f"alice:{bcrypt_hash('one')}\nbob:{bcrypt_hash('two')}\n")
+        os.utime(path, ns=(1, 1))  # a different mtime, whatever the clock's resolution
+        now[0] = 5.0
+        assert set(users.users()) == {"alice", "bob"}
+
+    def test_a_broken_edit_keeps_the_previous_users(self, tmp_path: Path) -> None:
+        path = tmp_path / "htpasswd"
+        path.write_text(f"alice:{bcrypt_hash('one')}\n")
+        now = [0.0]
+        users = HtpasswdFile(str(path), clock=lambda: now[0])
+        path.write_text("alice:plain-text-oops\n")
+        os.utime(path, ns=(2, 2))
+        now[0] = 5.0
+        assert set(users.users()) == {"alice"}
+
+    def test_a_bad_file_at_startup_is_an_error(self, tmp_path: Path) -> None:
+        path = tmp_path / "htpasswd"
+        path.write_text("alice:plain\n")
+        with pytest.raises(HtpasswdError, match="only bcrypt"):
+            HtpasswdFile(str(path))
+
+
+class TestAuthenticator:
+    async def test_right_and_wrong_passwords(self) -> None:
+        auth = Authenticator(AuthSettings(users=(UserSettings("alice", bcrypt_hash("pw")),)))
+        user = await auth.login("alice", "pw")
+        assert user is not None and user.name == "alice"
+        assert await auth.login("alice", "wrong") is None
+
+    async def test_an_unknown_name_is_checked_against_a_dummy_hash(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A missing user costs one bcrypt check, like a wrong password does."""
+        checked: list[bytes] = []
+        real = basic_module._check
+
+        def spy(password: bytes, hashed: bytes) -> bool:
+            checked.append(hashed)
+            return real(password, hashed)
+
+        monkeypatch.setattr(basic_module, "_check", spy)
+        auth = Authenticator(AuthSettings(users=(UserSettings("alice", bcrypt_hash("pw")),)))
+        assert await auth.login("mallory", "pw") is None
+        assert len(checked) == 1
+        assert checked[0].startswith(b"$2b$04$")  # the cost of the real hashes
+
+    async def test_success_is_remembered_without_storing_the_password(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls: list[int] = []
+        real = basic_module._check
+        monkeypatch.setattr(
+            basic_module, "_check", lambda p, h: calls.append(1) or real(p, h)
+        )
+        auth = Authenticator(AuthSettings(users=(UserSettings("alice", bcrypt_hash("pw")),)))
+        assert await auth.login("alice", "pw") is not None
+        assert await auth.login("alice", "pw") is not None
+        assert len(calls) == 1
+        remembered = list(auth._verified.keys())
+        assert all(b"pw" not in key for key in remembered)
+        assert await auth.login("alice", "other") is None  # not remembered: checked
+
+    async def test_config_hash_and_htpasswd_users(self, tmp_path: Path) -> None:
+        path = tmp_path / "htpasswd"
+        path.write_text(f"bob:{bcrypt_hash('bobpw')}\n")
+        grants = (Grant("photos", read_only=True),)
+        auth = Authenticator(AuthSettings(
+            users=(UserSettings("bob", None, grants),), htpasswd=str(path),
+        ))
+        user = await auth.login("bob", "bobpw")
+        assert user == User("bob", grants)  # rights from the config, password from the file
+
+    def test_accounts_that_cannot_log_in_are_reported(self) -> None:
+        auth = Authenticator(AuthSettings(users=(UserSettings("ghost", None),)))
+        assert any("ghost" in w for w in auth.prepare())
+
+    async def test_long_passwords_use_bcrypts_72_bytes(self) -> None:
+        hashed = bcrypt.hashpw(b"x" * 72, bcrypt.gensalt(4)).decode()
+        auth = Authenticator(AuthSettings(users=(UserSettings("long", hashed),)))
+        assert await auth.login("long", "x" * 100) is not None
+
+
+class TestRights:
+    def test_no_grant_no_access(self) -> None:
+        user = User("alice", (Grant("photos"),))
+        assert refusal(user, "docs", "GET") == "alice has no access to /docs/"
+        assert refusal(user, "photos", "PUT") is None
+
+    @pytest.mark.parametrize(
+        "method", ["PUT", "DELETE", "MKCOL", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK"]
+    )
+    def test_read_only_refuses_every_write_method(self, method: str) -> None:
+        user = User("bob", (Grant("*", read_only=True),))
+        reason = refusal(user, "photos", method)
+        assert reason is not None and "may only read" in reason
+
+    @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "PROPFIND"])
+    def test_read_only_may_read(self, method: str) -> None:
+        assert refusal(User("bob", (Grant("*", read_only=True),)), "photos", method) is None
+
+    def test_an_own_grant_wins_over_the_wildcard(self) -> None:
+        user = User("carol", (Grant("*", read_only=True), Grant("inbox")))
+        assert refusal(user, "inbox", "PUT") is None
+        assert refusal(user, "photos", "PUT") is not None

@@ -1,0 +1,217 @@
+"""Limits: every refusal is a short 4xx/503 and nothing partial is committed.
+
+Served in-process exactly as ``bucketdav serve`` serves (same runner options, the same
+guarded listener), over MemoryStores that show what reached the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession
+
+from gateway.limits import LIMITS
+from gateway.settings import LimitSettings, ServerSettings
+from tests.opsapp import build_app, parse_reply, raw_request, serving
+
+
+async def connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = url.removeprefix("http://").split(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+async def chunks(*parts: bytes, gate: asyncio.Event | None = None) -> AsyncIterator[bytes]:
+    """A chunked request body; with ``gate``, the last part waits until it is set."""
+    for i, part in enumerate(parts):
+        if gate is not None and i == len(parts) - 1:
+            await gate.wait()
+        yield part
+
+
+class TestRequestHead:
+    async def test_an_oversized_header_line_is_400(self) -> None:
+        built = build_app(limits=LimitSettings(max_header_bytes=1024))
+        async with serving(built.app) as url:
+            reply = await raw_request(url, "GET", "/", {"X-Big": "a" * 2000})
+        assert reply.status == 400
+        assert reply.body.startswith(b"Got more than 1024 bytes")
+
+    async def test_too_many_headers_is_400(self) -> None:
+        built = build_app(limits=LimitSettings(max_headers=20))
+        headers = {f"X-H{i}": "v" for i in range(40)}
+        async with serving(built.app) as url:
+            reply = await raw_request(url, "GET", "/", headers)
+        assert reply.status == 400
+
+    async def test_a_long_url_is_400(self) -> None:
+        """aiohttp's parser answers an over-long request line itself, with 400 (not 414)."""
+        built = build_app(server=ServerSettings(max_url_bytes=1000))
+        async with serving(built.app) as url:
+            reply = await raw_request(url, "GET", "/" + "a" * 3000)
+        assert reply.status == 400
+
+
+class TestUploadSize:
+    async def test_a_declared_size_over_the_limit_is_413_before_reading(self) -> None:
+        built = build_app(limits=LimitSettings(max_upload_size=1000))
+        store = built.stores["/"]
+        async with serving(built.app) as url:
+            reply = await raw_request(url, "PUT", "/big.bin", body=b"x" * 5000)
+        assert reply.status == 413
+        assert b"--max-upload-size" in reply.body
+        assert store.objects == {} and store.calls["create_upload"] == 0
+
+    async def test_finders_expected_entity_length_is_checked_too(self) -> None:
+        built = build_app(limits=LimitSettings(max_upload_size=1000))
+        async with serving(built.app) as url, ClientSession() as session, session.put(
+            url + "/finder.bin", data=chunks(b"x" * 10),
+            headers={"X-Expected-Entity-Length": "5000"},
+        ) as resp:
+            assert resp.status == 413
+        assert built.stores["/"].objects == {}
+
+    async def test_a_chunked_body_passing_the_limit_is_stopped_and_not_committed(self) -> None:
+        built = build_app(limits=LimitSettings(max_upload_size=100_000))
+        store = built.stores["/"]
+        async with serving(built.app) as url, ClientSession() as session:
+            body = chunks(*[b"y" * 30_000] * 5)
+            async with session.put(url + "/chunked.bin", data=body) as resp:
+                assert resp.status == 413
+                assert b"--max-upload-size" in await resp.read()
+        assert "chunked.bin" not in store.objects
+        assert store.uploads == {}  # no multipart upload left open
+
+    async def test_a_body_within_the_limit_is_stored(self) -> None:
+        built = build_app(limits=LimitSettings(max_upload_size=100_000))
+        async with serving(built.app) as url, ClientSession() as session, session.put(
+            url + "/ok.bin", data=chunks(b"z" * 50_000)
+        ) as resp:
+            assert resp.status == 201
+        assert built.stores["/"].objects["ok.bin"].info.size == 50_000
+
+
+class TestXmlBodies:
+    async def test_a_declared_xml_body_over_the_limit_is_413(self) -> None:
+        built = build_app(limits=LimitSettings(max_xml_bytes=1000))
+        async with serving(built.app) as url:
+            reply = await raw_request(url, "PROPFIND", "/", {"Depth": "0"}, b" " * 5000)
+        assert reply.status == 413
+        assert b"--max-xml-bytes" in reply.body
+
+    async def test_a_chunked_xml_body_over_the_limit_is_413(self) -> None:
+        built = build_app(limits=LimitSettings(max_xml_bytes=1000))
+        async with serving(built.app) as url, ClientSession() as session, session.request(
+            "PROPFIND", url + "/", data=chunks(*[b" " * 600] * 4), headers={"Depth": "0"}
+        ) as resp:
+            assert resp.status == 413
+
+
+class TestConcurrency:
+    async def test_uploads_past_the_limit_get_503_with_retry_after(self) -> None:
+        built = build_app(limits=LimitSettings(max_uploads=1))
+        limits = built.app[LIMITS]
+        gate = asyncio.Event()
+        async with serving(built.app) as url, ClientSession() as session:
+            first = asyncio.ensure_future(
+                session.put(url + "/first.bin", data=chunks(b"a" * 1000, b"b", gate=gate))
+            )
+            for _ in range(200):  # until the first upload is being received
+                if limits.uploads:
+                    break
+                await asyncio.sleep(0.01)
+            assert limits.uploads == 1
+            async with session.put(url + "/second.bin", data=b"c") as resp:
+                assert resp.status == 503
+                assert resp.headers["Retry-After"] == "5"
+                assert await resp.text() == "too many uploads in progress: retry later\n"
+            gate.set()
+            async with await first as resp:
+                assert resp.status == 201
+        assert limits.uploads == 0
+        assert "second.bin" not in built.stores["/"].objects
+
+    async def test_connections_past_the_limit_get_503_and_are_closed(self) -> None:
+        built = build_app(limits=LimitSettings(max_client_connections=2))
+        async with serving(built.app) as url:
+            held = [await connect(url) for _ in range(2)]
+            limits = built.app[LIMITS]
+            for _ in range(200):
+                if len(limits.connections) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            reader, writer = await connect(url)
+            reply = parse_reply(await asyncio.wait_for(reader.read(), 10))
+            writer.close()
+            assert reply.status == 503
+            assert reply.body == b"too many connections: retry later\n"
+            assert limits.refused_connections == 1
+            for _, w in held:
+                w.close()
+            for _ in range(200):  # the slots free up once the server sees the closes
+                if not limits.connections:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await raw_request(url, "OPTIONS", "/")).status == 200
+
+
+class TestSlowClients:
+    async def test_a_client_that_stops_sending_its_body_is_cut_off(self) -> None:
+        built = build_app(limits=LimitSettings(client_timeout=0.3))
+        async with serving(built.app) as url:
+            reader, writer = await connect(url)
+            writer.write(b"PUT /slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            writer.write(b"x" * 10)
+            await writer.drain()
+            data = await asyncio.wait_for(reader.read(), 20)  # then silence
+            writer.close()
+        reply = parse_reply(data)
+        assert reply.status == 408
+        assert b"--client-timeout" in reply.body
+        assert built.stores["/"].objects == {}
+
+    @pytest.mark.parametrize("idle", [b"", b"GET / HTTP/1.1\r\nHost: x\r\n"])
+    async def test_idle_connections_and_unfinished_heads_are_closed(self, idle: bytes) -> None:
+        built = build_app(limits=LimitSettings(keepalive_timeout=0.3))
+        async with serving(built.app) as url:
+            reader, writer = await connect(url)
+            writer.write(idle)
+            await writer.drain()
+            data = await asyncio.wait_for(reader.read(), 20)
+            writer.close()
+        assert data == b""  # closed by the server, without an answer
+
+
+class TestExpectContinue:
+    async def head_then_first_reply(self, url: str, head: str) -> bytes:
+        reader, writer = await connect(url)
+        writer.write(head.encode())
+        await writer.drain()
+        first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+        writer.close()
+        return first
+
+    async def test_an_upload_too_large_is_refused_before_100_continue(self) -> None:
+        built = build_app(limits=LimitSettings(max_upload_size=1000))
+        async with serving(built.app) as url:
+            first = await self.head_then_first_reply(
+                url, "PUT /big.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+                     "Expect: 100-continue\r\n\r\n")
+        assert first.startswith(b"HTTP/1.1 413 ")
+        assert b"Connection: close" in first
+
+    async def test_an_acceptable_upload_gets_100_continue(self) -> None:
+        built = build_app(limits=LimitSettings(max_upload_size=1000))
+        async with serving(built.app) as url:
+            reader, writer = await connect(url)
+            writer.write(b"PUT /ok.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                         b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20) == (
+                b"HTTP/1.1 100 Continue\r\n\r\n")
+            writer.write(b"hello")
+            reply = parse_reply(await asyncio.wait_for(reader.read(), 20))
+            writer.close()
+        assert reply.status == 201
+        assert built.stores["/"].objects["ok.bin"].data == b"hello"
