@@ -7,10 +7,27 @@ from email.utils import format_datetime
 
 from aiohttp import web
 
+from gateway import errors
 from gateway.errors import GatewayError
 from gateway.storage.base import ObjectInfo
 
 StatusTable = dict[type[GatewayError], int]
+
+# What every front-end answers for each domain error; a front-end's own table starts here and
+# overrides only where its protocol says otherwise.
+COMMON_STATUS: StatusTable = {
+    errors.BadRequest: 400,
+    errors.TooLarge: 413,
+    errors.NotFound: 404,
+    errors.Exists: 412,
+    errors.NotPermitted: 403,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.Locked: 423,
+    errors.AccessDenied: 403,
+    errors.Unavailable: 503,
+    errors.Upstream: 502,
+}
 
 
 def plain(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

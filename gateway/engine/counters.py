@@ -23,6 +23,7 @@ class Counters:
     block_misses: int = 0  # had to be fetched
     blocks_shared: int = 0  # found in flight for another reader and awaited
     fetches_cancelled: int = 0  # read-ahead dropped because nobody waited for it any more
+    exact_reads: int = 0  # short reads after a seek, fetched byte-exact outside the cache
     # metadata (HEAD and listing pages)
     metadata_hits: int = 0
     metadata_misses: int = 0

@@ -90,6 +90,10 @@ class OpenRead:
         start, end = max(0, start), min(end, self.info.size)
         if start != self._next:
             self._seek()
+            if self._wants_exact(start, end):
+                async for piece in self._read_exact(start, end):
+                    yield piece
+                return
         cache = self.view.engine.blocks
         queue: deque[Block] = deque()
         front = start // self._block  # next block to pin
@@ -138,6 +142,44 @@ class OpenRead:
                 self._queues.remove(queue)
             while queue:
                 cache.unpin(queue.popleft())
+
+    # ---- small random reads ----------------------------------------------------------
+    def _wants_exact(self, start: int, end: int) -> bool:
+        """A short read after a seek fetches just its bytes: rounding it up to whole
+        blocks would cost a 64 KiB range read a 1 MiB transfer. Blocks already live
+        (cached or in flight) are used instead, and so is block 0 when open() holds it."""
+        if end - start >= self._block or start >= end:
+            return False
+        if self._first is not None and start < self._block:
+            return False
+        cache = self.view.engine.blocks
+        first, last = start // self._block, (end - 1) // self._block
+        return all(cache.get(self._key(i)) is None for i in range(first, last + 1))
+
+    async def _read_exact(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        """Fetch ``[start, end)`` into a private block (never cached, so it cannot be
+        mistaken for a whole one) with the usual If-Match, retries and budget."""
+        engine = self.view.engine
+        charge = await engine.budget.acquire(end - start)
+        block = Block(self._key(-1), start, end - start, charge)
+        block.pins, block.retired = 1, True  # its charge returns when its reader is done
+        Fetch(self.view, self.info.key, self.info.etag, [block]).start_task()
+        engine.counters.exact_reads += 1
+        try:
+            lo = 0
+            while lo < block.size:
+                piece = block.piece(lo, block.size)
+                if piece is None:
+                    await block.wait()
+                    continue
+                lo += len(piece)
+                yield piece
+        except GatewayError:
+            engine.counters.aborts += 1
+            raise
+        finally:
+            engine.blocks.unpin(block, keep=False)
+        self._next = end
 
     # ---- the window ------------------------------------------------------------------
     def _seek(self) -> None:

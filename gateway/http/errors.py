@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-from gateway import errors as e
-from gateway.responses import StatusTable
+from gateway.responses import COMMON_STATUS, StatusTable
 
-STATUS: StatusTable = {
-    e.BadRequest: 400,
-    e.TooLarge: 413,
-    e.NotFound: 404,
-    e.Exists: 412,
-    e.NotPermitted: 403,
-    e.Conflict: 409,
-    e.PreconditionFailed: 412,
-    e.Locked: 423,
-    e.AccessDenied: 403,
-    e.Unavailable: 503,
-    e.Upstream: 502,
-}
+# GET and HEAD meet no error whose status differs from the common answer.
+STATUS: StatusTable = {**COMMON_STATUS}

@@ -134,3 +134,43 @@ async def test_opening_a_missing_key_raises_not_found_and_is_remembered() -> Non
         await view.stat("nope")
     assert store.calls == {"get": 1}
     assert view.engine.budget.in_use == 0
+
+
+async def test_a_short_read_after_a_seek_fetches_only_its_bytes() -> None:
+    store = MemoryStore()
+    data = data_of(8 * MiB)
+    info = store.put_sync("k", data)
+    view = make_view(store)
+    start, end = 5 * MiB + 100, 5 * MiB + 100 + 64 * 1024
+    async with await view.open("k", info) as read:
+        assert await read_range(read, start, end) == data[start:end]
+    assert ranges(store) == [(start, end, info.etag)]
+    assert view.engine.counters.exact_reads == 1
+    assert view.engine.budget.in_use == 0  # the private block is never cached
+
+
+async def test_a_short_read_uses_blocks_that_are_already_cached() -> None:
+    store = MemoryStore()
+    data = data_of(3 * MiB)
+    info = store.put_sync("k", data)
+    view = make_view(store)
+    async with await view.open("k", info) as read:
+        assert await read_range(read, 0, 2 * MiB) == data[: 2 * MiB]
+    fetched = len(ranges(store))
+    async with await view.open("k", info) as read:
+        assert await read_range(read, MiB + 10, MiB + 20) == data[MiB + 10 : MiB + 20]
+    assert len(ranges(store)) == fetched
+    assert view.engine.counters.exact_reads == 0
+
+
+async def test_a_short_read_of_a_replaced_object_raises_object_changed() -> None:
+    from gateway.errors import ObjectChanged
+
+    store = MemoryStore()
+    info = store.put_sync("k", data_of(4 * MiB))
+    store.put_sync("k", data_of(4 * MiB, seed=1))
+    view = make_view(store)
+    async with await view.open("k", info) as read:
+        with pytest.raises(ObjectChanged):
+            await read_range(read, 2 * MiB, 2 * MiB + 10)
+    assert view.engine.budget.in_use == 0
