@@ -168,12 +168,12 @@ class OpenRead:
         try:
             lo = 0
             while lo < block.size:
-                piece = block.piece(lo, block.size)
-                if piece is None:
+                got = block.piece(lo, block.size)
+                if got is None:
                     await block.wait()
                     continue
-                lo += len(piece)
-                yield piece
+                lo += len(got)
+                yield got
         except GatewayError:
             engine.counters.aborts += 1
             raise
