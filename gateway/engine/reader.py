@@ -91,8 +91,8 @@ class OpenRead:
         if start != self._next:
             self._seek()
             if self._wants_exact(start, end):
-                async for piece in self._read_exact(start, end):
-                    yield piece
+                async for exact in self._read_exact(start, end):
+                    yield exact
                 return
         cache = self.view.engine.blocks
         queue: deque[Block] = deque()
