@@ -26,6 +26,7 @@ from gateway.settings import Settings
 from gateway.shares import needs_root, root_share
 from gateway.storage.base import ObjectStore
 from gateway.storage.factory import open_store
+from gateway.webdav.headers import PUBLIC_HOSTS
 from gateway.webdav.locks import LOCKS, LockService
 from gateway.webdav.xml import XML_LIMITS, XmlLimits
 
@@ -162,6 +163,8 @@ def make_app(gateway: Gateway) -> web.Application:
     )
     app[GATEWAY] = gateway
     app[LOCKS] = LockService()
+    public = gateway.settings.server.public_host or ""
+    app[PUBLIC_HOSTS] = frozenset(h.strip() for h in public.split(",") if h.strip())
     app[XML_LIMITS] = XmlLimits(
         max_bytes=gateway.settings.limits.max_xml_bytes,
         max_depth=gateway.settings.limits.max_xml_depth,

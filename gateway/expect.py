@@ -4,7 +4,9 @@ aiohttp answers ``100 Continue`` before any middleware runs, so a client announc
 5 GB upload would send all of it only to learn that it is too large or that it has no
 credentials. This expect handler makes the checks that need nothing but the request
 head first: a missing password (401), a declared size over its limit (413), uploads
-saturated (503). Otherwise it says ``100 Continue`` as aiohttp would.
+saturated (503). Otherwise it says ``100 Continue`` as aiohttp would, except for a PUT,
+whose handler says it after its own checks (``responses.send_continue``): a PUT the
+share's policy refuses is answered before its body is sent.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from aiohttp import HttpVersion11, web
 
 from gateway.auth import ACCESS
 from gateway.limits import LIMITS
-from gateway.responses import plain
+from gateway.responses import CONTINUE_PENDING, plain, send_continue
 
 
 def early_refusal(request: web.Request) -> web.Response | None:
@@ -35,6 +37,8 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     if refused is not None:
         refused.force_close()  # the body will not be read
         return refused
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    request.writer.output_size = 0  # the response proper has not started
+    request[CONTINUE_PENDING] = True
+    if request.method != "PUT":
+        await send_continue(request)
+    # A PUT says 100 itself once it has checked the parent, preconditions, locks and policy.
     return None

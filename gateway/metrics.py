@@ -181,13 +181,24 @@ class Metrics:
             registry=self.registry,
         )
         self.stores: list[StoreStats] = []
+        self._request_children: dict[tuple[str, int], Any] = {}
+        self._latency_children: dict[str, Any] = {}
 
     def observe(
         self, method: str, status: int, seconds: float, received: int, sent: int
     ) -> None:
         label = method_label(method)
-        self.requests.labels(label, str(status)).inc()
-        self.latency.labels(label).observe(max(seconds, 0.0))
+        # labels() looks the child up under a lock on every call; keep the children.
+        counter = self._request_children.get((label, status))
+        if counter is None:
+            counter = self._request_children[(label, status)] = self.requests.labels(
+                label, str(status)
+            )
+        histogram = self._latency_children.get(label)
+        if histogram is None:
+            histogram = self._latency_children[label] = self.latency.labels(label)
+        counter.inc()
+        histogram.observe(max(seconds, 0.0))
         self.received.inc(max(received, 0))
         self.sent.inc(max(sent, 0))
 

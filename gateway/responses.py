@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import mimetypes
+from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -30,6 +32,19 @@ COMMON_STATUS: StatusTable = {
 }
 
 
+# Set by the app's Expect handler on a PUT that asked for ``100 Continue``: the PUT handler
+# says it only once every check has passed, so a refused upload is never sent at all.
+CONTINUE_PENDING = web.RequestKey("bucketdav.continue_pending", bool)
+
+
+async def send_continue(request: web.Request) -> None:
+    """Send the ``100 Continue`` a deferred ``Expect`` is waiting for (once)."""
+    if request.get(CONTINUE_PENDING):
+        request[CONTINUE_PENDING] = False
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the response proper has not started
+
+
 def plain(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     """A short text body naming the problem: what every refusal looks like."""
     return web.Response(
@@ -53,13 +68,23 @@ def content_type_of(info: ObjectInfo, name: str) -> str:
     """The stored Content-Type, else one guessed from the name."""
     if info.content_type and info.content_type not in ("binary/octet-stream", ""):
         return info.content_type
-    guessed, _ = mimetypes.guess_type(name, strict=False)
+    dot = name.rfind(".")
+    return _guess_type(name[dot:].lower() if dot > 0 else "")
+
+
+@lru_cache(maxsize=1024)
+def _guess_type(suffix: str) -> str:
+    # Per suffix, not per name: this runs on every GET and PROPFIND entry.
+    guessed, _ = mimetypes.guess_type("x" + suffix, strict=False)
     return guessed or "application/octet-stream"
+
+
+@lru_cache(maxsize=4096)
+def http_date(moment: datetime) -> str:
+    """RFC 9110 IMF-fixdate; cached because listings repeat a few timestamps many times."""
+    return format_datetime(moment, usegmt=True)
 
 
 def validators(info: ObjectInfo) -> dict[str, str]:
     """ETag and Last-Modified, identical in GET, HEAD, PUT and PROPFIND answers."""
-    return {
-        "ETag": info.etag,
-        "Last-Modified": format_datetime(info.last_modified, usegmt=True),
-    }
+    return {"ETag": info.etag, "Last-Modified": http_date(info.last_modified)}

@@ -93,6 +93,7 @@ class ServerSettings:
     port: int = 8080
     shutdown_grace: float = 10.0
     max_ranges: int = 64
+    public_host: str | None = None
     max_url_bytes: int = 8190
     log_level: str = "info"
     tls_cert: str | None = None

@@ -78,6 +78,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("shutdown_grace", float, 10.0, "seconds in-flight requests get to finish on shutdown",
            metavar="SECONDS"),
     Option("max_ranges", int, 64, "most byte ranges served in one multipart/byteranges reply"),
+    Option("public_host", str, None,
+           "host names clients use for this server, comma-separated, for a proxy that rewrites "
+           "Host without X-Forwarded-Host (COPY/MOVE Destinations on other hosts are refused)",
+           metavar="NAMES"),
     # security
     Option("tls_cert", str, None, "TLS certificate chain (PEM): serve https (with --tls-key)",
            "security", "FILE"),

@@ -19,7 +19,7 @@ from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.storage.base import ObjectInfo
 from gateway.webdav.guards import current_file, locks, multistatus, refuse
-from gateway.webdav.headers import depth, destination, overwrite
+from gateway.webdav.headers import PUBLIC_HOSTS, depth, destination, overwrite
 
 
 async def _source(share: Share, path: DavPath) -> ObjectInfo | None:
@@ -45,7 +45,8 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
                     ) -> web.StreamResponse:
     method = "MOVE" if move else "COPY"
     refuse(policy.may_write(share.policy))
-    dst = destination(request.headers, share.mount_parts)
+    public = request.app.get(PUBLIC_HOSTS, frozenset())
+    dst = destination(request.headers, share.mount_parts, public)
     replace = overwrite(request.headers)
     shallow = depth(request.headers, ("infinity",) if move else ("0", "infinity")) == "0"
     if src.parts == dst.parts:

@@ -1,8 +1,10 @@
 """Pure parsing of the request headers the write methods depend on.
 
-``Destination`` is compared by its PATH only: proxies rewrite scheme and host. It is
-decoded like a request target (a literal ``#`` is part of the name, ``?`` starts a query
-that is ignored) and must lie inside the same share.
+``Destination`` is decoded like a request target (a literal ``#`` is part of the name,
+``?`` starts a query that is ignored) and must lie inside the same share. Its scheme is
+ignored (a TLS-terminating proxy turns https into http); its host must be one this server
+answers to: the request's ``Host`` or ``X-Forwarded-Host`` (proxies that rewrite Host
+should forward the original there), so a COPY or MOVE can never aim at another server.
 """
 
 from __future__ import annotations
@@ -10,17 +12,42 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from aiohttp import web
+
 from gateway.errors import BadRequest, NotPermitted
 from gateway.fs.paths import DavPath, decode_path, split_target, strip_mount
 
 _ABSOLUTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_FORWARDED_HOST = re.compile(r'host="?([^";,\s]+)', re.IGNORECASE)
+
+PUBLIC_HOSTS = web.AppKey("public_hosts", frozenset)
 
 
 class OutsideShare(NotPermitted):
     """COPY/MOVE to a place this share does not serve (another share, another server)."""
 
 
-def destination(headers: Mapping[str, str], mount_parts: tuple[str, ...]) -> DavPath:
+def _hostname(authority: str) -> str:
+    """``user@Host:port`` -> ``host``; IPv6 brackets kept."""
+    authority = authority.rpartition("@")[2].strip().lower()
+    if authority.startswith("["):
+        return authority.partition("]")[0] + "]"
+    return authority.partition(":")[0]
+
+
+def served_hosts(headers: Mapping[str, str], public: frozenset[str] = frozenset()) -> set[str]:
+    """The host names this server answers to: the request's Host, the X-Forwarded-Host and
+    Forwarded host a proxy passed on, and the configured public names."""
+    names = [headers.get("Host", ""), *headers.get("X-Forwarded-Host", "").split(",")]
+    names += _FORWARDED_HOST.findall(headers.get("Forwarded", ""))
+    return {_hostname(n) for n in names if n.strip()} | {_hostname(n) for n in public}
+
+
+def destination(
+    headers: Mapping[str, str],
+    mount_parts: tuple[str, ...],
+    public_hosts: frozenset[str] = frozenset(),
+) -> DavPath:
     """The ``Destination`` header as a path inside the share mounted at ``mount_parts``."""
     value = headers.get("Destination", "").strip()
     if not value:
@@ -30,12 +57,19 @@ def destination(headers: Mapping[str, str], mount_parts: tuple[str, ...]) -> Dav
         rest = value[match.end() :]
         slash = rest.find("/")
         raw = rest[slash:] if slash >= 0 else "/"
+        host: str | None = _hostname(rest[:slash] if slash >= 0 else rest)
     else:
-        raw = value
+        raw, host = value, None
     raw_path, _ = split_target(raw)
     if not raw_path.startswith("/"):
         raise BadRequest("Destination must be an absolute URL or an absolute path")
     path = decode_path(raw_path)
+    hosts = served_hosts(headers, public_hosts)
+    if host is not None and hosts and host not in hosts:
+        raise OutsideShare(
+            f"Destination {value} names another server ({host}); copies and moves stay "
+            "on this server"
+        )
     inner = strip_mount(path, mount_parts)
     if inner is None:
         mount = "/" + "".join(p + "/" for p in mount_parts)

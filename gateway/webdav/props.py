@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime
 
 from gateway.fs.listing import Entry
-from gateway.responses import content_type_of
+from gateway.responses import content_type_of, http_date
 from gateway.storage.base import ObjectInfo
 from gateway.webdav.locks import ActiveLock
 from gateway.webdav.xml import dav, element, escape, status_line
@@ -55,7 +54,7 @@ class Resource:
 
 
 def _http_date(when: datetime | None) -> str | None:
-    return format_datetime(when.astimezone(UTC), usegmt=True) if when else None
+    return http_date(when.astimezone(UTC)) if when else None
 
 
 def _rfc3339(when: datetime | None) -> str | None:

@@ -20,7 +20,7 @@ from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
 from gateway.fs.preconditions import Outcome, evaluate
 from gateway.fs.share import Share
-from gateway.responses import plain, validators
+from gateway.responses import plain, send_continue, validators
 from gateway.webdav.guards import COLLECTION_ALLOW, current_file, locks, refuse
 from gateway.webdav.headers import expected_length
 
@@ -29,6 +29,7 @@ CHUNK = 256 * 1024
 
 async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
     """The request body (Content-Length or chunked), a malformed one as a 400."""
+    await send_continue(request)  # every check has passed: now the client may send it
     try:
         async for chunk in request.content.iter_chunked(CHUNK):
             yield chunk

@@ -24,7 +24,7 @@ async def arrange(store: ObjectStore, *names: str) -> None:
 
 
 def dest(path: str, **headers: str) -> dict[str, str]:
-    return {"Destination": f"http://gateway.example{path}", **headers}
+    return {"Destination": f"http://127.0.0.1{path}", **headers}
 
 
 # ---- COPY ----------------------------------------------------------------------------------
@@ -176,14 +176,40 @@ async def test_collection_members_that_fail_to_copy_are_listed_in_a_207(aiohttp_
 # ---- Destination ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["/b", "http://other.host:8080/b", "https://proxy/b?x=1"])
-async def test_destination_is_compared_by_path_only(aiohttp_client: Any, target: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "forwarded"),
+    [
+        ("/b", None),
+        ("https://127.0.0.1/b?x=1", None),  # scheme and port: a TLS proxy rewrote them
+        ("http://dav.example.com/b", "dav.example.com"),  # Host rewritten, original forwarded
+        ("http://DAV.example.com:443/b", "proxy.internal, dav.example.com"),
+    ],
+)
+async def test_destination_on_this_server_is_compared_by_path(
+    aiohttp_client: Any, target: str, forwarded: str | None
+) -> None:
     store = MemoryStore()
     store.put_sync("a", b"x")
     client = await aiohttp_client(build_app(store))
-    resp = await client.request("COPY", "/a", headers={"Destination": target})
+    headers = {"Destination": target}
+    if forwarded:
+        headers["X-Forwarded-Host"] = forwarded
+    resp = await client.request("COPY", "/a", headers=headers)
     assert resp.status == 201
     assert store.objects["b"].data == b"x"
+
+
+@pytest.mark.parametrize("method", ["COPY", "MOVE"])
+async def test_destination_on_another_server_is_refused_and_changes_nothing(
+    aiohttp_client: Any, method: str
+) -> None:
+    store = MemoryStore()
+    store.put_sync("a", b"")
+    client = await aiohttp_client(build_app(store))
+    resp = await client.request(method, "/a", headers={"Destination": "http://evil.example/b"})
+    assert resp.status == 403
+    assert "another server (evil.example)" in await resp.text()
+    assert set(store.objects) == {"a"}
 
 
 async def test_destination_keeps_the_share_mount(aiohttp_client: Any) -> None:
@@ -204,7 +230,7 @@ async def test_destination_keeps_the_share_mount(aiohttp_client: Any) -> None:
         ({"Destination": "http://h/a/../../etc/passwd"}, 400),
         ({"Destination": "http://h/%2e%2e/x"}, 400),
         ({"Destination": "relative/path"}, 400),
-        ({"Destination": "http://h/b", "Overwrite": "maybe"}, 400),
+        ({"Destination": "/b", "Overwrite": "maybe"}, 400),
     ],
 )
 async def test_bad_destination_and_overwrite_headers_are_400(

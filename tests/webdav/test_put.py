@@ -280,6 +280,22 @@ async def test_expect_100_continue_gets_its_100_before_the_body(store: ObjectSto
         assert await read(store, "continued.txt") == b"hello"
 
 
+async def test_a_refused_put_is_answered_before_its_body_is_sent(store: ObjectStore) -> None:
+    await store.put("kept.txt", b"version 1")
+    async with serve(build_app(store)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"PUT /kept.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 9\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        status, _, body = await read_response(reader)  # no 100 first: the final answer
+        writer.close()
+        await writer.wait_closed()
+        assert status == 403 and b"--allow-overwrite" in body
+        assert await read(store, "kept.txt") == b"version 1"
+
+
 # ---- a client that goes away ----------------------------------------------------------------
 
 
