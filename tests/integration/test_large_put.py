@@ -91,9 +91,11 @@ def test_a_2_gib_chunked_put_lands_byte_exact_under_200_mib(
         feed(curl, 2 * GiB, sent)
         assert curl.stdin is not None
         curl.stdin.close()
-        assert curl.wait(timeout=600) == 0
         assert curl.stdout is not None
-        assert curl.stdout.read() == b"201"
+        with curl.stdout:
+            status = curl.stdout.read()
+        assert curl.wait(timeout=600) == 0
+        assert status == b"201"
     print(f"gateway peak RSS during a 2 GiB PUT: {rss.peak / MiB:.1f} MiB")
     assert rss.peak < 200 * MiB
     body = client(endpoint, S3RVER_PROFILE).get_object(Bucket=bucket, Key="two-gib.bin")["Body"]
