@@ -54,7 +54,7 @@ def read_expected(mode: str) -> dict[str, str]:
 SUITES = ("basic", "copymove", "props", "locks", "http")
 
 
-def run_litmus(url: str) -> str:
+def run_litmus(url: str, workdir: Path) -> str:
     """Run each suite in a collection of its own (``/<suite>/litmus/``).
 
     litmus starts every suite by deleting and re-creating ``<url>/litmus/``; in default
@@ -75,6 +75,7 @@ def run_litmus(url: str) -> str:
             capture_output=True,
             timeout=600,
             env={**os.environ, "TESTS": suite},
+            cwd=workdir,  # litmus writes debug.log and child.log where it runs
             check=False,
         )
         output.append((proc.stdout + proc.stderr).decode("utf-8", "replace"))
@@ -98,9 +99,11 @@ def test_parser_reads_litmus_lines() -> None:
 
 @pytest.mark.compat
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_litmus_results_do_not_regress(moto_gateway: StartGateway, mode: str) -> None:
+def test_litmus_results_do_not_regress(
+    moto_gateway: StartGateway, mode: str, tmp_path: Path
+) -> None:
     gateway = moto_gateway(*MODES[mode])
-    output = run_litmus(gateway.url)
+    output = run_litmus(gateway.url, tmp_path)
     results = parse_litmus(output)
     expected = read_expected(mode)
     regressions = [t for t, r in expected.items() if r == "pass" and results.get(t) != "pass"]
