@@ -7,14 +7,18 @@ Usually started through ``bench/run``, which installs what is needed first. Writ
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import shlex
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from bench import dataset, report, runner, servers, workloads
 
@@ -67,7 +71,29 @@ def _split(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     return items
 
 
+def exclusive() -> IO[str]:
+    """Hold a machine-wide lock while measuring: two benchmarks sharing the cores would make
+    both sets of numbers wrong. A second one waits for the first. The lock goes with the
+    process (also if it is killed)."""
+    path = Path(tempfile.gettempdir()) / "bucketdav-bench.lock"
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        print(f"bench: another benchmark is running on this machine ({holder}); waiting",
+              file=sys.stderr, flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
+    print(f"bench: got {signal.Signals(signum).name}", file=sys.stderr, flush=True)
     raise KeyboardInterrupt  # run the same cleanup as Ctrl-C
 
 
@@ -123,17 +149,27 @@ def main(argv: list[str] | None = None) -> int:
     # shell starting the benchmark in the background would otherwise leave it ignored.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
+    raw = ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(_: runner.Measurement | None = None) -> None:
+        # After every measurement: an interrupted run keeps what it measured.
+        raw.write_text(json.dumps(results.as_json(), indent=1), "utf-8")
+
     try:
-        runner.run_all(options, chosen, results)
+        lock = exclusive()
+        runner.run_all(options, chosen, results, on_measurement=save)
+        lock.close()
     except KeyboardInterrupt:
         print("bench: interrupted; every process it started has been stopped", file=sys.stderr)
+        if results.measurements:
+            print(f"bench: what was measured is in {raw} (--from-json renders it)",
+                  file=sys.stderr)
         return 130
     except (RuntimeError, OSError) as exc:  # the rig itself did not start
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    raw = ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
-    raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps(results.as_json(), indent=1), "utf-8")
+    save()
     write_report(results, chosen, out, options.contenders, raw)
     return 0
 
