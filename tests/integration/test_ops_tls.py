@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -12,8 +11,6 @@ import trustme
 
 from gateway.server import tls_context
 from tests.opsapp import bcrypt_hash, bucketdav, run_bucketdav
-
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
 
 @pytest.fixture(scope="module")
