@@ -42,6 +42,7 @@ class MemoryStore:
     calls: Counter[str] = field(default_factory=Counter)
     get_ranges: list[tuple[str, int, int, str | None]] = field(default_factory=list)
     bytes_served: int = 0
+    list_page_size: int = 1000  # most keys a listing page returns, as S3 may return fewer
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
 
     @property
@@ -137,6 +138,7 @@ class MemoryStore:
         max_keys: int = 1000,
     ) -> ListPage:
         self._enter("list", prefix)
+        max_keys = min(max_keys, self.list_page_size)
         objects: list[ObjectInfo] = []
         prefixes: list[str] = []
         last: str | None = None

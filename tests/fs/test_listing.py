@@ -18,24 +18,9 @@ from gateway.storage.base import ListPage
 from gateway.storage.memory import MemoryStore
 
 
-class SmallPages(MemoryStore):
-    """A store that answers listings a few keys at a time, as S3 may."""
-
-    page = 1000
-
-    async def list_page(
-        self,
-        prefix: str,
-        delimiter: str | None = "/",
-        token: str | None = None,
-        max_keys: int = 1000,
-    ) -> ListPage:
-        return await super().list_page(prefix, delimiter, token, min(max_keys, self.page))
-
-
-def store_with(keys: list[str], page: int = 1000) -> SmallPages:
-    store = SmallPages()
-    store.page = page
+def store_with(keys: list[str], page: int = 1000) -> MemoryStore:
+    store = MemoryStore()
+    store.list_page_size = page
     for key in keys:
         store.put_sync(key, key.encode())
     return store
@@ -188,7 +173,7 @@ def test_any_set_of_keys_lists_each_name_once_with_the_right_kind(
     assert set(got) == _expected(keys)
 
 
-class RepeatsPrefixes(SmallPages):
+class RepeatsPrefixes(MemoryStore):
     """Like s3rver: every later page repeats the common prefixes already returned."""
 
     async def list_page(
@@ -208,7 +193,7 @@ class RepeatsPrefixes(SmallPages):
 
 async def test_prefixes_a_store_repeats_on_later_pages_are_listed_once() -> None:
     store = RepeatsPrefixes()
-    store.page = 2
+    store.list_page_size = 2
     for key in ["a/1", "b/1", "c", "d/1", "e", "f"]:
         store.put_sync(key, b"x")
     assert await listing(store) == [

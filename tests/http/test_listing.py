@@ -32,22 +32,8 @@ XSS_KEY = "<script>alert(1)</script>"  # the "/" makes it a directory "<script>a
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
-class SmallPages(MemoryStore):
-    """A store that lists a few keys per page, so a listing spans many pages."""
 
-    page = 1000
-
-    async def list_page(
-        self,
-        prefix: str,
-        delimiter: str | None = "/",
-        token: str | None = None,
-        max_keys: int = 1000,
-    ) -> ListPage:
-        return await super().list_page(prefix, delimiter, token, min(max_keys, self.page))
-
-
-class FailsAfterFirstPage(SmallPages):
+class FailsAfterFirstPage(MemoryStore):
     """Answers the first page of a listing, then the store goes away."""
 
     async def list_page(
@@ -62,7 +48,7 @@ class FailsAfterFirstPage(SmallPages):
         return await super().list_page(prefix, delimiter, token, max_keys)
 
 
-class GatedPages(SmallPages):
+class GatedPages(MemoryStore):
     """Holds every listing page after the first until ``gate`` is opened."""
 
     def __init__(self) -> None:
@@ -164,8 +150,8 @@ class Page(HTMLParser):
 
 
 @pytest.fixture
-def store() -> SmallPages:
-    store = SmallPages()
+def store() -> MemoryStore:
+    store = MemoryStore()
     for key, data in [
         ("readme.txt", b"hello"),
         ("big.iso", b"\0" * 1536),
@@ -424,9 +410,9 @@ async def test_accept_json_gets_json(client: Client) -> None:
 # ---- streaming and failures -------------------------------------------------------------------
 
 
-def _many(count: int, page: int) -> SmallPages:
-    store = SmallPages()
-    store.page = page
+def _many(count: int, page: int) -> MemoryStore:
+    store = MemoryStore()
+    store.list_page_size = page
     for i in range(count):
         store.put_sync(f"f{i:05}.dat", b"x" * (i % 7))
     for i in range(0, count, 500):
@@ -452,7 +438,7 @@ async def test_the_first_rows_arrive_before_the_listing_is_complete(
     aiohttp_client: MakeClient, accept: str
 ) -> None:
     store = GatedPages()
-    store.page = 300
+    store.list_page_size = 300
     for i in range(600):
         store.put_sync(f"f{i:03}", b"")
     client = await aiohttp_client(make_app(build_gateway(store)))
@@ -479,7 +465,7 @@ async def test_a_store_failure_mid_listing_aborts_the_connection(
     aiohttp_client: MakeClient,
 ) -> None:
     store = FailsAfterFirstPage()
-    store.page = 10
+    store.list_page_size = 10
     for i in range(50):
         store.put_sync(f"f{i:03}", b"")
     client = await aiohttp_client(make_app(build_gateway(store)))
