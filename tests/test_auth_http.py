@@ -282,3 +282,40 @@ async def test_no_credentials_are_refused_before_100_continue(site: tuple[str, B
     assert first.startswith(b"HTTP/1.1 401 ")
     assert b'WWW-Authenticate: Basic realm="bucketdav"' in first
     assert "big.bin" not in built.stores["/home/"].objects
+
+
+class TestLocksBelongToTheirUser:
+    """lockdiscovery shows tokens to every reader: a token alone must not let another user
+    write through a lock or release it."""
+
+    LOCK = (
+        '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:">'
+        "<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>"
+        "<D:owner>alice</D:owner></D:lockinfo>"
+    )
+
+    async def test_another_user_cannot_write_through_or_unlock_a_lock(self) -> None:
+        users = (
+            UserSettings("alice", bcrypt_hash("alice-pw")),
+            UserSettings("bob", bcrypt_hash("bob-pw")),
+        )
+        built = build_app(("/home/",), auth=AuthSettings(users=users))
+        bob = basic("bob", "bob-pw")
+        async with serving(built.app) as url:
+            status, headers, _ = await request(url, "LOCK", "/home/doc.txt", data=self.LOCK,
+                                               headers=ALICE)
+            assert status == 201
+            token = headers["Lock-Token"]
+            status, _, _ = await request(url, "PUT", "/home/doc.txt", data=b"bob's",
+                                         headers={**bob, "If": f"({token})"})
+            assert status == 423
+            status, _, body = await request(url, "UNLOCK", "/home/doc.txt",
+                                            headers={**bob, "Lock-Token": token})
+            assert status == 403 and b"another user" in body
+            status, _, _ = await request(url, "PUT", "/home/doc.txt", data=b"alice's",
+                                         headers={**ALICE, "If": f"({token})"})
+            assert status == 204
+            status, _, _ = await request(url, "UNLOCK", "/home/doc.txt",
+                                         headers={**ALICE, "Lock-Token": token})
+            assert status == 204
+        assert built.stores["/home/"].objects["doc.txt"].data == b"alice's"

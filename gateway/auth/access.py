@@ -18,6 +18,7 @@ from gateway.auth.basic import Authenticator, parse_basic
 from gateway.auth.users import WRITE_METHODS, User, refusal
 from gateway.errors import NotPermitted
 from gateway.fs.share import Share
+from gateway.principal import ANONYMOUS, PRINCIPAL
 from gateway.responses import plain
 from gateway.shares import ROOT_REFUSAL, ROOT_SETTINGS, RootStore, is_root, jailed, mount_parts
 
@@ -90,6 +91,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             auth.throttle.failed(client)
             return plain(401, "wrong user name or password", access.challenge)
     request[USER] = user
+    request[PRINCIPAL] = user.name or ANONYMOUS
     return await handler(request)
 
 

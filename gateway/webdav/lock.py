@@ -18,6 +18,7 @@ from gateway.fs.paths import DavPath
 from gateway.fs.policy import may_write
 from gateway.fs.preconditions import etag_matches
 from gateway.fs.share import Share
+from gateway.principal import principal_of
 from gateway.webdav.ifheader import parse_if, submitted_tokens
 from gateway.webdav.locks import LOCKS, ActiveLock, LockService
 from gateway.webdav.props import activelock
@@ -135,6 +136,7 @@ async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamR
         depth=depth,
         owner=wanted.owner,
         timeout=timeout,
+        principal=principal_of(request),
     )
     status = 200
     if entry is None:
@@ -143,7 +145,7 @@ async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamR
         try:
             created = share.sets_aside(path) or await _create_placeholder(share, path)
         except BaseException:
-            locks.unlock(share, path, granted.token)
+            locks.unlock(share, path, granted.token, principal_of(request))
             raise
         if created:
             status = 201
@@ -160,7 +162,8 @@ def _refresh(
         raise BadRequest(
             "a LOCK without a body refreshes a lock and needs an If header with its token"
         )
-    refreshed = locks.refresh(share, path, submitted_tokens(parse_if(header)), timeout)
+    tokens = submitted_tokens(parse_if(header))
+    refreshed = locks.refresh(share, path, tokens, timeout, principal_of(request))
     return xml_response(200, discovery(refreshed[0]))
 
 
@@ -169,6 +172,6 @@ async def unlock(request: web.Request, share: Share, path: DavPath) -> web.Strea
     token = raw.removeprefix("<").removesuffix(">").strip()  # tolerate a token without <>
     if not token:
         raise BadRequest("UNLOCK needs a Lock-Token header")
-    if not request.app[LOCKS].unlock(share, path, token):
+    if not request.app[LOCKS].unlock(share, path, token, principal_of(request)):
         return dav_error(409, "lock-token-matches-request-uri")
     return web.Response(status=204)

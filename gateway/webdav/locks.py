@@ -25,13 +25,13 @@ from wsgidav.dav_error import DAVError
 from wsgidav.lock_man.lock_manager import LockManager, normalize_lock_root, validate_lock
 from wsgidav.lock_man.lock_storage import LockStorageDict
 
-from gateway.errors import InvalidPath, Locked, PreconditionFailed
+from gateway.errors import InvalidPath, Locked, NotPermitted, PreconditionFailed
 from gateway.fs.paths import DavPath, decode_path, split_target
 from gateway.fs.share import Share
+from gateway.principal import ANONYMOUS, principal_of
 from gateway.webdav.ifheader import evaluate, parse_if, submitted_tokens
 
 MAX_TIMEOUT = 3600  # seconds; Finder asks 600 and refreshes every 300, Windows asks 3600
-PRINCIPAL = "anonymous"  # no authentication yet: every client is the same principal
 
 
 class LockStorage(Protocol):
@@ -178,6 +178,7 @@ class LockService:
         depth: str,
         owner: str,
         timeout: int | None,
+        principal: str = ANONYMOUS,
     ) -> ActiveLock:
         """Take a new lock; raises Locked (423) on a conflicting lock."""
         self._purge()
@@ -190,7 +191,7 @@ class LockService:
                 lock_depth=depth,
                 lock_owner=owner.encode("utf-8"),
                 timeout=self.grant_timeout(timeout),
-                principal=PRINCIPAL,
+                principal=principal,
                 token_list=[],
             )
         except DAVError:
@@ -199,15 +200,20 @@ class LockService:
         return self._active(lock)
 
     def refresh(
-        self, share: Share, path: DavPath, tokens: set[str], timeout: int | None
+        self,
+        share: Share,
+        path: DavPath,
+        tokens: set[str],
+        timeout: int | None,
+        principal: str = ANONYMOUS,
     ) -> list[ActiveLock]:
-        """Refresh the locks among ``tokens`` that cover ``path``; raises
+        """Refresh the locks of ``principal`` among ``tokens`` that cover ``path``; raises
         PreconditionFailed (412) when none does."""
         url = lock_url(share, path)
         refreshed = [
             self.manager.refresh(lock["token"], timeout=self.grant_timeout(timeout))
             for lock in self._covering(url)
-            if lock["token"] in tokens
+            if lock["token"] in tokens and lock["principal"] == principal
         ]
         if not refreshed:
             raise PreconditionFailed(
@@ -215,12 +221,17 @@ class LockService:
             )
         return [self._active(lock) for lock in refreshed]
 
-    def unlock(self, share: Share, path: DavPath, token: str) -> bool:
-        """Release ``token`` if it names a lock covering ``path``; False otherwise."""
+    def unlock(
+        self, share: Share, path: DavPath, token: str, principal: str = ANONYMOUS
+    ) -> bool:
+        """Release ``token`` if it names a lock covering ``path``; False otherwise.
+        Another user's lock is NotPermitted (403)."""
         url = lock_url(share, path)
         lock = self.manager.get_lock(token)
         if lock is None or not _covers(lock, url):
             return False
+        if lock["principal"] != principal:
+            raise NotPermitted(f"the lock on {share.href(path)} belongs to another user")
         self.manager.release(token)
         self._extras.pop(token, None)
         return True
@@ -275,7 +286,11 @@ class LockService:
         locks = self._covering(url)
         if recursive:
             locks += self.manager.get_url_lock_list(url, recursive=True)
-        held = [lock for lock in locks if lock["token"] in submitted]
+        principal = principal_of(request)
+        held = [
+            lock for lock in locks
+            if lock["token"] in submitted and lock["principal"] == principal
+        ]
         blocking = sorted(
             {self._active(k).root for k in locks if k not in held and not _shared_with(k, held)}
         )
