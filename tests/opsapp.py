@@ -145,6 +145,10 @@ class Process:
     admin: str = ""  # "-" when the admin port could not be opened
     lines: list[str] = field(default_factory=list)
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
     def output(self) -> str:
         return "".join(self.lines)
 

@@ -110,5 +110,5 @@ def test_litmus_results_do_not_regress(
     improved = [t for t, r in results.items() if r == "pass" and expected.get(t) != "pass"]
     summary = {r: sum(1 for v in results.values() if v == r) for r in set(results.values())}
     print(f"litmus {mode}: {summary}; newly passing: {improved}")
-    assert results, f"litmus printed no results:\n{output}\n{gateway.log()}"
+    assert results, f"litmus printed no results:\n{output}\n{gateway.output()}"
     assert not regressions, f"litmus regressions in {mode} mode: {regressions}\n{output}"

@@ -130,4 +130,4 @@ def test_a_client_killed_halfway_leaves_no_object_and_no_upload(moto_server: str
             time.sleep(0.1)
         listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
         assert listed == []
-        assert "Traceback" not in gateway.log()
+        assert "Traceback" not in gateway.output()
