@@ -13,21 +13,21 @@ from gateway.auth import ACCESS, Access, authenticate, authorize
 from gateway.auth.basic import Authenticator
 from gateway.engine import Engine
 from gateway.errors import GatewayError, NotFound
-from gateway.expect import expect_continue
+from gateway.fs.mounts import needs_root, root_share
 from gateway.fs.paths import DavPath, decode_path, split_target, strip_mount
 from gateway.fs.share import Share
 from gateway.http import errors as http_errors
 from gateway.http.listing import serve_listing
 from gateway.http.objects import get_path
-from gateway.limits import LIMITS, Limits
-from gateway.metrics import GatewayCollector, Metrics, wsgidav_locks_held
+from gateway.ops.expect import expect_continue
+from gateway.ops.limits import LIMITS, Limits
+from gateway.ops.metrics import GatewayCollector, Metrics, wsgidav_locks_held
 from gateway.responses import StatusTable, plain, status_for
 from gateway.settings import Settings
-from gateway.shares import needs_root, root_share
 from gateway.storage.base import ObjectStore
 from gateway.storage.factory import open_store
 from gateway.webdav.headers import PUBLIC_HOSTS
-from gateway.webdav.locks import LOCKS, LockService
+from gateway.webdav.lockservice import LOCKS, LockService
 from gateway.webdav.xml import XML_LIMITS, XmlLimits
 
 log = logging.getLogger("bucketdav")

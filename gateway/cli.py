@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway import __version__
-from gateway.accesslog import configure_logging
+from gateway.ops.accesslog import configure_logging
 from gateway.server import serve
 from gateway.settings import OPTIONS, ByteSize, Settings, SettingsError, load_settings
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.accesslog import ACCESS_LOGGER, observer_class
-from gateway.admin import Readiness, make_admin_app
 from gateway.app import GATEWAY, Gateway, make_app, open_gateway
 from gateway.auth import ACCESS
 from gateway.errors import GatewayError
-from gateway.limits import LIMITS, Limits
+from gateway.ops.accesslog import ACCESS_LOGGER, observer_class
+from gateway.ops.admin import Readiness, make_admin_app
+from gateway.ops.limits import LIMITS, Limits
 from gateway.settings import Settings, SettingsError, is_loopback
 
 log = logging.getLogger("bucketdav")

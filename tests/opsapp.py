@@ -22,7 +22,7 @@ import bcrypt
 from aiohttp import web
 
 from gateway.app import build_gateway, make_app
-from gateway.limits import LIMITS
+from gateway.ops.limits import LIMITS
 from gateway.server import GuardedSite, runner_options
 from gateway.settings import (
     AuthSettings,
@@ -35,7 +35,7 @@ from gateway.settings import (
     ShareSettings,
     Source,
 )
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 
 PERMISSIVE = Policy(allow_overwrite=True, allow_delete=True, allow_rename=True)
 

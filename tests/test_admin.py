@@ -10,10 +10,10 @@ import pytest
 from aiohttp import ClientSession, web
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.admin import Readiness, make_admin_app
 from gateway.app import GATEWAY
 from gateway.errors import Unavailable
-from gateway.storage.memory import MemoryStore
+from gateway.ops.admin import Readiness, make_admin_app
+from tests.memorystore import MemoryStore
 from tests.opsapp import Built, build_app, serving
 from tests.webdav.davapp import lock_body
 

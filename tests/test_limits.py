@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import ClientSession
 
-from gateway.limits import LIMITS
+from gateway.ops.limits import LIMITS
 from gateway.settings import LimitSettings, ServerSettings
 from tests.opsapp import build_app, parse_reply, raw_request, serving
 

@@ -8,7 +8,8 @@ calls once it knows the share.
 
 from __future__ import annotations
 
-from gateway.auth.access import ACCESS, USER, Access, authenticate, authorize
+from gateway.auth.access import ACCESS, Access, authenticate, authorize
+from gateway.auth.principal import USER
 from gateway.auth.users import WRITE_METHODS, User
 
 __all__ = ["ACCESS", "USER", "WRITE_METHODS", "Access", "User", "authenticate", "authorize"]

@@ -15,14 +15,12 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.auth.basic import Authenticator, parse_basic
+from gateway.auth.principal import USER
 from gateway.auth.users import WRITE_METHODS, User, refusal
 from gateway.errors import NotPermitted
+from gateway.fs.mounts import ROOT_REFUSAL, ROOT_SETTINGS, RootStore, is_root, jailed, mount_parts
 from gateway.fs.share import Share
-from gateway.principal import ANONYMOUS, PRINCIPAL
 from gateway.responses import plain
-from gateway.shares import ROOT_REFUSAL, ROOT_SETTINGS, RootStore, is_root, jailed, mount_parts
-
-USER = web.RequestKey("bucketdav.user", User)
 
 
 class Access:
@@ -91,7 +89,6 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             auth.throttle.failed(client)
             return plain(401, "wrong user name or password", access.challenge)
     request[USER] = user
-    request[PRINCIPAL] = user.name or ANONYMOUS
     return await handler(request)
 
 

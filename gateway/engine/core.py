@@ -20,7 +20,7 @@ from gateway.engine.blocks import Block, BlockCache, BlockKey
 from gateway.engine.budget import MemoryBudget
 from gateway.engine.counters import Counters
 from gateway.engine.fetch import Fetch, Slots
-from gateway.engine.metadata import MetadataCache, Missing
+from gateway.engine.metacache import MetadataCache, Missing
 from gateway.engine.reader import OpenRead
 from gateway.engine.tuning import Tuning, backoff_delay
 from gateway.errors import NotFound, Upstream

@@ -30,7 +30,7 @@ class Share:
 
     @property
     def prefix(self) -> str:
-        # "" for a plain folder source; a jail (gateway.shares.jailed) sets it for any scheme
+        # "" for a plain folder source; a jail (gateway.fs.mounts.jailed) sets it for any scheme
         return self.settings.source.prefix
 
     @property

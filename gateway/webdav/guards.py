@@ -14,7 +14,7 @@ from gateway.fs.share import Share
 from gateway.responses import status_for
 from gateway.storage.base import ObjectInfo
 from gateway.webdav.errors import STATUS
-from gateway.webdav.locks import LOCKS, LockService
+from gateway.webdav.lockservice import LOCKS, LockService
 from gateway.webdav.xml import escape, status_line, xml_response
 
 # Methods a collection answers (the Allow header of a 405 for PUT on a collection).

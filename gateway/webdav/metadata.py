@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.webdav.lock import lock, unlock
+from gateway.webdav.lockmethods import lock, unlock
 from gateway.webdav.propfind import propfind
 from gateway.webdav.proppatch import proppatch
 

@@ -17,7 +17,7 @@ from gateway.errors import BadRequest, GatewayError
 from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.webdav.locks import LOCKS, LockService
+from gateway.webdav.lockservice import LOCKS, LockService
 from gateway.webdav.props import ALLPROP, LIVE, LOCKDISCOVERY, Resource, names_of, render
 from gateway.webdav.xml import (
     CONTENT_TYPE,

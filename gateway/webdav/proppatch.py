@@ -21,7 +21,7 @@ from gateway.errors import BadRequest, NotPermitted
 from gateway.fs.paths import DavPath
 from gateway.fs.policy import may_write
 from gateway.fs.share import Share
-from gateway.webdav.locks import LOCKS
+from gateway.webdav.lockservice import LOCKS
 from gateway.webdav.props import propstat, response
 from gateway.webdav.xml import DAV, XmlDoc, dav, element, read_xml, xml_response
 

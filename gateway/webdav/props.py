@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from gateway.fs.listing import Entry
 from gateway.responses import content_type_of, http_date
 from gateway.storage.base import ObjectInfo
-from gateway.webdav.locks import ActiveLock
+from gateway.webdav.lockservice import ActiveLock
 from gateway.webdav.xml import dav, element, escape, status_line
 
 EXECUTABLE = "{http://apache.org/dav/props/}executable"  # davfs2 asks for it

@@ -23,8 +23,8 @@ import pytest
 from aiohttp import web
 
 from gateway.app import make_app
-from gateway.storage.memory import MemoryStore
 from tests.http.support import build_gateway
+from tests.memorystore import MemoryStore
 
 pytestmark = pytest.mark.compat
 

@@ -13,7 +13,7 @@ from typing import Any
 from gateway.engine import Engine, OpenRead, StoreView, Tuning
 from gateway.settings import EngineSettings
 from gateway.storage.base import GetResult, ObjectStore
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 
 MiB = 1024 * 1024
 

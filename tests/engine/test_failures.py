@@ -8,8 +8,8 @@ from contextlib import aclosing
 import pytest
 
 from gateway.errors import AccessDenied, ObjectChanged, Unavailable, Upstream
-from gateway.storage.memory import MemoryStore
 from tests.engine.support import MiB, data_of, make_view, ranges, read_key, read_range
+from tests.memorystore import MemoryStore
 
 
 async def test_an_object_replaced_mid_read_raises_object_changed_to_the_reader() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from contextlib import aclosing
 
-from gateway.storage.memory import MemoryStore
 from tests.engine.support import (
     GatedStore,
     MiB,
@@ -18,6 +17,7 @@ from tests.engine.support import (
     read_range,
     until,
 )
+from tests.memorystore import MemoryStore
 
 
 async def test_thirty_two_concurrent_readers_never_exceed_the_budget() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.engine.metadata import MetadataCache
+from gateway.engine.metacache import MetadataCache
 from gateway.errors import NotFound
 from gateway.storage.base import ListPage
-from gateway.storage.memory import MemoryStore
 from tests.engine.support import make_view, read_key
+from tests.memorystore import MemoryStore
 
 
 async def test_a_second_stat_is_answered_from_the_cache() -> None:

@@ -7,8 +7,8 @@ import asyncio
 from contextlib import aclosing
 
 from gateway.engine.tuning import window_cap
-from gateway.storage.memory import MemoryStore
 from tests.engine.support import GatedStore, MiB, data_of, make_view, ranges, read_range, until
+from tests.memorystore import MemoryStore
 
 
 async def test_the_window_starts_at_one_block_and_grows_to_part_sized_gets() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from gateway.errors import NotFound
 from gateway.storage.local import LocalStore
-from gateway.storage.memory import MemoryStore
 from tests.engine.support import MiB, data_of, make_view, ranges, read_key, read_range
+from tests.memorystore import MemoryStore
 
 
 @pytest.mark.parametrize("size", [1, MiB - 1, MiB, MiB + 1, 5 * MiB + 17])

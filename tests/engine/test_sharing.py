@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.storage.memory import MemoryStore
 from tests.engine.support import (
     GatedStore,
     MiB,
@@ -15,6 +14,7 @@ from tests.engine.support import (
     read_key,
     until,
 )
+from tests.memorystore import MemoryStore
 
 
 async def test_two_concurrent_readers_of_one_object_fetch_each_block_once() -> None:

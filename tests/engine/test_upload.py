@@ -12,8 +12,8 @@ from gateway.engine.upload import LengthMismatch, choose_part_size, write_stream
 from gateway.errors import Exists, TooLarge, Upstream
 from gateway.settings import EngineSettings
 from gateway.storage.base import ObjectStore, UploadPart
-from gateway.storage.memory import MemoryStore
 from gateway.storage.s3 import S3Store
+from tests.memorystore import MemoryStore
 from tests.servers import moto_settings
 
 MiB = 1024 * 1024

@@ -15,7 +15,7 @@ from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.settings import EngineSettings, Policy, ShareSettings, Source
 from gateway.storage.base import ListPage
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 
 
 def store_with(keys: list[str], page: int = 1000) -> MemoryStore:

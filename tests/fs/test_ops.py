@@ -13,7 +13,7 @@ from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.settings import EngineSettings, Policy, ShareSettings, Source
 from gateway.storage.base import ObjectStore
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 from tests.webdav.writing import keys, read, store_fixture
 
 store = store_fixture("memory", "local", "moto")

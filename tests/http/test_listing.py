@@ -21,8 +21,8 @@ from gateway.http.listing import human_size, prefers_json
 from gateway.settings import Source
 from gateway.storage.base import ListPage
 from gateway.storage.local import LocalStore
-from gateway.storage.memory import MemoryStore
 from tests.http.support import build_gateway
+from tests.memorystore import MemoryStore
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
 MakeClient = Callable[..., Awaitable[Client]]

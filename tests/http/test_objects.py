@@ -19,8 +19,8 @@ from gateway.errors import AccessDenied, ObjectChanged, Unavailable, Upstream
 from gateway.settings import Source
 from gateway.storage.base import ObjectInfo
 from gateway.storage.local import LocalStore
-from gateway.storage.memory import MemoryStore
 from tests.http.support import build_gateway
+from tests.memorystore import MemoryStore
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
 MakeClient = Callable[..., Awaitable[Client]]

@@ -33,8 +33,8 @@ from gateway.settings import ShareSettings, Source
 from gateway.storage.base import GetResult, ObjectInfo, ObjectStore, UploadPart
 from gateway.storage.factory import open_store
 from gateway.storage.local import LocalStore
-from gateway.storage.memory import MemoryStore
 from gateway.storage.s3 import S3Store
+from tests.memorystore import MemoryStore
 from tests.servers import moto_settings, s3rver_settings
 
 MiB = 1024 * 1024

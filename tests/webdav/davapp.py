@@ -17,7 +17,7 @@ from gateway.settings import (
     ShareSettings,
     Source,
 )
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 
 D = "{DAV:}"
 LOCK_BODY = (

@@ -11,7 +11,7 @@ import pytest
 from gateway.errors import Upstream
 from gateway.settings import Policy
 from gateway.storage.base import ObjectStore
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 from tests.webdav.davapp import multistatus
 from tests.webdav.writing import ALL_FLAGS, LOCK_FINDER, build_app, keys, read, store_fixture
 

@@ -13,7 +13,7 @@ from gateway.fs import ops
 from gateway.fs.paths import DavPath
 from gateway.settings import Policy
 from gateway.storage.base import ObjectStore
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 from tests.webdav.davapp import multistatus
 from tests.webdav.writing import (
     LOCK_FINDER,

@@ -19,8 +19,8 @@ from gateway.errors import Locked, PreconditionFailed
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.settings import EngineSettings, Policy, ShareSettings, Source
-from gateway.storage.memory import MemoryStore
-from gateway.webdav.locks import LockService, lock_url
+from gateway.webdav.lockservice import LockService, lock_url
+from tests.memorystore import MemoryStore
 from tests.webdav.davapp import D, activelock, dav_app, lock_body, multistatus
 
 TOKEN_HEADER = re.compile(r"<(urn:uuid:[0-9a-f-]{36})>")

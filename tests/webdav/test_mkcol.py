@@ -8,7 +8,7 @@ import pytest
 
 from gateway.settings import Policy
 from gateway.storage.base import ObjectStore
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 from tests.webdav.writing import LOCK_FINDER, build_app, keys, store_fixture
 
 store = store_fixture("memory", "local", "moto")

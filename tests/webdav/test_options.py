@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 from tests.webdav.davapp import dav_app
 
 METHODS = {"GET", "HEAD", "OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "PUT", "DELETE",

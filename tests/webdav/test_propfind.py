@@ -13,7 +13,7 @@ from lxml import etree
 from pytest_aiohttp import AiohttpClient
 
 from gateway.errors import Unavailable
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 from tests.webdav.davapp import D, dav_app, lock_body, multistatus, propfind_body
 
 EXECUTABLE = "{http://apache.org/dav/props/}executable"

@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway.settings import Policy
-from gateway.storage.memory import MemoryStore
+from tests.memorystore import MemoryStore
 from tests.webdav.davapp import D, dav_app, lock_body, multistatus
 
 MS = "{urn:schemas-microsoft-com:}"

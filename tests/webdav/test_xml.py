@@ -9,7 +9,6 @@ from lxml import etree
 from pytest_aiohttp import AiohttpClient
 
 from gateway.errors import BadRequest
-from gateway.storage.memory import MemoryStore
 from gateway.webdav.xml import (
     MAX_BODY_BYTES,
     MAX_DEPTH,
@@ -19,6 +18,7 @@ from gateway.webdav.xml import (
     parse,
     serialize,
 )
+from tests.memorystore import MemoryStore
 from tests.webdav.davapp import dav_app
 
 BOMB = (

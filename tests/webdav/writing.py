@@ -24,9 +24,9 @@ from gateway.settings import (
 )
 from gateway.storage.base import ObjectStore
 from gateway.storage.local import LocalStore
-from gateway.storage.memory import MemoryStore
 from gateway.storage.s3 import S3Store
-from gateway.webdav.locks import LOCKS, LockService
+from gateway.webdav.lockservice import LOCKS, LockService
+from tests.memorystore import MemoryStore
 from tests.servers import moto_settings
 
 ALL_FLAGS = Policy(allow_overwrite=True, allow_delete=True, allow_rename=True)

@@ -1,10 +1,10 @@
 """Prometheus metrics: one registry per app (never the global default, so that tests can
 build several apps in one process).
 
-Request metrics are recorded as each response completes (``gateway.accesslog``). What
+Request metrics are recorded as each response completes (``gateway.ops.accesslog``). What
 other parts already count is read at scrape time by ``GatewayCollector``: the engine's
 counters and memory budget, store calls and errors (``InstrumentedStore``), uploads in
-flight and open connections (``gateway.limits``), WebDAV locks held.
+flight and open connections (``gateway.ops.limits``), WebDAV locks held.
 """
 
 from __future__ import annotations

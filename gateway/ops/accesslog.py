@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from gateway.auth import USER
-from gateway.metrics import Metrics
+from gateway.ops.metrics import Metrics
 
 ACCESS_LOGGER = "bucketdav.access"
 

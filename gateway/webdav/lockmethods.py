@@ -12,15 +12,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.auth.principal import principal_of
 from gateway.errors import BadRequest, Conflict, Exists, NotFound, NotPermitted, PreconditionFailed
 from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.policy import may_write
 from gateway.fs.preconditions import etag_matches
 from gateway.fs.share import Share
-from gateway.principal import principal_of
 from gateway.webdav.ifheader import parse_if, submitted_tokens
-from gateway.webdav.locks import LOCKS, ActiveLock, LockService
+from gateway.webdav.lockservice import LOCKS, ActiveLock, LockService
 from gateway.webdav.props import activelock
 from gateway.webdav.xml import XmlDoc, dav, dav_error, read_xml, xml_response
 

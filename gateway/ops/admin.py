@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.errors import GatewayError
-from gateway.metrics import Metrics
+from gateway.ops.metrics import Metrics
 from gateway.responses import plain
 from gateway.storage.base import ObjectStore
 

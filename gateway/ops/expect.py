@@ -14,7 +14,7 @@ from __future__ import annotations
 from aiohttp import HttpVersion11, web
 
 from gateway.auth import ACCESS
-from gateway.limits import LIMITS
+from gateway.ops.limits import LIMITS
 from gateway.responses import CONTINUE_PENDING, plain, send_continue
 
 

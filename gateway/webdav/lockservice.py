@@ -25,10 +25,10 @@ from wsgidav.dav_error import DAVError
 from wsgidav.lock_man.lock_manager import LockManager, normalize_lock_root, validate_lock
 from wsgidav.lock_man.lock_storage import LockStorageDict
 
+from gateway.auth.principal import ANONYMOUS, principal_of
 from gateway.errors import InvalidPath, Locked, NotPermitted, PreconditionFailed
 from gateway.fs.paths import DavPath, decode_path, split_target
 from gateway.fs.share import Share
-from gateway.principal import ANONYMOUS, principal_of
 from gateway.webdav.ifheader import evaluate, parse_if, submitted_tokens
 
 MAX_TIMEOUT = 3600  # seconds; Finder asks 600 and refreshes every 300, Windows asks 3600
