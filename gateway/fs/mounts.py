@@ -138,7 +138,7 @@ def jailed(share: Share, jail: str) -> Share:
     """``share`` seen from the key prefix ``jail`` ("" or ending in ``/``) inside it.
 
     The derived share keeps the mount (hrefs are unchanged), the view (one cache) and the
-    side area; only the source prefix grows, so every key it builds lies under the jail.
+    noise area; only the source prefix grows, so every key it builds lies under the jail.
     """
     if not jail:
         return share

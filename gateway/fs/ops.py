@@ -5,7 +5,7 @@ caller). Every write updates the engine's metadata cache at once (``invalidate``
 and every listing that could show it, ``remember`` what was written), so the next
 PROPFIND, listing or GET through this gateway sees it: caches stay true.
 
-Client noise (``Share.sets_aside``) is written to the share's side area, never the store.
+Client noise (``Share.is_noise``) is written to the share's noise area, never the store.
 Collections are handled under their EXACT ``dir/`` prefix: ``dir2`` and ``dir-x`` are other
 names, never touched. Tree operations are capped at ``MAX_TREE`` objects per request and
 refuse before changing anything past it.
@@ -76,7 +76,7 @@ async def write_file(
     create_only: bool = False,
 ) -> ObjectInfo:
     """Create or replace the file at ``path`` from a stream; visible only when complete."""
-    if share.sets_aside(path):
+    if share.is_noise(path):
         return await _hold(share, path, chunks, content_type, expected_size)
     info = await write_stream(
         share.view,
@@ -96,7 +96,7 @@ async def _hold(
     content_type: str | None,
     expected_size: int | None,
 ) -> ObjectInfo:
-    """Read a client-noise body into the side area (past ``max_body``: hash, then drop)."""
+    """Read a client-noise body into the noise area (past ``max_body``: hash, then drop)."""
     digest = hashlib.md5(usedforsecurity=False)
     kept: list[bytes] | None = []
     size = 0
@@ -110,7 +110,7 @@ async def _hold(
         digest.update(chunk)
         if kept is not None:
             kept.append(chunk)
-            if size > share.aside.max_body:
+            if size > share.noise.max_body:
                 kept = None
     if expected_size is not None and size != expected_size:
         raise LengthMismatch(
@@ -118,21 +118,21 @@ async def _hold(
             "nothing was written"
         )
     data = b"".join(kept) if kept is not None else None
-    return share.aside.hold(share.key(path), data, size, f'"{digest.hexdigest()}"', content_type)
+    return share.noise.keep(share.key(path), data, size, f'"{digest.hexdigest()}"', content_type)
 
 
 async def create_empty(share: Share, path: DavPath, content_type: str | None = None
                        ) -> ObjectInfo:
     """A zero-byte file (a placeholder: the next PUT may replace it)."""
-    if share.sets_aside(path):
-        return share.aside.hold(share.key(path), b"", 0, f'"{hashlib.md5(b"").hexdigest()}"',
+    if share.is_noise(path):
+        return share.noise.keep(share.key(path), b"", 0, f'"{hashlib.md5(b"").hexdigest()}"',
                                 content_type)
     return _written(share, await share.view.store.put(share.key(path), b"", content_type))
 
 
 async def delete_file(share: Share, path: DavPath) -> None:
-    if share.sets_aside(path):
-        if not share.aside.drop(share.key(path)):
+    if share.is_noise(path):
+        if not share.noise.drop(share.key(path)):
             raise NotFound(f"{share.href(path)} does not exist")
         return
     key = share.key(path)
@@ -157,9 +157,9 @@ async def transfer_file(
     """COPY (``move=False``) or MOVE one file; ``info`` describes the source.
 
     Store to store is a server-side copy (an empty file is written anew: no data moves);
-    the side area is involved when either name is client noise.
+    the noise area is involved when either name is client noise.
     """
-    src_aside, dst_aside = share.sets_aside(src), share.sets_aside(dst)
+    src_aside, dst_aside = share.is_noise(src), share.is_noise(dst)
     dst_key = share.key(dst)
     if not src_aside and not dst_aside:
         if info.size == 0:
@@ -169,12 +169,12 @@ async def transfer_file(
         _written(share, result)
     else:
         if src_aside:
-            held = share.held(src)
+            held = share.noise_file(src)
             data = held.data if held is not None else None
         else:
-            data = await _read_small(share, info, share.aside.max_body)
+            data = await _read_small(share, info, share.noise.max_body)
         if dst_aside:
-            result = share.aside.hold(dst_key, data, info.size, info.etag, info.content_type)
+            result = share.noise.keep(dst_key, data, info.size, info.etag, info.content_type)
         else:
             if data is None:
                 raise Conflict(

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from gateway.engine import StoreView
 from gateway.errors import NotFound
 from gateway.fs.listing import Entry, list_dir
-from gateway.fs.noise import is_client_noise
+from gateway.fs.noise import NoiseArea, NoiseFile, is_client_noise
 from gateway.fs.paths import DavPath
-from gateway.fs.sidecar import HeldFile, SideArea
 from gateway.settings import Policy, ShareSettings
 
 
@@ -18,7 +17,7 @@ from gateway.settings import Policy, ShareSettings
 class Share:
     settings: ShareSettings
     view: StoreView
-    aside: SideArea = field(default_factory=SideArea)  # client noise kept out of the store
+    noise: NoiseArea = field(default_factory=NoiseArea)  # client noise kept out of the store
 
     @property
     def mount(self) -> str:
@@ -46,16 +45,16 @@ class Share:
     def href(self, path: DavPath, is_dir: bool | None = None) -> str:
         return path.href(self.mount, is_dir)
 
-    def sets_aside(self, path: DavPath) -> bool:
-        """Client noise (``._*``, ``.DS_Store``...) lives in the side area, not the store,
+    def is_noise(self, path: DavPath) -> bool:
+        """Client noise (``._*``, ``.DS_Store``...) lives in the noise area, not the store,
         unless the share stores it (``--store-client-noise``)."""
         return bool(path.parts) and not self.policy.store_client_noise and is_client_noise(
             path.name
         )
 
-    def held(self, path: DavPath) -> HeldFile | None:
-        """The side-area file at ``path`` (a path for which ``sets_aside`` is true)."""
-        return None if path.trailing_slash else self.aside.get(self.key(path))
+    def noise_file(self, path: DavPath) -> NoiseFile | None:
+        """The noise area file at ``path`` (a path for which ``is_noise`` is true)."""
+        return None if path.trailing_slash else self.noise.get(self.key(path))
 
     async def is_dir(self, path: DavPath) -> bool:
         """A directory exists if anything (its marker included) lies under its prefix."""
@@ -68,8 +67,8 @@ class Share:
         """What the path names: a file (one HEAD, cached) or else a directory."""
         if path.is_root:
             return Entry("", True)
-        if self.sets_aside(path):  # answered without a store call
-            held = self.held(path)
+        if self.is_noise(path):  # answered without a store call
+            held = self.noise_file(path)
             if held is None:
                 raise NotFound(f"{self.href(path)} does not exist")
             return Entry.file(path.name, held.info)

@@ -176,8 +176,8 @@ async def get_path(
     request: web.Request, share: Share, path: DavPath, max_ranges: int
 ) -> web.StreamResponse:
     """GET/HEAD on any path: object, directory redirect, or 404."""
-    if share.sets_aside(path):  # client noise: the share's side area, never the store
-        held = share.held(path)
+    if share.is_noise(path):  # client noise: the share's noise area, never the store
+        held = share.noise_file(path)
         if held is None or held.data is None:
             raise NotFound(f"{share.href(path)} does not exist")
         headers = {**validators(held.info), "Content-Type": content_type_of(held.info, path.name)}

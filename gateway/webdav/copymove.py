@@ -38,7 +38,7 @@ async def _target(share: Share, path: DavPath) -> tuple[ObjectInfo | None, bool]
     info = await current_file(share, path)
     if info is not None:
         return info, False
-    return None, not share.sets_aside(path) and await share.is_dir(path)
+    return None, not share.is_noise(path) and await share.is_dir(path)
 
 
 async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: bool
@@ -76,14 +76,14 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
         await service.check_write(
             request, share, src, recursive=True, etag=source.etag if source else None
         )
-    if target is not None and not share.sets_aside(dst):
+    if target is not None and not share.is_noise(dst):
         under_lock = bool(tokens) and service.created_under_lock(share, dst, tokens)
         refuse(policy.may_overwrite(share.policy, target.size, under_lock))
     if target_is_dir:
         refuse(policy.may_replace_collection(share.policy))
     if move:
         if source is not None:
-            empty = source.size == 0 or share.sets_aside(src)
+            empty = source.size == 0 or share.is_noise(src)
         else:
             empty = await ops.tree_is_empty(share, src)
         refuse(policy.may_rename(share.policy, src_is_dir, empty))

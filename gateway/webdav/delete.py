@@ -2,7 +2,7 @@
 
 Refused by default (--allow-delete). A collection is everything under its EXACT ``dir/``
 prefix, deleted in batches; members that could not be deleted are listed in a 207.
-Client-noise files live in the side area and are dropped from it (no flag needed: the
+Client-noise files live in the noise area and are dropped from it (no flag needed: the
 store is not touched).
 """
 
@@ -20,7 +20,7 @@ from gateway.webdav.guards import locks, multistatus, refuse
 async def delete(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     refuse(policy.may_write(share.policy))
     service = locks(request)
-    if share.sets_aside(path):
+    if share.is_noise(path):
         entry = await share.stat(path)  # NotFound unless held
         await service.check_write(request, share, path, etag=entry.etag)
         await ops.delete_file(share, path)

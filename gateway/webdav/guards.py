@@ -32,9 +32,9 @@ def locks(request: web.Request) -> LockService:
 
 
 async def current_file(share: Share, path: DavPath) -> ObjectInfo | None:
-    """The file now at ``path`` (side area or store), or None."""
-    if share.sets_aside(path):
-        held = share.held(path)
+    """The file now at ``path`` (noise area or store), or None."""
+    if share.is_noise(path):
+        held = share.noise_file(path)
         return held.info if held is not None else None
     try:
         return await share.view.stat(share.key(path))

@@ -141,9 +141,9 @@ async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamR
     status = 200
     if entry is None:
         # Client noise kept out of the store gets its lock but no object: Finder LOCKs
-        # "._name" before writing it, and that write goes to the side area.
+        # "._name" before writing it, and that write goes to the noise area.
         try:
-            created = share.sets_aside(path) or await _create_placeholder(share, path)
+            created = share.is_noise(path) or await _create_placeholder(share, path)
         except BaseException:
             locks.unlock(share, path, granted.token, principal_of(request))
             raise

@@ -27,7 +27,7 @@ async def mkcol(request: web.Request, share: Share, path: DavPath) -> web.Stream
     if path.is_root or await _exists(share, path):
         return plain(405, f"{share.href(path, is_dir=True)} already exists",
                      {"Allow": "COPY, DELETE, GET, HEAD, LOCK, MOVE, OPTIONS, PROPFIND, PUT"})
-    if share.sets_aside(path):
+    if share.is_noise(path):
         raise NotPermitted(
             f"{path.name} is client metadata, kept out of the store on this share "
             "(start bucketdav with --store-client-noise to store it)"

@@ -88,7 +88,7 @@ def parse_propfind(doc: XmlDoc | None) -> PropRequest:
 async def propfind(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     depth = parse_depth(request.headers.get("Depth"))
     wanted = parse_propfind(await read_xml(request))
-    entry = await share.stat(path)  # client noise: side area or a 404 without store call
+    entry = await share.stat(path)  # client noise: noise area or a 404 without store call
     if entry.is_dir and depth == "infinity":
         return dav_error(403, "propfind-finite-depth")
     locks = request.app[LOCKS]

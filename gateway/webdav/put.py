@@ -58,7 +58,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     if not await share.is_dir(path.parent):
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
     info = await current_file(share, path)
-    if info is None and not share.sets_aside(path) and await share.is_dir(path):
+    if info is None and not share.is_noise(path) and await share.is_dir(path):
         return plain(405, f"{share.href(path, is_dir=True)} is a collection; PUT writes files",
                      {"Allow": COLLECTION_ALLOW})
     if evaluate(request.headers, info, safe_method=False) is Outcome.FAILED:
@@ -66,7 +66,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     service = locks(request)
     tokens = await service.check_write(request, share, path, etag=info.etag if info else None)
     under_lock = bool(tokens) and service.created_under_lock(share, path, tokens)
-    if info is not None and not share.sets_aside(path):
+    if info is not None and not share.is_noise(path):
         refuse(policy.may_overwrite(share.policy, info.size, under_lock))
     written = await ops.write_file(
         share,

@@ -508,7 +508,7 @@ async def test_a_local_folder_is_listed(aiohttp_client: MakeClient, tmp_path: Pa
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
     (tmp_path / "notes.md").write_text("# hi", "utf-8")
     store = LocalStore(tmp_path)
-    await store.put("written.txt", b"through the store")  # creates the .bucketdav side area
+    await store.put("written.txt", b"through the store")  # creates the .bucketdav noise area
     client = await aiohttp_client(
         make_app(build_gateway(store, source=Source("file", str(tmp_path))))
     )

@@ -493,5 +493,5 @@ async def test_held_noise_is_per_share_and_bounded(aiohttp_client: Any) -> None:
     found = await client.request("PROPFIND", "/._huge", headers={"Depth": "0"})
     assert found.status == 207
     assert (await client.get("/._huge")).status == 404
-    aside = share_of(app).aside
+    aside = share_of(app).noise
     assert len(aside) == 1
