@@ -23,7 +23,7 @@ from typing import IO
 from bench import dataset, report, runner, servers, workloads
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("sequential", "shared", "ranges", "small", "listing", "put", "memory")
+WORKLOADS = ("sequential", "shared", "ranges", "small", "listing", "put", "memory", "footprint")
 
 
 def build_parser() -> argparse.ArgumentParser:

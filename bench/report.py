@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Results
-from bench.workloads import Workload
+from bench.runner import Measurement, Results
+from bench.workloads import FOOTPRINT_TARGET_MIB, Workload
 
 CONTENDERS = ("direct", "bucketdav", "rclone")
 LABELS = {
@@ -30,22 +30,30 @@ METRICS: dict[str, tuple[str, bool]] = {
     "rps": ("requests/s", True),
     "total_ms": ("total, ms", False),
     "peak_rss_mib": ("peak RSS, MiB", False),
+    "rest_rss_mib": ("RSS at rest, MiB", False),
     "backend_per_served": ("backend bytes per served byte", False),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """The median of one metric of one contender on one workload, or why there is none."""
+    """The median of one metric of one contender on one workload, or why there is none.
+
+    A median hides failed runs, so the failures travel with it and are shown beside it."""
 
     value: float | None
     runs: int  # successful measurements behind the median
-    why: str = ""  # "n/a (...)", "failed", "not run"
+    why: str = ""  # "n/a", "failed", "not run"
+    failed: int = 0  # runs that failed
+    total: int = 0  # runs measured (successful, failed and n/a)
 
     def text(self, digits: int = 1) -> str:
         if self.value is None:
             return self.why or "—"
-        return _fmt(self.value, digits)
+        shown = _fmt(self.value, digits)
+        if self.failed:
+            shown += f" ({self.failed} of {self.total} runs failed)"
+        return shown
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -56,17 +64,21 @@ def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:.{max(digits, 2)}f}"
 
 
+def _runs(results: Results, workload: str, contender: str) -> list[Measurement]:
+    return [m for m in results.measurements if m.workload == workload and m.contender == contender]
+
+
 def cell(results: Results, workload: str, contender: str, metric: str) -> Cell:
-    ms = [m for m in results.measurements if m.workload == workload and m.contender == contender]
+    ms = _runs(results, workload, contender)
     if not ms:
         return Cell(None, 0, "not run")
+    failed = sum(1 for m in ms if m.error is not None)
     good = [m.metrics[metric] for m in ms if m.error is None and m.unavailable is None
             and metric in m.metrics]
     if not good:
-        if any(m.unavailable for m in ms):
-            return Cell(None, 0, "n/a")
-        return Cell(None, 0, "failed")
-    return Cell(statistics.median(good), len(good))
+        why = "failed" if failed else ("n/a" if any(m.unavailable for m in ms) else "—")
+        return Cell(None, 0, why, failed, len(ms))
+    return Cell(statistics.median(good), len(good), "", failed, len(ms))
 
 
 def spread_of(results: Results, workload: str, contender: str, metric: str) -> tuple[float, float]:
@@ -100,53 +112,139 @@ def _judge(goal: str, ok: bool | None, detail: str) -> Verdict:
     return Verdict(goal, status, detail)
 
 
-def _at_least(goal: str, mine: float | None, other: float | None, factor: float,
-              unit: str) -> Verdict:
-    """``mine`` must be at least ``factor`` times ``other`` (a throughput comparison)."""
-    if mine is None or other is None or not other:
-        return _judge(goal, None, "missing data (see notes)")
-    return _judge(goal, mine >= factor * other,
-                  f"{mine:.1f} vs {other:.1f} {unit} = {mine / other:.2f}×")
+def _one_line(text: str) -> str:
+    """The first line of an error, safe inside a Markdown table cell."""
+    return text.strip().splitlines()[0].replace("|", "\\|") if text.strip() else "?"
+
+
+def _blocker(results: Results, workload: str, contenders: tuple[str, ...]) -> Verdict | None:
+    """Why a target on ``workload`` cannot be judged on medians, or None if it can.
+
+    A median of the successful runs would flatter: one good run out of three could meet a
+    target. So any failed run of a contender the target compares is NOT met, and so is
+    bucketdav not offering the workload at all; a workload (or a reference contender) this
+    run did not measure is n/a: nothing is claimed either way."""
+    failures = [
+        f"{m.contender} run {m.repetition + 1} failed: {_one_line(m.error)}"
+        for c in contenders for m in _runs(results, workload, c) if m.error is not None
+    ]
+    if failures:
+        return Verdict("", "NOT met", "; ".join(failures))
+    mine = _runs(results, workload, "bucketdav")
+    unavailable = [m.unavailable for m in mine if m.unavailable]
+    if unavailable:
+        return Verdict("", "NOT met", f"bucketdav n/a: {_one_line(unavailable[0])}")
+    if not mine:
+        return Verdict("", "n/a", f"bucketdav not measured on {workload} in this run")
+    for c in contenders:
+        if c == "bucketdav":
+            continue
+        if why := results.skipped.get(c):
+            return Verdict("", "n/a", f"{c} not run: {why}")
+        theirs = _runs(results, workload, c)
+        if not theirs:
+            return Verdict("", "n/a", f"{c} not measured on {workload} in this run")
+        if any(m.unavailable for m in theirs):
+            return Verdict("", "n/a", f"{c} n/a on {workload} (see notes)")
+    return None
+
+
+def _target(
+    goal: str,
+    results: Results,
+    workload: str,
+    contenders: tuple[str, ...],
+    judge: Callable[[], tuple[bool, str]],
+) -> Verdict:
+    blocked = _blocker(results, workload, contenders)
+    if blocked is not None:
+        return Verdict(goal, blocked.status, blocked.detail)
+    ok, detail = judge()
+    return _judge(goal, ok, detail)
 
 
 def targets(results: Results, shared_size: int, memory_target_mib: int) -> list[Verdict]:
-    def v(workload: str, contender: str, metric: str) -> float | None:
-        return cell(results, workload, contender, metric).value
+    def v(workload: str, contender: str, metric: str) -> float:
+        value = cell(results, workload, contender, metric).value
+        if value is None:  # _blocker lets no target through without its data
+            raise ValueError(f"no {metric} for {contender} on {workload}")
+        return value
+
+    def at_least(workload: str, other: str, metric: str, factor: float, unit: str
+                 ) -> Callable[[], tuple[bool, str]]:
+        """bucketdav's ``metric`` must be at least ``factor`` times ``other``'s."""
+
+        def judge() -> tuple[bool, str]:
+            mine, theirs = v(workload, "bucketdav", metric), v(workload, other, metric)
+            if not theirs:
+                return False, f"{other} measured 0 {unit}: no comparison"
+            detail = f"{mine:.1f} vs {theirs:.1f} {unit} = {mine / theirs:.2f}×"
+            return mine >= factor * theirs, detail
+
+        return judge
+
+    def backend() -> tuple[bool, str]:
+        got = v("shared", "bucketdav", "backend_bytes")
+        return got <= 1.1 * shared_size, (
+            f"{got / shared_size:.2f}× the object size from the backend")
+
+    def ranges() -> tuple[bool, str]:
+        mine, direct = v("ranges", "bucketdav", "p50_ms"), v("ranges", "direct", "p50_ms")
+        return mine <= direct + 5, f"p50 {mine:.1f} ms vs direct {direct:.1f} ms"
+
+    def memory() -> tuple[bool, str]:
+        peak = v("memory", "bucketdav", "peak_rss_mib")
+        return peak < memory_target_mib, (
+            f"peak RSS {peak:.0f} MiB, --memory-target {memory_target_mib} MiB")
 
     seq = "Sequential read: bucketdav ≥ 4× "
-    out = [
-        _at_least(seq + "rclone serve webdav", v("sequential", "bucketdav", "mb_s"),
-                  v("sequential", "rclone", "mb_s"), 4, "MB/s"),
-        _at_least(seq + "a single direct connection", v("sequential", "bucketdav", "mb_s"),
-                  v("sequential", "direct", "mb_s"), 4, "MB/s"),
+    bd = ("bucketdav",)
+    return [
+        _target(seq + "rclone serve webdav", results, "sequential", (*bd, "rclone"),
+                at_least("sequential", "rclone", "mb_s", 4, "MB/s")),
+        _target(seq + "a single direct connection", results, "sequential", (*bd, "direct"),
+                at_least("sequential", "direct", "mb_s", 4, "MB/s")),
+        _target("Concurrent readers of one object: backend bytes ≤ 1.1× object size", results,
+                "shared", bd, backend),
+        _target("Concurrent readers of one object: aggregate ≥ 2× rclone", results, "shared",
+                (*bd, "rclone"), at_least("shared", "rclone", "mb_s", 2, "MB/s")),
+        _target("Random ranges: p50 within 5 ms of the direct request's p50", results,
+                "ranges", (*bd, "direct"), ranges),
+        _target("Small GETs: ≥ 2× rclone's requests/s", results, "small", (*bd, "rclone"),
+                at_least("small", "rclone", "rps", 2, "req/s")),
+        _target("Memory: many concurrent readers stay under --memory-target", results,
+                "memory", bd, memory),
     ]
-    goal = "Concurrent readers of one object: backend bytes ≤ 1.1× object size"
-    backend = v("shared", "bucketdav", "backend_bytes")
-    if backend is None:
-        out.append(_judge(goal, None, "missing data (see notes)"))
-    else:
-        out.append(_judge(goal, backend <= 1.1 * shared_size,
-                          f"{backend / shared_size:.2f}× the object size from the backend"))
-    out.append(_at_least("Concurrent readers of one object: aggregate ≥ 2× rclone",
-                         v("shared", "bucketdav", "mb_s"), v("shared", "rclone", "mb_s"), 2,
-                         "MB/s"))
-    goal = "Random ranges: p50 within 5 ms of the direct request's p50"
-    mine, direct = v("ranges", "bucketdav", "p50_ms"), v("ranges", "direct", "p50_ms")
-    if mine is None or direct is None:
-        out.append(_judge(goal, None, "missing data (see notes)"))
-    else:
-        out.append(_judge(goal, mine <= direct + 5,
-                          f"p50 {mine:.1f} ms vs direct {direct:.1f} ms"))
-    out.append(_at_least("Small GETs: ≥ 2× rclone's requests/s", v("small", "bucketdav", "rps"),
-                         v("small", "rclone", "rps"), 2, "req/s"))
-    goal = "Memory: many concurrent readers stay under --memory-target"
-    peak = v("memory", "bucketdav", "peak_rss_mib")
-    if peak is None:
-        out.append(_judge(goal, None, "missing data (see notes)"))
-    else:
-        out.append(_judge(goal, peak < memory_target_mib,
-                          f"peak RSS {peak:.0f} MiB, --memory-target {memory_target_mib} MiB"))
-    return out
+
+
+# ---- memory figures --------------------------------------------------------------------------
+
+
+def memory_figures(results: Results, memory_target_mib: int) -> list[str]:
+    """bucketdav's footprint as measured in this run: what the README's "Memory and speed"
+    quotes, so that the figures there are measured, never typed by hand."""
+    o = results.options
+    sizes = o.get("sizes", {})
+    seq = _size(sizes["sequential"]) if "sequential" in sizes else "the sequential object"
+
+    def figure(workload: str, metric: str, what: str) -> str | None:
+        c = cell(results, workload, "bucketdav", metric)
+        if c.total == 0:
+            return None  # not measured in this run
+        value = c.text(0) + (" MiB" if c.value is not None else "")
+        return f"{what}: {value}"
+
+    found = [
+        figure("footprint", "rest_rss_mib", "at rest (started, idle for a second), RSS"),
+        figure("footprint", "peak_rss_mib",
+               f"one reader of {seq} at --memory-target {FOOTPRINT_TARGET_MIB}, peak RSS"),
+        figure("sequential", "peak_rss_mib",
+               f"one reader of {seq} at --memory-target {memory_target_mib}, peak RSS"),
+        figure("memory", "peak_rss_mib",
+               f"{sizes.get('memory_readers', 'many')} readers of {seq} at --memory-target "
+               f"{memory_target_mib}, peak RSS"),
+    ]
+    return [f for f in found if f is not None]
 
 
 # ---- tables ----------------------------------------------------------------------------------
@@ -254,7 +352,7 @@ def plot(
     import matplotlib.pyplot as plt
 
     columns = 4
-    rows = (len(workloads) + columns - 1) // columns
+    rows = (len(workloads) + columns) // columns  # one panel more: the targets
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False)
     flat = [ax for row in axes for ax in row]
     for ax, w in zip(flat, workloads, strict=False):
@@ -384,6 +482,10 @@ def markdown(
                    digits=0),
         "",
     ]
+    figures = memory_figures(results, o["memory_target_mib"])
+    if figures:
+        lines += ["## bucketdav's memory (quoted in the README)", "",
+                  *(f"- {f}" for f in figures), ""]
     found = notes(results)
     if found:
         lines += ["## Notes", "", *(f"- {n}" for n in found), ""]
@@ -414,7 +516,10 @@ def markdown(
         "it afterwards; backend bytes are read from the proxy after the stop, so read-ahead "
         "still in flight is counted.",
         "- Every byte a client receives is checked: lengths always, content against the known "
-        "pattern for the sequential, concurrent, range and small reads.",
+        "pattern for every read workload (memory included); every PUT is read back from the "
+        "backend and compared.",
+        "- A target is met only if every run it compares succeeded and the medians meet it: "
+        "any failed run is NOT met, with the failure shown.",
         "- If a WebDAV server does not answer PROPFIND yet (405), its JSON listing "
         "(`GET folder/?format=json`) is measured instead and the notes say so; a PUT that "
         "answers 405 is reported n/a.",
@@ -425,13 +530,15 @@ def markdown(
     return "\n".join(lines)
 
 
-def _sizes(s: dict[str, int]) -> str:
-    def b(n: int) -> str:
-        for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-            if n >= scale and n % scale == 0:
-                return f"{n // scale} {unit}"
-        return f"{n} B"
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} B"
 
+
+def _sizes(s: dict[str, int]) -> str:
+    b = _size
     return (
         f"sequential {b(s['sequential'])}; {s['shared_readers']} readers of {b(s['shared'])}; "
         f"{s['ranges']:,} ranges of {b(s['range_length'])}; {s['small_count']:,} GETs of "
@@ -448,6 +555,9 @@ def console(results: Results, workloads: list[Workload], contenders: list[str],
                                                          "backend_per_served"), "",
              "Targets:"]
     parts += [f"  [{v.status:>7}] {v.goal}: {v.detail}" for v in verdicts]
+    figures = memory_figures(results, results.options["memory_target_mib"])
+    if figures:
+        parts += ["", "bucketdav's memory:", *(f"  - {f}" for f in figures)]
     found = notes(results)
     if found:
         parts += ["", "Notes:", *(f"  - {n}" for n in found)]

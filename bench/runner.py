@@ -25,6 +25,7 @@ from bench.servers import Proxy, RssSampler, Service
 from bench.workloads import NotAvailable, Target, Workload
 
 MiB = 1024 * 1024
+AT_REST_AFTER = 1.0  # seconds a started server idles before its memory "at rest" is taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +85,17 @@ class Rig:
     proxy: Proxy
 
     def target(self, name: str, server: Service | None) -> Target:
+        store = f"{self.s3rver.url}/{dataset.BUCKET}/"
         if server is None:
-            return Target(name, f"{self.proxy.url}/{dataset.BUCKET}/", s3=True)
-        return Target(name, f"{server.url}/", s3=False)
+            return Target(name, f"{self.proxy.url}/{dataset.BUCKET}/", s3=True, store=store)
+        return Target(name, f"{server.url}/", s3=False, store=store)
 
-    def start(self, name: str) -> Service | None:
+    def start(self, name: str, memory_target_mib: int | None = None) -> Service | None:
         logs = self.workdir / "logs"
         if name == "bucketdav":
             return servers.start_bucketdav(
-                self.proxy.url, dataset.BUCKET, self.options.memory_target_mib,
+                self.proxy.url, dataset.BUCKET,
+                memory_target_mib or self.options.memory_target_mib,
                 list(self.options.bucketdav_args), logs,
             )
         if name == "rclone":
@@ -146,9 +149,13 @@ def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Me
     server: Service | None = None
     sampler: RssSampler | None = None
     try:
-        server = rig.start(contender)
+        server = rig.start(contender, workload.memory_target_mib)
         if server is not None:
             sampler = RssSampler(server.proc.pid)
+            if workload.at_rest:
+                time.sleep(AT_REST_AFTER)
+                sampler.reset()  # the peak starts again from the memory now
+                result.metrics["rest_rss_mib"] = sampler.peak / MiB
         before = rig.proxy.stats()
         if sampler is not None:
             sampler.reset()

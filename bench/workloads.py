@@ -35,9 +35,13 @@ class Target:
     name: str  # "direct", "bucketdav", "rclone"
     base: str  # URL the object keys are appended to; ends with "/"
     s3: bool  # True: an S3 endpoint (the direct contender); False: a WebDAV server
+    store: str = ""  # the bucket on the backend itself, unshaped: to check what was written
 
     def url(self, key: str) -> str:
         return self.base + quote(key)
+
+    def stored(self, key: str) -> str:
+        return (self.store or self.base) + quote(key)
 
 
 @dataclass
@@ -59,6 +63,8 @@ class Workload:
     contenders: tuple[str, ...] = ("direct", "bucketdav", "rclone")
     repeat: bool = True  # False: measured once, not --runs times
     upload: bool = False  # backend bytes are request bytes, not response bytes
+    memory_target_mib: int | None = None  # bucketdav's --memory-target here (None: the run's)
+    at_rest: bool = False  # also sample the server's memory idle, before the first request
 
 
 def session(limit: int) -> aiohttp.ClientSession:
@@ -319,6 +325,9 @@ def put(sizes: Sizes) -> Runner:
                 await _probe_put(http, target.url(key + ".probe"), expected)
                 raise
             seconds = time.perf_counter() - started
+            # A 201 is a claim: the bytes the store now holds are the proof (read from the
+            # backend itself, so no cache of the contender can answer).
+            await get_whole(http, target.stored(key), sizes.put, True)
         return Sample({"mb_s": sizes.put / seconds / 1e6, "seconds": seconds}, sizes.put)
 
     return run
@@ -332,6 +341,9 @@ async def _probe_put(http: aiohttp.ClientSession, url: str, expected: int) -> No
 
 def put_key(contender: str, repetition: int) -> str:
     return f"put-{contender}-{repetition}.bin"
+
+
+FOOTPRINT_TARGET_MIB = 48  # the small budget the README quotes a streaming peak for
 
 
 def build(sizes: Sizes) -> list[Workload]:
@@ -357,8 +369,13 @@ def build(sizes: Sizes) -> list[Workload]:
         Workload("memory", f"Memory: {sizes.memory_readers} concurrent readers of one "
                  f"{size(sizes.sequential)} object", ("peak_rss_mib", "mb_s"),
                  shared_readers(dataset.SEQUENTIAL_KEY, sizes.sequential,
-                                sizes.memory_readers, False),
+                                sizes.memory_readers, True),
                  # Only bucketdav has a memory target to keep; rclone pulling 32 GiB through
                  # the proxy would add minutes to the run and measure nothing asked for.
                  contenders=("bucketdav",), repeat=False),
+        Workload("footprint", f"Footprint: at rest, then one reader of "
+                 f"{size(sizes.sequential)} at --memory-target {FOOTPRINT_TARGET_MIB}",
+                 ("rest_rss_mib", "peak_rss_mib"), sequential(sizes),
+                 contenders=("bucketdav",), repeat=False,
+                 memory_target_mib=FOOTPRINT_TARGET_MIB, at_rest=True),
     ]

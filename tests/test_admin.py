@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.app import GATEWAY
 from gateway.errors import Unavailable
 from gateway.ops.admin import Readiness, make_admin_app
+from tests.apps import MemoryApp, memory_app, serving
 from tests.memorystore import MemoryStore
-from tests.opsapp import Built, build_app, serving
-from tests.webdav.davapp import lock_body
+from tests.webdav.davxml import lock_body
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -31,7 +31,7 @@ def value(text: str, name: str, **labels: str) -> float:
 
 
 def admin_app(readiness: Readiness) -> web.Application:
-    return make_admin_app(readiness, build_app().app[GATEWAY].metrics)
+    return make_admin_app(readiness, memory_app().app[GATEWAY].metrics)
 
 
 class TestProbes:
@@ -74,9 +74,9 @@ class TestProbes:
 
 
 @pytest.fixture
-async def metered() -> AsyncIterator[tuple[str, str, Built]]:
+async def metered() -> AsyncIterator[tuple[str, str, MemoryApp]]:
     """(gateway URL, admin URL, app): both served, metrics from the gateway's registry."""
-    built = build_app(("/data/", "/more/"))
+    built = memory_app(("/data/", "/more/"))
     built.stores["/data/"].put_sync("hello.txt", b"hello world")
     gateway = built.app[GATEWAY]
     readiness = Readiness([(s.mount, st) for s, st in zip(gateway.settings.shares,
@@ -102,7 +102,7 @@ async def scrape(session: ClientSession, admin: str) -> str:
 
 class TestMetrics:
     async def test_request_metrics_move_as_requests_are_served(
-        self, metered: tuple[str, str, Built]
+        self, metered: tuple[str, str, MemoryApp]
     ) -> None:
         url, admin, _ = metered
         async with ClientSession() as session:
@@ -126,7 +126,7 @@ class TestMetrics:
             before, "bucketdav_http_sent_bytes_total") + 3 * len(b"hello world")
 
     async def test_store_and_engine_numbers_are_read_at_scrape_time(
-        self, metered: tuple[str, str, Built]
+        self, metered: tuple[str, str, MemoryApp]
     ) -> None:
         url, admin, _ = metered
         async with ClientSession() as session:
@@ -144,7 +144,7 @@ class TestMetrics:
         assert value(text, "bucketdav_uploads_in_flight") == 0
 
     async def test_store_errors_are_counted_by_operation(
-        self, metered: tuple[str, str, Built]
+        self, metered: tuple[str, str, MemoryApp]
     ) -> None:
         url, admin, built = metered
         built.stores["/data/"].fail("put", Unavailable("down"))
@@ -155,7 +155,7 @@ class TestMetrics:
         assert value(text, "bucketdav_store_errors_total", share="/data/", op="put",
                      error="Unavailable") == 1
 
-    async def test_locks_held(self, metered: tuple[str, str, Built]) -> None:
+    async def test_locks_held(self, metered: tuple[str, str, MemoryApp]) -> None:
         url, admin, _ = metered
         async with ClientSession() as session:
             async with session.request("LOCK", url + "/data/hello.txt", data=lock_body(),
@@ -169,5 +169,5 @@ class TestMetrics:
             assert value(await scrape(session, admin), "bucketdav_locks_held") == 0
 
     async def test_each_app_has_its_own_registry(self) -> None:
-        one, two = build_app(), build_app()
+        one, two = memory_app(), memory_app()
         assert one.app[GATEWAY].metrics.registry is not two.app[GATEWAY].metrics.registry

@@ -14,7 +14,7 @@ from aiohttp import ClientSession
 
 from gateway.ops.limits import LIMITS
 from gateway.settings import LimitSettings, ServerSettings
-from tests.opsapp import build_app, parse_reply, raw_request, serving
+from tests.apps import memory_app, parse_reply, raw_request, serving
 
 
 async def connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -32,14 +32,14 @@ async def chunks(*parts: bytes, gate: asyncio.Event | None = None) -> AsyncItera
 
 class TestRequestHead:
     async def test_an_oversized_header_line_is_400(self) -> None:
-        built = build_app(limits=LimitSettings(max_header_bytes=1024))
+        built = memory_app(limits=LimitSettings(max_header_bytes=1024))
         async with serving(built.app) as url:
             reply = await raw_request(url, "GET", "/", {"X-Big": "a" * 2000})
         assert reply.status == 400
         assert reply.body.startswith(b"Got more than 1024 bytes")
 
     async def test_too_many_headers_is_400(self) -> None:
-        built = build_app(limits=LimitSettings(max_headers=20))
+        built = memory_app(limits=LimitSettings(max_headers=20))
         headers = {f"X-H{i}": "v" for i in range(40)}
         async with serving(built.app) as url:
             reply = await raw_request(url, "GET", "/", headers)
@@ -47,7 +47,7 @@ class TestRequestHead:
 
     async def test_a_long_url_is_400(self) -> None:
         """aiohttp's parser answers an over-long request line itself, with 400 (not 414)."""
-        built = build_app(server=ServerSettings(max_url_bytes=1000))
+        built = memory_app(server=ServerSettings(max_url_bytes=1000))
         async with serving(built.app) as url:
             reply = await raw_request(url, "GET", "/" + "a" * 3000)
         assert reply.status == 400
@@ -55,7 +55,7 @@ class TestRequestHead:
 
 class TestUploadSize:
     async def test_a_declared_size_over_the_limit_is_413_before_reading(self) -> None:
-        built = build_app(limits=LimitSettings(max_upload_size=1000))
+        built = memory_app(limits=LimitSettings(max_upload_size=1000))
         store = built.stores["/"]
         async with serving(built.app) as url:
             reply = await raw_request(url, "PUT", "/big.bin", body=b"x" * 5000)
@@ -64,7 +64,7 @@ class TestUploadSize:
         assert store.objects == {} and store.calls["create_upload"] == 0
 
     async def test_finders_expected_entity_length_is_checked_too(self) -> None:
-        built = build_app(limits=LimitSettings(max_upload_size=1000))
+        built = memory_app(limits=LimitSettings(max_upload_size=1000))
         async with serving(built.app) as url, ClientSession() as session, session.put(
             url + "/finder.bin", data=chunks(b"x" * 10),
             headers={"X-Expected-Entity-Length": "5000"},
@@ -73,7 +73,7 @@ class TestUploadSize:
         assert built.stores["/"].objects == {}
 
     async def test_a_chunked_body_passing_the_limit_is_stopped_and_not_committed(self) -> None:
-        built = build_app(limits=LimitSettings(max_upload_size=100_000))
+        built = memory_app(limits=LimitSettings(max_upload_size=100_000))
         store = built.stores["/"]
         async with serving(built.app) as url, ClientSession() as session:
             body = chunks(*[b"y" * 30_000] * 5)
@@ -84,7 +84,7 @@ class TestUploadSize:
         assert store.uploads == {}  # no multipart upload left open
 
     async def test_a_body_within_the_limit_is_stored(self) -> None:
-        built = build_app(limits=LimitSettings(max_upload_size=100_000))
+        built = memory_app(limits=LimitSettings(max_upload_size=100_000))
         async with serving(built.app) as url, ClientSession() as session, session.put(
             url + "/ok.bin", data=chunks(b"z" * 50_000)
         ) as resp:
@@ -94,14 +94,14 @@ class TestUploadSize:
 
 class TestXmlBodies:
     async def test_a_declared_xml_body_over_the_limit_is_413(self) -> None:
-        built = build_app(limits=LimitSettings(max_xml_bytes=1000))
+        built = memory_app(limits=LimitSettings(max_xml_bytes=1000))
         async with serving(built.app) as url:
             reply = await raw_request(url, "PROPFIND", "/", {"Depth": "0"}, b" " * 5000)
         assert reply.status == 413
         assert b"--max-xml-bytes" in reply.body
 
     async def test_a_chunked_xml_body_over_the_limit_is_413(self) -> None:
-        built = build_app(limits=LimitSettings(max_xml_bytes=1000))
+        built = memory_app(limits=LimitSettings(max_xml_bytes=1000))
         async with serving(built.app) as url, ClientSession() as session, session.request(
             "PROPFIND", url + "/", data=chunks(*[b" " * 600] * 4), headers={"Depth": "0"}
         ) as resp:
@@ -110,7 +110,7 @@ class TestXmlBodies:
 
 class TestConcurrency:
     async def test_uploads_past_the_limit_get_503_with_retry_after(self) -> None:
-        built = build_app(limits=LimitSettings(max_uploads=1))
+        built = memory_app(limits=LimitSettings(max_uploads=1))
         limits = built.app[LIMITS]
         gate = asyncio.Event()
         async with serving(built.app) as url, ClientSession() as session:
@@ -133,7 +133,7 @@ class TestConcurrency:
         assert "second.bin" not in built.stores["/"].objects
 
     async def test_connections_past_the_limit_get_503_and_are_closed(self) -> None:
-        built = build_app(limits=LimitSettings(max_client_connections=2))
+        built = memory_app(limits=LimitSettings(max_client_connections=2))
         async with serving(built.app) as url:
             held = [await connect(url) for _ in range(2)]
             limits = built.app[LIMITS]
@@ -158,7 +158,7 @@ class TestConcurrency:
 
 class TestSlowClients:
     async def test_a_client_that_stops_sending_its_body_is_cut_off(self) -> None:
-        built = build_app(limits=LimitSettings(client_timeout=0.3))
+        built = memory_app(limits=LimitSettings(client_timeout=0.3))
         async with serving(built.app) as url:
             reader, writer = await connect(url)
             writer.write(b"PUT /slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
@@ -173,7 +173,7 @@ class TestSlowClients:
 
     @pytest.mark.parametrize("idle", [b"", b"GET / HTTP/1.1\r\nHost: x\r\n"])
     async def test_idle_connections_and_unfinished_heads_are_closed(self, idle: bytes) -> None:
-        built = build_app(limits=LimitSettings(keepalive_timeout=0.3))
+        built = memory_app(limits=LimitSettings(keepalive_timeout=0.3))
         async with serving(built.app) as url:
             reader, writer = await connect(url)
             writer.write(idle)
@@ -193,7 +193,7 @@ class TestExpectContinue:
         return first
 
     async def test_an_upload_too_large_is_refused_before_100_continue(self) -> None:
-        built = build_app(limits=LimitSettings(max_upload_size=1000))
+        built = memory_app(limits=LimitSettings(max_upload_size=1000))
         async with serving(built.app) as url:
             first = await self.head_then_first_reply(
                 url, "PUT /big.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
@@ -202,7 +202,7 @@ class TestExpectContinue:
         assert b"Connection: close" in first
 
     async def test_an_acceptable_upload_gets_100_continue(self) -> None:
-        built = build_app(limits=LimitSettings(max_upload_size=1000))
+        built = memory_app(limits=LimitSettings(max_upload_size=1000))
         async with serving(built.app) as url:
             reader, writer = await connect(url)
             writer.write(b"PUT /ok.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"

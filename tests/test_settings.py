@@ -19,7 +19,7 @@ from gateway.settings import (
     parse_jail,
     parse_mount,
 )
-from tests.opsapp import bcrypt_hash
+from tests.auth.support import bcrypt_hash
 
 HASH = bcrypt_hash("pw")
 

@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from gateway.app import make_app
-from tests.http.support import build_gateway
+from tests.apps import gateway_for
 from tests.memorystore import MemoryStore
 
 pytestmark = pytest.mark.compat
@@ -55,7 +55,7 @@ async def base_url() -> AsyncIterator[str]:
     store.put_sync(XSS_KEY, b"y")
     store.put_sync("photos/cat.jpg", b"c" * 40_000)
     store.put_sync("zeta/readme.md", b"z")
-    runner = web.AppRunner(make_app(build_gateway(store)))
+    runner = web.AppRunner(make_app(gateway_for(store)))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -32,8 +32,9 @@ import psutil
 import pytest
 import trustme
 
+from tests.auth.support import bcrypt_hash
 from tests.compat.conftest import require_tool
-from tests.opsapp import bcrypt_hash, bucketdav
+from tests.gatewayproc import bucketdav
 from tests.servers import client, create_bucket
 
 pytestmark = pytest.mark.compat

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.opsapp import bucketdav
+from tests.gatewayproc import bucketdav
 
 
 def get(url: str) -> tuple[int, bytes]:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from gateway.settings import Settings, load_settings
-from tests.opsapp import bucketdav
+from tests.gatewayproc import bucketdav
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.opsapp import bcrypt_hash, bucketdav
+from tests.auth.support import bcrypt_hash
+from tests.gatewayproc import bucketdav
 
 PASSWORD = "Tr0ub4dor-and-3-horses"
 WRONG = "correct-horse-battery-staple"

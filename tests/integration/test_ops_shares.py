@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.opsapp import bucketdav
+from tests.gatewayproc import bucketdav
 
 
 def call(url: str, method: str = "GET", data: bytes | None = None,

@@ -11,7 +11,8 @@ import socket
 import time
 from typing import Any
 
-from tests.opsapp import Process, bucketdav, parse_reply
+from tests.apps import parse_reply
+from tests.gatewayproc import Process, bucketdav
 from tests.servers import REGION, client
 
 MiB = 1024 * 1024

@@ -10,7 +10,8 @@ import pytest
 import trustme
 
 from gateway.server import tls_context
-from tests.opsapp import bcrypt_hash, bucketdav, run_bucketdav
+from tests.auth.support import bcrypt_hash
+from tests.gatewayproc import bucketdav, run_bucketdav
 
 
 @pytest.fixture(scope="module")

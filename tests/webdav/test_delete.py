@@ -13,18 +13,10 @@ from gateway.fs import ops
 from gateway.fs.paths import DavPath
 from gateway.settings import Policy
 from gateway.storage.base import ObjectStore
+from tests.apps import app_for, locks_of, port_of, read_reply, serving, share_of
 from tests.memorystore import MemoryStore
-from tests.webdav.davapp import multistatus
-from tests.webdav.writing import (
-    LOCK_FINDER,
-    build_app,
-    keys,
-    locks_of,
-    read_response,
-    serve,
-    share_of,
-    store_fixture,
-)
+from tests.webdav.davxml import multistatus
+from tests.webdav.writing import LOCK_FINDER, keys, store_fixture
 
 store = store_fixture("memory", "local", "moto")
 DELETE = Policy(allow_delete=True)
@@ -39,7 +31,7 @@ async def arrange(store: ObjectStore, *names: str) -> None:
 async def test_delete_is_refused_by_default(aiohttp_client: Any, store: ObjectStore, path: str
                                             ) -> None:
     await arrange(store, "f.txt", "dir/", "dir/a")
-    client = await aiohttp_client(build_app(store))
+    client = await aiohttp_client(app_for(store))
     resp = await client.delete(path)
     assert resp.status == 403
     text = await resp.text()
@@ -52,7 +44,7 @@ async def test_nothing_there_is_404_and_a_foreign_lock_423_even_in_default_mode(
 ) -> None:
     store = MemoryStore()
     store.put_sync("locked.txt", b"x")
-    client = await aiohttp_client(build_app(store))
+    client = await aiohttp_client(app_for(store))
     assert (await client.delete("/missing.txt")).status == 404
     await client.request("LOCK", "/locked.txt", data=LOCK_FINDER, headers={"Depth": "0"})
     assert (await client.delete("/locked.txt")).status == 423
@@ -62,7 +54,7 @@ async def test_nothing_there_is_404_and_a_foreign_lock_423_even_in_default_mode(
 async def test_read_only_refuses_delete(aiohttp_client: Any) -> None:
     store = MemoryStore()
     store.put_sync("f", b"x")
-    client = await aiohttp_client(build_app(store, policy=Policy(read_only=True,
+    client = await aiohttp_client(app_for(store, policy=Policy(read_only=True,
                                                                  allow_delete=True)))
     resp = await client.delete("/f")
     assert resp.status == 403 and "--read-only" in await resp.text()
@@ -71,7 +63,7 @@ async def test_read_only_refuses_delete(aiohttp_client: Any) -> None:
 async def test_delete_a_file_204_and_it_is_gone_at_once(aiohttp_client: Any, store: ObjectStore
                                                         ) -> None:
     await arrange(store, "f.txt")
-    client = await aiohttp_client(build_app(store, policy=DELETE))
+    client = await aiohttp_client(app_for(store, policy=DELETE))
     assert (await client.get("/f.txt")).status == 200  # cached
     assert (await client.delete("/f.txt")).status == 204
     assert await keys(store) == set()
@@ -79,7 +71,7 @@ async def test_delete_a_file_204_and_it_is_gone_at_once(aiohttp_client: Any, sto
 
 
 async def test_delete_of_nothing_is_404(aiohttp_client: Any, store: ObjectStore) -> None:
-    client = await aiohttp_client(build_app(store, policy=DELETE))
+    client = await aiohttp_client(app_for(store, policy=DELETE))
     assert (await client.delete("/missing")).status == 404
     assert (await client.delete("/missing/")).status == 404
 
@@ -87,7 +79,7 @@ async def test_delete_of_nothing_is_404(aiohttp_client: Any, store: ObjectStore)
 async def test_the_root_cannot_be_deleted(aiohttp_client: Any) -> None:
     store = MemoryStore()
     store.put_sync("f", b"x")
-    client = await aiohttp_client(build_app(store, policy=DELETE))
+    client = await aiohttp_client(app_for(store, policy=DELETE))
     assert (await client.delete("/")).status == 403
     assert "f" in store.objects
 
@@ -98,7 +90,7 @@ async def test_delete_a_collection_touches_only_its_exact_prefix(
 ) -> None:
     await arrange(store, "dir/", "dir/a", "dir/sub/", "dir/sub/b", "dir2/", "dir2/x", "dir-x",
                   "dir.txt")
-    client = await aiohttp_client(build_app(store, policy=DELETE))
+    client = await aiohttp_client(app_for(store, policy=DELETE))
     assert (await client.request("PROPFIND", "/dir/", headers={"Depth": "1"})).status == 207
     assert (await client.delete(path)).status == 204
     left = await keys(store)
@@ -109,7 +101,7 @@ async def test_delete_a_collection_touches_only_its_exact_prefix(
 
 async def test_an_implicit_collection_is_deleted(aiohttp_client: Any, store: ObjectStore) -> None:
     await arrange(store, "photos/2024/a.jpg", "photos/2024/b.jpg", "photos/keep.jpg")
-    client = await aiohttp_client(build_app(store, policy=DELETE))
+    client = await aiohttp_client(app_for(store, policy=DELETE))
     assert (await client.delete("/photos/2024/")).status == 204
     assert "photos/keep.jpg" in await keys(store)
     assert not any(k.startswith("photos/2024") for k in await keys(store))
@@ -119,7 +111,7 @@ async def test_nothing_outside_the_share_prefix_is_touched(aiohttp_client: Any) 
     store = MemoryStore()
     for key in ("share/d/a", "share/d/b", "share/dx", "shared/d/a", "other/d/a"):
         store.put_sync(key, b"x")
-    client = await aiohttp_client(build_app(store, policy=DELETE, prefix="share/"))
+    client = await aiohttp_client(app_for(store, policy=DELETE, prefix="share/"))
     assert (await client.delete("/d/")).status == 204
     assert set(store.objects) == {"share/dx", "shared/d/a", "other/d/a"}
 
@@ -131,7 +123,7 @@ async def test_a_collection_past_the_cap_is_refused_and_nothing_deleted(
     store = MemoryStore()
     for i in range(6):
         store.put_sync(f"big/{i}", b"x")
-    client = await aiohttp_client(build_app(store, policy=DELETE))
+    client = await aiohttp_client(app_for(store, policy=DELETE))
     resp = await client.delete("/big/")
     assert resp.status == 403
     assert "more than 5 objects" in await resp.text()
@@ -143,7 +135,7 @@ async def test_members_that_fail_are_listed_in_a_207(aiohttp_client: Any) -> Non
     for key in ("d/", "d/a", "d/b b", "d/c"):
         store.put_sync(key, b"x")
     store.fail("delete_one", Upstream("AccessDenied"), key="d/b b")
-    client = await aiohttp_client(build_app(store, policy=DELETE))
+    client = await aiohttp_client(app_for(store, policy=DELETE))
     resp = await client.delete("/d/")
     assert resp.status == 207
     answers = multistatus(await resp.read())
@@ -158,7 +150,7 @@ async def raw_delete(port: int, target: bytes) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"DELETE " + target + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
     await writer.drain()
-    status, _, _ = await read_response(reader)
+    status, _, _ = await read_reply(reader)
     writer.close()
     await writer.wait_closed()
     return status
@@ -166,7 +158,8 @@ async def raw_delete(port: int, target: bytes) -> int:
 
 async def test_delete_frag_hash_ment_does_not_delete_frag(store: ObjectStore) -> None:
     await arrange(store, "frag/", "frag/other", "frag/#real")
-    async with serve(build_app(store, policy=DELETE)) as port:
+    async with serving(app_for(store, policy=DELETE)) as url:
+        port = port_of(url)
         assert await raw_delete(port, b"/frag/#ment") == 404  # litmus: nothing by that name
         assert {"frag/", "frag/other", "frag/#real"} <= await keys(store)
         assert await raw_delete(port, b"/frag/#real") == 204
@@ -181,7 +174,7 @@ async def test_a_lock_below_the_collection_blocks_its_delete(aiohttp_client: Any
     store = MemoryStore()
     for key in ("d/", "d/a", "d/b"):
         store.put_sync(key, b"x")
-    app = build_app(store, policy=DELETE)
+    app = app_for(store, policy=DELETE)
     client = await aiohttp_client(app)
     resp = await client.request("LOCK", "/d/a", data=LOCK_FINDER, headers={"Depth": "0"})
     token = resp.headers["Lock-Token"]
@@ -199,7 +192,7 @@ async def test_a_lock_below_the_collection_blocks_its_delete(aiohttp_client: Any
 async def test_held_noise_is_deleted_from_the_side_area_without_a_flag(aiohttp_client: Any
                                                                        ) -> None:
     store = MemoryStore()
-    client = await aiohttp_client(build_app(store))
+    client = await aiohttp_client(app_for(store))
     await client.put("/._x", data=b"meta")
     assert (await client.delete("/._x")).status == 204
     assert (await client.delete("/._x")).status == 404

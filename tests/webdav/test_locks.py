@@ -20,8 +20,9 @@ from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.settings import EngineSettings, Policy, ShareSettings, Source
 from gateway.webdav.lockservice import LockService, lock_url
+from tests.apps import app_for
 from tests.memorystore import MemoryStore
-from tests.webdav.davapp import D, activelock, dav_app, lock_body, multistatus
+from tests.webdav.davxml import D, activelock, lock_body, multistatus
 
 TOKEN_HEADER = re.compile(r"<(urn:uuid:[0-9a-f-]{36})>")
 FINDER_OWNER = "<D:owner><D:href>http://www.apple.com/webdav_fs/</D:href></D:owner>"
@@ -43,7 +44,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, store: MemoryStore) -> TestClient:
-    return await aiohttp_client(dav_app(store))
+    return await aiohttp_client(app_for(store))
 
 
 async def lock(client: TestClient, path: str, body: str | None = None, **headers: str
@@ -225,7 +226,7 @@ async def test_lock_depth_1_is_a_400(client: TestClient) -> None:
 
 async def test_a_read_only_share_refuses_locks(aiohttp_client: AiohttpClient,
                                                store: MemoryStore) -> None:
-    client = await aiohttp_client(dav_app(store, policy=Policy(read_only=True)))
+    client = await aiohttp_client(app_for(store, policy=Policy(read_only=True)))
     status, body, _ = await lock(client, "/litmus/lockme")
     assert status == 403
     assert b"--read-only" in body

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pytest_aiohttp import AiohttpClient
 
+from tests.apps import app_for
 from tests.memorystore import MemoryStore
-from tests.webdav.davapp import dav_app
 
 METHODS = {"GET", "HEAD", "OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "PUT", "DELETE",
            "COPY", "MOVE", "LOCK", "UNLOCK"}
@@ -19,7 +19,7 @@ async def test_options_answers_class_2_on_every_path_without_a_store_call(
     store = MemoryStore()
     store.put_sync("file.txt", b"x")
     store.put_sync("dir/a", b"y")
-    client = await aiohttp_client(dav_app(store))
+    client = await aiohttp_client(app_for(store))
     resp = await client.options(path)
     assert resp.status == 200
     assert [t.strip() for t in resp.headers["DAV"].split(",")] == ["1", "2"]
@@ -31,7 +31,7 @@ async def test_options_answers_class_2_on_every_path_without_a_store_call(
 
 
 async def test_options_on_a_share_mounted_below_the_root(aiohttp_client: AiohttpClient) -> None:
-    client = await aiohttp_client(dav_app(MemoryStore(), mount="/bucket/"))
+    client = await aiohttp_client(app_for(MemoryStore(), mount="/bucket/"))
     resp = await client.options("/bucket/anything")
     assert resp.status == 200
     assert "2" in resp.headers["DAV"]

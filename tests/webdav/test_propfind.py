@@ -13,8 +13,9 @@ from lxml import etree
 from pytest_aiohttp import AiohttpClient
 
 from gateway.errors import Unavailable
+from tests.apps import app_for
 from tests.memorystore import MemoryStore
-from tests.webdav.davapp import D, dav_app, lock_body, multistatus, propfind_body
+from tests.webdav.davxml import D, lock_body, multistatus, propfind_body
 
 EXECUTABLE = "{http://apache.org/dav/props/}executable"
 QUOTA = (D + "quota-available-bytes", D + "quota-used-bytes")
@@ -32,7 +33,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, store: MemoryStore) -> TestClient:
-    return await aiohttp_client(dav_app(store))
+    return await aiohttp_client(app_for(store))
 
 
 async def propfind(client: TestClient, path: str, depth: str | None = "0",
@@ -206,7 +207,7 @@ async def test_hrefs_of_odd_names_are_percent_encoded_uppercase(
     store = MemoryStore()
     for name in names:
         store.put_sync("odd/" + name, b"x")
-    client = await aiohttp_client(dav_app(store))
+    client = await aiohttp_client(app_for(store))
     _, body, _ = await propfind(client, "/odd/", depth="1")
     hrefs = set(multistatus(body))
     expected = {"/odd/"} | {"/odd/" + quote(name, safe="") for name in names}
@@ -222,7 +223,7 @@ async def test_hrefs_of_odd_names_are_percent_encoded_uppercase(
 async def test_hrefs_carry_the_mount_of_the_share(aiohttp_client: AiohttpClient) -> None:
     store = MemoryStore()
     store.put_sync("pre/x y", b"1")
-    client = await aiohttp_client(dav_app(store, mount="/bucket/", prefix="pre/"))
+    client = await aiohttp_client(app_for(store, mount="/bucket/", prefix="pre/"))
     _, body, _ = await propfind(client, "/bucket/", depth="1")
     assert list(multistatus(body)) == ["/bucket/", "/bucket/x%20y"]
 
@@ -237,7 +238,7 @@ async def test_a_large_folder_is_streamed_completely(aiohttp_client: AiohttpClie
     store = MemoryStore()
     for i in range(2500):  # three store pages
         store.put_sync(f"big/f{i:05d}", b"x")
-    client = await aiohttp_client(dav_app(store))
+    client = await aiohttp_client(app_for(store))
     resp = await client.request("PROPFIND", "/big/", headers={"Depth": "1"},
                                 data=propfind_body(D + "getcontentlength"))
     assert resp.status == 207

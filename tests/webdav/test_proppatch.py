@@ -7,8 +7,9 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway.settings import Policy
+from tests.apps import app_for
 from tests.memorystore import MemoryStore
-from tests.webdav.davapp import D, dav_app, lock_body, multistatus
+from tests.webdav.davxml import D, lock_body, multistatus
 
 MS = "{urn:schemas-microsoft-com:}"
 WIN32 = ("Win32CreationTime", "Win32LastAccessTime", "Win32LastModifiedTime",
@@ -41,7 +42,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, store: MemoryStore) -> TestClient:
-    return await aiohttp_client(dav_app(store))
+    return await aiohttp_client(app_for(store))
 
 
 async def proppatch(client: TestClient, path: str, body: str,
@@ -108,7 +109,7 @@ async def test_a_bad_body_is_a_400(client: TestClient, body: str) -> None:
 async def test_a_read_only_share_refuses_with_403_naming_the_flag(
     aiohttp_client: AiohttpClient, store: MemoryStore
 ) -> None:
-    client = await aiohttp_client(dav_app(store, policy=Policy(read_only=True)))
+    client = await aiohttp_client(app_for(store, policy=Policy(read_only=True)))
     resp = await client.request("PROPPATCH", "/doc.txt", data=WINDOWS_BODY)
     assert resp.status == 403
     assert "--read-only" in await resp.text()

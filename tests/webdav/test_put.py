@@ -14,28 +14,18 @@ from typing import Any
 import pytest
 
 from gateway.engine import upload
-from gateway.settings import Policy
+from gateway.settings import EngineSettings, Policy
 from gateway.storage.base import ObjectStore
+from tests.apps import app_for, gateway_of, port_of, read_reply, serving, share_of
 from tests.memorystore import MemoryStore
-from tests.webdav.writing import (
-    LOCK_FINDER,
-    build_app,
-    gateway_of,
-    keys,
-    read,
-    read_response,
-    serve,
-    share_of,
-    store_fixture,
-    wait_for,
-)
+from tests.webdav.writing import LOCK_FINDER, keys, read, store_fixture, wait_for
 
 store = store_fixture("memory", "local", "moto")
 MiB = 1024 * 1024
 
 
 async def client_for(aiohttp_client: Any, store: ObjectStore, **options: Any) -> Any:
-    return await aiohttp_client(build_app(store, **options))
+    return await aiohttp_client(app_for(store, **options))
 
 
 async def chunks(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
@@ -204,7 +194,7 @@ async def test_content_type_is_stored_or_guessed(aiohttp_client: Any, store: Obj
 async def test_a_body_shorter_than_x_expected_entity_length_is_not_committed(
     aiohttp_client: Any, store: ObjectStore, size: int
 ) -> None:
-    client = await client_for(aiohttp_client, store, write_part_size=5)
+    client = await client_for(aiohttp_client, store, engine=EngineSettings(write_part_size=5))
     resp = await client.put(
         "/short.bin",
         data=chunks(b"x" * size),
@@ -238,7 +228,7 @@ async def test_a_malformed_x_expected_entity_length_is_400(aiohttp_client: Any) 
 
 async def test_40_mib_streams_in_parts_with_bounded_memory(aiohttp_client: Any) -> None:
     store = MemoryStore()
-    app = build_app(store, write_part_size=5)
+    app = app_for(store, engine=EngineSettings(write_part_size=5))
     client = await aiohttp_client(app)
     data = bytes(range(256)) * (160 * 1024)  # 40 MiB
     resp = await client.put("/big.bin", data=chunks(data, 256 * 1024))
@@ -252,7 +242,7 @@ async def test_40_mib_streams_in_parts_with_bounded_memory(aiohttp_client: Any) 
 
 
 async def test_a_multipart_put_on_s3_completes(aiohttp_client: Any, store: ObjectStore) -> None:
-    client = await client_for(aiohttp_client, store, write_part_size=5)
+    client = await client_for(aiohttp_client, store, engine=EngineSettings(write_part_size=5))
     data = bytes(range(256)) * (48 * 1024)  # 12 MiB: three parts
     resp = await client.put("/big.bin", data=chunks(data), headers={
         "X-Expected-Entity-Length": str(len(data))})
@@ -262,7 +252,8 @@ async def test_a_multipart_put_on_s3_completes(aiohttp_client: Any, store: Objec
 
 
 async def test_expect_100_continue_gets_its_100_before_the_body(store: ObjectStore) -> None:
-    async with serve(build_app(store)) as port:
+    async with serving(app_for(store)) as url:
+        port = port_of(url)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             b"PUT /continued.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
@@ -273,7 +264,7 @@ async def test_expect_100_continue_gets_its_100_before_the_body(store: ObjectSto
         assert interim.startswith(b"HTTP/1.1 100")
         writer.write(b"hello")
         await writer.drain()
-        status, headers, _ = await read_response(reader)
+        status, headers, _ = await read_reply(reader)
         writer.close()
         await writer.wait_closed()
         assert status == 201 and "etag" in headers
@@ -282,14 +273,15 @@ async def test_expect_100_continue_gets_its_100_before_the_body(store: ObjectSto
 
 async def test_a_refused_put_is_answered_before_its_body_is_sent(store: ObjectStore) -> None:
     await store.put("kept.txt", b"version 1")
-    async with serve(build_app(store)) as port:
+    async with serving(app_for(store)) as url:
+        port = port_of(url)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             b"PUT /kept.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 9\r\n"
             b"Expect: 100-continue\r\n\r\n"
         )
         await writer.drain()
-        status, _, body = await read_response(reader)  # no 100 first: the final answer
+        status, _, body = await read_reply(reader)  # no 100 first: the final answer
         writer.close()
         await writer.wait_closed()
         assert status == 403 and b"--allow-overwrite" in body
@@ -305,8 +297,9 @@ async def test_a_client_that_disconnects_mid_put_leaves_no_object_and_no_upload(
 ) -> None:
     if isinstance(store, MemoryStore):
         store.put_sync("big.bin", b"")  # a placeholder: the PUT would replace it
-    app = build_app(store, write_part_size=5)
-    async with serve(app, handler_cancellation=cancellation) as port:
+    app = app_for(store, engine=EngineSettings(write_part_size=5))
+    async with serving(app, handler_cancellation=cancellation) as url:
+        port = port_of(url)
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             b"PUT /big.bin HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -486,7 +479,7 @@ async def test_noise_is_stored_when_the_share_says_so(aiohttp_client: Any) -> No
 
 
 async def test_held_noise_is_per_share_and_bounded(aiohttp_client: Any) -> None:
-    app = build_app(MemoryStore())
+    app = app_for(MemoryStore())
     client = await aiohttp_client(app)
     big = b"x" * (2 * MiB)
     assert (await client.put("/._huge", data=chunks(big))).status == 201  # body dropped

@@ -18,8 +18,8 @@ from gateway.webdav.xml import (
     parse,
     serialize,
 )
+from tests.apps import app_for
 from tests.memorystore import MemoryStore
-from tests.webdav.davapp import dav_app
 
 BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
@@ -126,14 +126,14 @@ def test_elements_are_compact() -> None:
 
 
 async def test_an_entity_bomb_is_a_400(aiohttp_client: AiohttpClient) -> None:
-    client = await aiohttp_client(dav_app(MemoryStore()))
+    client = await aiohttp_client(app_for(MemoryStore()))
     resp = await client.request("PROPFIND", "/", data=BOMB, headers={"Depth": "0"})
     assert resp.status == 400
     assert "DTD" in await resp.text()
 
 
 async def test_deep_nesting_is_a_400(aiohttp_client: AiohttpClient) -> None:
-    client = await aiohttp_client(dav_app(MemoryStore()))
+    client = await aiohttp_client(app_for(MemoryStore()))
     resp = await client.request("PROPFIND", "/", data=nested(1000), headers={"Depth": "0"})
     assert resp.status == 400
 
@@ -146,7 +146,7 @@ async def test_the_depth_limit_follows_the_max_xml_depth_setting(
     from gateway.app import GATEWAY, build_gateway, make_app
     from gateway.settings import LimitSettings
 
-    base = dav_app(MemoryStore())[GATEWAY]
+    base = app_for(MemoryStore())[GATEWAY]
     settings = replace(base.settings, limits=LimitSettings(max_xml_depth=4))
     client = await aiohttp_client(make_app(build_gateway(settings, base.stores)))
     body = b'<D:propfind xmlns:D="DAV:"><D:prop><D:getetag><x><y/></x></D:getetag>' + (
@@ -172,7 +172,7 @@ async def _raw_request(port: int, head: bytes, body_chunk: bytes) -> bytes:
 
 
 async def test_a_50_mb_body_is_refused_before_it_is_read(aiohttp_client: AiohttpClient) -> None:
-    client = await aiohttp_client(dav_app(MemoryStore()))
+    client = await aiohttp_client(app_for(MemoryStore()))
     head = (
         b"PROPFIND / HTTP/1.1\r\nHost: x\r\nDepth: 0\r\nContent-Type: application/xml\r\n"
         b"Content-Length: 50000000\r\n\r\n"
@@ -184,7 +184,7 @@ async def test_a_50_mb_body_is_refused_before_it_is_read(aiohttp_client: Aiohttp
 
 
 async def test_a_chunked_body_is_cut_off_past_the_limit(aiohttp_client: AiohttpClient) -> None:
-    client = await aiohttp_client(dav_app(MemoryStore()))
+    client = await aiohttp_client(app_for(MemoryStore()))
     head = b"PROPFIND / HTTP/1.1\r\nHost: x\r\nDepth: 0\r\nTransfer-Encoding: chunked\r\n\r\n"
     size = MAX_BODY_BYTES + 4096
     chunk = b"%x\r\n" % size + b" " * size + b"\r\n"  # the terminating chunk never comes
