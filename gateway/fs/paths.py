@@ -15,6 +15,8 @@ from urllib.parse import quote, unquote_to_bytes
 
 from gateway.errors import InvalidPath
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
 
 def invalid_name_reason(name: str) -> str | None:
     """Why ``name`` cannot be one path component, or None if it can."""
@@ -24,6 +26,9 @@ def invalid_name_reason(name: str) -> str | None:
         return f"{name!r} is not allowed as a path component"
     if "\x00" in name:
         return "NUL is not allowed in a path"
+    if _CONTROL.search(name):
+        # A control character breaks XML replies (PROPFIND) and, as CR/LF, headers.
+        return "control characters (U+0000-U+001F, U+007F) are not allowed in a name"
     if "\\" in name:
         return "backslash is not allowed in a path"
     return None

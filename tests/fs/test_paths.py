@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import InvalidPath
-from gateway.fs.paths import DavPath, decode_path, is_valid_name, split_target
+from gateway.fs.paths import DavPath, decode_path, is_valid_name, key_to_parts, split_target
 
 
 @pytest.mark.parametrize(
@@ -87,6 +87,11 @@ def test_the_trailing_slash_is_remembered() -> None:
         "/a%5cb",
         "/a%2Fb",
         "/a%2fb",
+        "/bad%01name.txt",
+        "/line%0D%0Abreak",
+        "/tab%09name",
+        "/del%7Fname",
+        "/a\x1fb",
         "/%FF",
         "/%C3",
         "/%ED%A0%80",  # an encoded UTF-16 surrogate is not UTF-8
@@ -108,6 +113,15 @@ def test_a_rejection_names_the_problem() -> None:
         decode_path("/%FF")
     with pytest.raises(InvalidPath, match="'\\.\\.'"):
         decode_path("/%2e%2e")
+    with pytest.raises(InvalidPath, match="control characters"):
+        decode_path("/bad%01name.txt")
+
+
+@pytest.mark.parametrize("name", ["bad\x01name", "cr\rlf\n", "del\x7f", "\x1f"])
+def test_a_key_with_a_control_character_is_not_a_path(name: str) -> None:
+    # Keys already in a bucket with such names are hidden from listings, never served.
+    assert key_to_parts("", f"dir/{name}") is None
+    assert not is_valid_name(name)
 
 
 def test_an_href_is_percent_encoded_with_uppercase_hex() -> None:
