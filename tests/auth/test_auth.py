@@ -16,7 +16,7 @@ from gateway.auth.htpasswd import HtpasswdError, HtpasswdFile, parse_htpasswd
 from gateway.auth.throttle import FailureThrottle
 from gateway.auth.users import User, refusal
 from gateway.settings import AuthSettings, Grant, UserSettings
-from tests.opsapp import bcrypt_hash
+from tests.auth.support import bcrypt_hash
 
 
 def token(text: str) -> str:

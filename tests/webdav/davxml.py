@@ -1,23 +1,11 @@
-"""A real app over a MemoryStore for the metadata-method tests (OPTIONS, PROPFIND,
-PROPPATCH, LOCK, UNLOCK), and helpers to read 207 answers as parsed XML."""
+"""WebDAV request bodies (LOCK, PROPFIND) and 207 answers read as parsed XML, for the
+metadata-method tests (OPTIONS, PROPFIND, PROPPATCH, LOCK, UNLOCK)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiohttp import web
 from lxml import etree
-
-from gateway.app import build_gateway, make_app
-from gateway.settings import (
-    EngineSettings,
-    Policy,
-    ServerSettings,
-    Settings,
-    ShareSettings,
-    Source,
-)
-from tests.memorystore import MemoryStore
 
 D = "{DAV:}"
 LOCK_BODY = (
@@ -25,14 +13,6 @@ LOCK_BODY = (
     '<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:{scope}/></D:lockscope>'
     "<D:locktype><D:write/></D:locktype>{owner}</D:lockinfo>"
 )
-
-
-def dav_app(
-    store: MemoryStore, *, policy: Policy | None = None, mount: str = "/", prefix: str = ""
-) -> web.Application:
-    share = ShareSettings(mount, Source("s3", "bucket", prefix), policy=policy or Policy())
-    settings = Settings(ServerSettings(), EngineSettings(), (share,))
-    return make_app(build_gateway(settings, [store]))
 
 
 def lock_body(scope: str = "exclusive", owner: str = "<D:owner>litmus test suite</D:owner>"

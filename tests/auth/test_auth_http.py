@@ -15,7 +15,8 @@ from gateway.auth import ACCESS, Access
 from gateway.auth.basic import Authenticator
 from gateway.auth.throttle import FailureThrottle
 from gateway.settings import AuthSettings, Grant, UserSettings
-from tests.opsapp import Built, basic, bcrypt_hash, build_app, raw_request, serving
+from tests.apps import MemoryApp, memory_app, raw_request, serving
+from tests.auth.support import basic, bcrypt_hash
 
 ALICE = basic("alice", "alice-pw")  # read-write everywhere
 READER = basic("reader", "reader-pw")  # read-only everywhere
@@ -30,8 +31,8 @@ USERS = (
 )
 
 
-def app_with(anonymous: str = "off", mounts: tuple[str, ...] = ("/home/", "/docs/")) -> Built:
-    built = build_app(mounts, auth=AuthSettings(users=USERS, anonymous=anonymous))  # type: ignore[arg-type]
+def app_with(anonymous: str = "off", mounts: tuple[str, ...] = ("/home/", "/docs/")) -> MemoryApp:
+    built = memory_app(mounts, auth=AuthSettings(users=USERS, anonymous=anonymous))  # type: ignore[arg-type]
     home = built.stores.get("/home/")
     if home is not None:
         home.put_sync("jailed/mine.txt", b"mine")
@@ -44,7 +45,7 @@ def app_with(anonymous: str = "off", mounts: tuple[str, ...] = ("/home/", "/docs
 
 
 @pytest.fixture
-async def site() -> AsyncIterator[tuple[str, Built]]:
+async def site() -> AsyncIterator[tuple[str, MemoryApp]]:
     built = app_with()
     async with serving(built.app) as url:
         yield url, built
@@ -57,13 +58,13 @@ async def request(url: str, method: str, path: str, **kwargs: Any) -> tuple[int,
         return resp.status, dict(resp.headers), await resp.read()
 
 
-def snapshot(built: Built) -> dict[str, dict[str, bytes]]:
+def snapshot(built: MemoryApp) -> dict[str, dict[str, bytes]]:
     return {m: {k: v.data for k, v in s.objects.items()} for m, s in built.stores.items()}
 
 
 class TestAuthentication:
     async def test_no_credentials_get_401_with_a_basic_challenge(
-        self, site: tuple[str, Built]
+        self, site: tuple[str, MemoryApp]
     ) -> None:
         url, _ = site
         status, headers, body = await request(url, "GET", "/home/top.txt")
@@ -73,7 +74,7 @@ class TestAuthentication:
 
     @pytest.mark.parametrize("method", ["OPTIONS", "PROPFIND"])
     async def test_windows_probe_at_the_root_gets_the_challenge(
-        self, site: tuple[str, Built], method: str
+        self, site: tuple[str, MemoryApp], method: str
     ) -> None:
         """DavClnt / the Mini-Redirector starts its WebDAV service on this 401."""
         url, _ = site
@@ -84,7 +85,7 @@ class TestAuthentication:
         assert headers["WWW-Authenticate"] == CHALLENGE
 
     async def test_wrong_password_and_unknown_user_get_401(
-        self, site: tuple[str, Built]
+        self, site: tuple[str, MemoryApp]
     ) -> None:
         url, _ = site
         for creds in (basic("alice", "nope"), basic("nobody", "alice-pw")):
@@ -93,7 +94,7 @@ class TestAuthentication:
             assert headers["WWW-Authenticate"] == CHALLENGE
             assert body == b"wrong user name or password\n"
 
-    async def test_right_password_reads(self, site: tuple[str, Built]) -> None:
+    async def test_right_password_reads(self, site: tuple[str, MemoryApp]) -> None:
         url, _ = site
         status, _, body = await request(url, "GET", "/home/top.txt", headers=ALICE)
         assert (status, body) == (200, b"top")
@@ -116,7 +117,7 @@ class TestAuthentication:
 
 class TestRights:
     async def test_read_only_user_reads_but_every_write_is_403(
-        self, site: tuple[str, Built]
+        self, site: tuple[str, MemoryApp]
     ) -> None:
         url, built = site
         before = snapshot(built)
@@ -140,26 +141,26 @@ class TestRights:
             assert b"reader may only read /home/" in body
         assert snapshot(built) == before
 
-    async def test_read_write_user_writes(self, site: tuple[str, Built]) -> None:
+    async def test_read_write_user_writes(self, site: tuple[str, MemoryApp]) -> None:
         url, built = site
         status, _, _ = await request(url, "PUT", "/docs/new.txt", headers=ALICE, data=b"new")
         assert status == 201
         assert built.stores["/docs/"].objects["new.txt"].data == b"new"
 
-    async def test_a_share_without_a_grant_is_403(self, site: tuple[str, Built]) -> None:
+    async def test_a_share_without_a_grant_is_403(self, site: tuple[str, MemoryApp]) -> None:
         url, _ = site
         status, _, body = await request(url, "GET", "/docs/readme.txt", headers=JAILED)
         assert status == 403
         assert body == b"jailed has no access to /docs/\n"
 
-    async def test_the_root_lists_only_the_users_shares(self, site: tuple[str, Built]) -> None:
+    async def test_the_root_lists_only_the_users_shares(self, site: tuple[str, MemoryApp]) -> None:
         url, _ = site
         _, _, body = await request(url, "GET", "/?format=json", headers=JAILED)
         assert b'"home"' in body and b'"docs"' not in body
         _, _, body = await request(url, "GET", "/?format=json", headers=ALICE)
         assert b'"home"' in body and b'"docs"' in body
 
-    async def test_writes_at_the_root_are_403(self, site: tuple[str, Built]) -> None:
+    async def test_writes_at_the_root_are_403(self, site: tuple[str, MemoryApp]) -> None:
         url, _ = site
         for method in ("PUT", "MKCOL", "LOCK"):
             status, _, body = await request(url, method, "/stray.txt", headers=ALICE,
@@ -186,7 +187,7 @@ class TestAnonymous:
 
 class TestJail:
     async def test_the_jailed_user_sees_the_share_rooted_at_the_jail(
-        self, site: tuple[str, Built]
+        self, site: tuple[str, MemoryApp]
     ) -> None:
         url, built = site
         status, _, body = await request(url, "GET", "/home/mine.txt", headers=JAILED)
@@ -213,7 +214,7 @@ class TestJail:
         ],
     )
     async def test_traversal_spellings_are_refused(
-        self, site: tuple[str, Built], target: str
+        self, site: tuple[str, MemoryApp], target: str
     ) -> None:
         url, built = site
         before = snapshot(built)
@@ -225,7 +226,7 @@ class TestJail:
         assert snapshot(built) == before
 
     async def test_a_double_encoded_dot_dot_is_just_a_name_inside_the_jail(
-        self, site: tuple[str, Built]
+        self, site: tuple[str, MemoryApp]
     ) -> None:
         url, built = site
         reply = await raw_request(url, "PUT", "/home/%252e%252e/x.txt", JAILED, b"x")
@@ -246,7 +247,7 @@ class TestJail:
         ],
     )
     async def test_a_destination_outside_the_jail_is_refused_and_nothing_moves(
-        self, site: tuple[str, Built], method: str, destination: str
+        self, site: tuple[str, MemoryApp], method: str, destination: str
     ) -> None:
         url, built = site
         before = snapshot(built)
@@ -257,7 +258,7 @@ class TestJail:
 
     @pytest.mark.parametrize("method", ["COPY", "MOVE"])
     async def test_a_destination_that_names_the_share_lands_in_the_jail(
-        self, site: tuple[str, Built], method: str
+        self, site: tuple[str, MemoryApp], method: str
     ) -> None:
         """``/home/top.txt`` is the jailed user's own ``top.txt``, not the share's."""
         url, built = site
@@ -269,7 +270,7 @@ class TestJail:
         assert objects["jailed/top.txt"].data == b"mine"
 
 
-async def test_no_credentials_are_refused_before_100_continue(site: tuple[str, Built]) -> None:
+async def test_no_credentials_are_refused_before_100_continue(site: tuple[str, MemoryApp]) -> None:
     """A client announcing a large upload learns it needs a password before sending it."""
     url, built = site
     host, port = url.removeprefix("http://").split(":")
@@ -299,7 +300,7 @@ class TestLocksBelongToTheirUser:
             UserSettings("alice", bcrypt_hash("alice-pw")),
             UserSettings("bob", bcrypt_hash("bob-pw")),
         )
-        built = build_app(("/home/",), auth=AuthSettings(users=users))
+        built = memory_app(("/home/",), auth=AuthSettings(users=users))
         bob = basic("bob", "bob-pw")
         async with serving(built.app) as url:
             status, headers, _ = await request(url, "LOCK", "/home/doc.txt", data=self.LOCK,
