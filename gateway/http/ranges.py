@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from gateway.errors import BadRequest
 
-_SPEC = re.compile(r"^(\d{0,19})-(\d{0,19})$")
+# ASCII digits only: \d and int() also take "١" (Arabic-Indic one), which RFC 9110 does not.
+_SPEC = re.compile(r"^([0-9]{0,19})-([0-9]{0,19})$")
 
 
 @dataclass(frozen=True, slots=True)
