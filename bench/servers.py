@@ -142,21 +142,68 @@ def s3rver_binary() -> str:
         return str(local)
     found = shutil.which("s3rver")
     if found is None:
-        raise RuntimeError("s3rver is not installed: bench/run installs it (npm s3rver@3)")
+        raise RuntimeError(
+            "s3rver is not installed: scripts/install-test-deps and bench/run install it "
+            "(npm s3rver@3 in .tools)"
+        )
     return found
 
 
-def start_s3rver(directory: Path, logdir: Path) -> Service:
-    port = free_port()
-    env = _clean_env()
+def start_s3rver(
+    directory: Path, logdir: Path, env: dict[str, str] | None = None, attempts: int = 5
+) -> Service:
+    """s3rver storing under ``directory`` on a free port of 127.0.0.1, ready to answer.
+
+    The one s3rver launcher of the benchmark and the tests. The port is picked before s3rver
+    binds it, so another process (a parallel test worker) may take it in between: s3rver then
+    exits with EADDRINUSE, or the port answers for someone else. Readiness is therefore this
+    process listening on the port, and a lost port is retried on a new one. ``env`` defaults
+    to the environment without AWS or rclone settings.
+    """
+    env = dict(_clean_env() if env is None else env)
     # s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node >= 17)
     # only offers in its legacy provider: without it every truncated listing is a 500.
     env["NODE_OPTIONS"] = (env.get("NODE_OPTIONS", "") + " --openssl-legacy-provider").strip()
-    argv = [s3rver_binary(), "--directory", str(directory), "--address", "127.0.0.1",
-            "--port", str(port), "--silent", "--no-vhost-buckets"]
-    service = _spawn("s3rver", argv, env, logdir, port)
-    service.wait_ready()
-    return service
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        argv = [s3rver_binary(), "--directory", str(directory), "--address", "127.0.0.1",
+                "--port", str(port), "--silent", "--no-vhost-buckets"]
+        service = _spawn("s3rver", argv, env, logdir, port)
+        if _wait_listening(service):
+            return service
+        lost = "EADDRINUSE" in service.log_tail()
+        service.stop()
+        if not lost or attempt == attempts:
+            raise RuntimeError(f"s3rver did not start on 127.0.0.1:{port}:\n{service.log_tail()}")
+        # the port was taken between the pick and the bind: try another one
+    raise AssertionError("unreachable")
+
+
+def _wait_listening(service: Service, timeout: float = 30.0) -> bool:
+    """Whether ``service``'s own process listens on its port within ``timeout``; False as
+    soon as it exits (it lost the port, or failed otherwise: its log says)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _listens(service.proc.pid, service.port):
+            return True
+        if service.proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` or a child of it has a listening TCP socket on ``port``."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+            for proc in procs
+            for c in proc.net_connections(kind="tcp")
+        )
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
 
 
 # ---- the shaping proxy -----------------------------------------------------------------------

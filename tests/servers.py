@@ -18,11 +18,8 @@ import contextlib
 import functools
 import logging
 import os
-import shutil
 import socket
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +28,7 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 from botocore.config import Config
 
+from bench.servers import start_s3rver
 from gateway.settings import StoreSettings
 
 REGION = "us-east-1"
@@ -95,22 +93,6 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(
-    port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing answered on 127.0.0.1:{port} in {timeout}s") from None
-            time.sleep(0.05)
-
-
 # ---- moto --------------------------------------------------------------------------------
 
 
@@ -138,62 +120,18 @@ def moto_settings(endpoint: str, **changes: Any) -> StoreSettings:
 # ---- s3rver ------------------------------------------------------------------------------
 
 
-def s3rver_binary() -> str:
-    found = shutil.which("s3rver")
-    if found is None:
-        raise RuntimeError(
-            "the s3rver binary is not on PATH: install it with `npm install -g s3rver` "
-            "(the project scripts do this in CI)"
-        )
-    return found
-
-
 @contextlib.contextmanager
 def run_s3rver(directory: Path) -> Iterator[str]:
-    """The s3rver npm server on a free port, storing under ``directory``; yields its URL."""
-    binary = s3rver_binary()
-    port = free_port()
-    env = dict(os.environ)
-    # s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node >= 17)
-    # only offers in its legacy provider: without it every truncated listing is a 500.
-    env["NODE_OPTIONS"] = (env.get("NODE_OPTIONS", "") + " --openssl-legacy-provider").strip()
-    # Its stderr goes to a file, not a pipe nobody reads (a full pipe would block it).
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--directory",
-                str(directory),
-                "--address",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--silent",
-                "--no-vhost-buckets",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env=env,
-        )
-        try:
-            try:
-                wait_for_port(port, proc=proc)
-            except (RuntimeError, TimeoutError) as e:
-                proc.kill()
-                proc.wait()
-                log.seek(0)
-                output = log.read().decode(errors="replace")
-                raise RuntimeError(f"s3rver did not start: {e}\n{output}") from e
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    """The s3rver npm server on a free port, storing under ``directory``; yields its URL.
+
+    Started by the benchmark's launcher (one for both), which retries when another process
+    takes the port before s3rver binds it; its log is kept beside ``directory``.
+    """
+    service = start_s3rver(directory, directory.with_name(directory.name + "-logs"))
+    try:
+        yield service.url
+    finally:
+        service.stop()
 
 
 def s3rver_settings(endpoint: str, **changes: Any) -> StoreSettings:
