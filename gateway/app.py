@@ -8,21 +8,19 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway import webdav
+from gateway import http, webdav
 from gateway.auth import ACCESS, Access, authenticate, authorize
 from gateway.auth.basic import Authenticator
 from gateway.engine import Engine
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound, status_for
 from gateway.fs.mounts import needs_root, root_share
 from gateway.fs.paths import DavPath, decode_path, split_target, strip_mount
 from gateway.fs.share import Share
-from gateway.http import errors as http_errors
-from gateway.http.listing import serve_listing
-from gateway.http.objects import get_path
+from gateway.http import MAX_RANGES
 from gateway.ops.expect import expect_continue
 from gateway.ops.limits import LIMITS, Limits
 from gateway.ops.metrics import GatewayCollector, Metrics, wsgidav_locks_held
-from gateway.responses import StatusTable, plain, status_for
+from gateway.responses import plain
 from gateway.settings import Settings
 from gateway.storage.base import ObjectStore
 from gateway.storage.factory import open_store
@@ -35,12 +33,43 @@ log = logging.getLogger("bucketdav")
 Handler = Callable[[web.Request, Share, DavPath], Awaitable[web.StreamResponse]]
 
 
-@dataclass
-class FrontEnd:
-    """A set of method handlers and the one table mapping their errors to statuses."""
+@dataclass(frozen=True, slots=True)
+class Method:
+    """A method's handler, and the resources it applies to where something exists."""
 
-    handlers: dict[str, Handler]
-    statuses: StatusTable
+    handler: Handler
+    on_file: bool = True
+    on_collection: bool = True
+
+
+async def options(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
+    return webdav.options_answer(allow())
+
+
+# Every method the gateway answers. The Allow headers (of OPTIONS and of every 405) are
+# derived from this table, never written by hand.
+METHODS: dict[str, Method] = {
+    "OPTIONS": Method(options),
+    "GET": Method(http.get),
+    "HEAD": Method(http.get),
+    "PROPFIND": Method(webdav.propfind),
+    "PROPPATCH": Method(webdav.proppatch),
+    "MKCOL": Method(webdav.mkcol, on_file=False, on_collection=False),  # only where nothing is
+    "PUT": Method(webdav.put, on_collection=False),
+    "DELETE": Method(webdav.delete),
+    "COPY": Method(webdav.copy),
+    "MOVE": Method(webdav.move),
+    "LOCK": Method(webdav.lock),
+    "UNLOCK": Method(webdav.unlock),
+}
+
+
+def allow(collection: bool | None = None) -> str:
+    """The Allow header for a collection, a file, or (None) the server as a whole."""
+    return ", ".join(
+        name for name, method in METHODS.items()
+        if collection is None or (method.on_collection if collection else method.on_file)
+    )
 
 
 @dataclass
@@ -49,7 +78,6 @@ class Gateway:
     engine: Engine
     shares: list[Share]
     stores: list[ObjectStore]
-    methods: dict[str, FrontEnd] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)  # the app's own registry
 
     def resolve(self, path: DavPath) -> tuple[Share, DavPath]:
@@ -69,17 +97,6 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
-async def http_get(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
-    max_ranges = request.app[GATEWAY].settings.server.max_ranges
-    if path.trailing_slash or path.is_root:
-        return await serve_listing(request, share, path)
-    return await get_path(request, share, path, max_ranges)
-
-
-HTTP = FrontEnd({"GET": http_get, "HEAD": http_get}, http_errors.STATUS)
-WEBDAV = FrontEnd(webdav.HANDLERS, webdav.STATUS)
-
-
 def build_gateway(settings: Settings, stores: list[ObjectStore]) -> Gateway:
     """The engine, shares and front-ends over open stores (one per share, in order)."""
     engine = Engine(settings.engine)
@@ -96,9 +113,6 @@ def build_gateway(settings: Settings, stores: list[ObjectStore]) -> Gateway:
     if needs_root(settings.shares):  # "/" lists the shares (last: the shortest mount)
         shares.append(root_share(engine, settings.shares))
     gateway = Gateway(settings, engine, shares, stores, metrics=metrics)
-    for frontend in (WEBDAV, HTTP):
-        for method in frontend.handlers:
-            gateway.methods[method] = frontend
     return gateway
 
 
@@ -117,28 +131,21 @@ async def open_gateway(settings: Settings) -> Gateway:
     return build_gateway(settings, stores)
 
 
-def allowed_methods(gateway: Gateway) -> str:
-    return ", ".join(sorted(gateway.methods))
-
-
 async def dispatch(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    frontend = gateway.methods.get(request.method)
-    if frontend is None:
-        return plain(
-            405,
-            f"method {request.method} is not supported",
-            {"Allow": allowed_methods(gateway)},
-        )
     try:
+        method = METHODS.get(request.method)
+        if method is None:
+            raise MethodNotAllowed(f"method {request.method} is not supported")
         raw_path, _ = split_target(request.raw_path)
         path = decode_path(raw_path)
         share, inner = gateway.resolve(path)
         share = authorize(request, share)  # 403 for what the user may not do; jails
-        return await frontend.handlers[request.method](request, share, inner)
+        return await method.handler(request, share, inner)
+    except MethodNotAllowed as exc:
+        return plain(status_for(exc), exc.message, {"Allow": allow(exc.collection)})
     except GatewayError as exc:
-        status = status_for(exc, frontend.statuses)
-        return plain(status, exc.message)
+        return plain(status_for(exc), exc.message)
 
 
 @web.middleware
@@ -165,6 +172,7 @@ def make_app(gateway: Gateway) -> web.Application:
     app[LOCKS] = LockService()
     public = gateway.settings.server.public_host or ""
     app[PUBLIC_HOSTS] = frozenset(h.strip() for h in public.split(",") if h.strip())
+    app[MAX_RANGES] = gateway.settings.server.max_ranges
     app[XML_LIMITS] = XmlLimits(
         max_bytes=gateway.settings.limits.max_xml_bytes,
         max_depth=gateway.settings.limits.max_xml_depth,

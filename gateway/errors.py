@@ -1,4 +1,4 @@
-"""Domain errors. Each front-end maps these to statuses in one table.
+"""Domain errors, and the one table mapping them to statuses for every front-end.
 
 The message is shown to the client as a short plain-text body, so it must name the
 problem (and, for refusals, the flag that would allow the operation) without leaking
@@ -27,6 +27,18 @@ class BadRequest(GatewayError):
 
 class InvalidPath(BadRequest):
     default_message = "invalid path"
+
+
+class MethodNotAllowed(GatewayError):
+    """The method does not apply to what is at the path (PUT on a collection, MKCOL where
+    something exists). ``collection`` says what is there, None when it is not known: the
+    app answers with the ``Allow`` its method table gives that kind of resource."""
+
+    default_message = "method not allowed here"
+
+    def __init__(self, message: str | None = None, *, collection: bool | None = None) -> None:
+        super().__init__(message)
+        self.collection = collection
 
 
 class TooLarge(GatewayError):
@@ -83,3 +95,30 @@ class Unavailable(Upstream):
     """The store could not be reached, or the gateway is out of capacity."""
 
     default_message = "the store is unavailable"
+
+
+# HTTP and WebDAV answer every domain error alike (RFC 4918 keeps HTTP's meaning: a refused
+# write is 403, a failed precondition or an existing target with Overwrite: F is 412, a
+# missing parent 409), so one table serves both front-ends and the 207 member statuses.
+STATUS: dict[type[GatewayError], int] = {
+    BadRequest: 400,
+    TooLarge: 413,
+    NotFound: 404,
+    MethodNotAllowed: 405,
+    Exists: 412,
+    NotPermitted: 403,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    Locked: 423,
+    AccessDenied: 403,
+    Unavailable: 503,
+    Upstream: 502,
+}
+
+
+def status_for(exc: GatewayError) -> int:
+    """The status of the most specific class of ``exc`` in ``STATUS``."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500

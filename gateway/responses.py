@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import mimetypes
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
 
 from aiohttp import web
 
-from gateway import errors
 from gateway.errors import GatewayError
 from gateway.storage.base import ObjectInfo
 
-StatusTable = dict[type[GatewayError], int]
-
-# What every front-end answers for each domain error; a front-end's own table starts here and
-# overrides only where its protocol says otherwise.
-COMMON_STATUS: StatusTable = {
-    errors.BadRequest: 400,
-    errors.TooLarge: 413,
-    errors.NotFound: 404,
-    errors.Exists: 412,
-    errors.NotPermitted: 403,
-    errors.Conflict: 409,
-    errors.PreconditionFailed: 412,
-    errors.Locked: 423,
-    errors.AccessDenied: 403,
-    errors.Unavailable: 503,
-    errors.Upstream: 502,
-}
-
+log = logging.getLogger("bucketdav")
 
 # Set by the app's Expect handler on a PUT that asked for ``100 Continue``: the PUT handler
 # says it only once every check has passed, so a refused upload is never sent at all.
@@ -56,27 +40,66 @@ def plain(status: int, message: str, headers: dict[str, str] | None = None) -> w
     )
 
 
-def status_for(exc: GatewayError, table: StatusTable) -> int:
-    """The status of the most specific class of ``exc`` found in ``table``."""
-    for cls in type(exc).__mro__:
-        if cls in table:
-            return table[cls]
-    return 500
+def content_type_of(stored: str | None, name: str) -> str:
+    """What a GET says: the stored Content-Type, else one guessed from the name. S3 stores
+    ``binary/octet-stream`` when a writer sent none, so that counts as none."""
+    if stored and stored != "binary/octet-stream":
+        return stored
+    return guess_type(name) or "application/octet-stream"
 
 
-def content_type_of(info: ObjectInfo, name: str) -> str:
-    """The stored Content-Type, else one guessed from the name."""
-    if info.content_type and info.content_type not in ("binary/octet-stream", ""):
-        return info.content_type
+def guess_type(name: str) -> str | None:
+    """The type the name's last suffix says, or None. The last suffix only: the bytes of
+    ``a.tar.gz`` are gzip, and no Content-Encoding is sent that would make them a tar."""
     dot = name.rfind(".")
-    return _guess_type(name[dot:].lower() if dot > 0 else "")
+    return _guess_suffix(name[dot:].lower() if dot > 0 else "")
 
 
 @lru_cache(maxsize=1024)
-def _guess_type(suffix: str) -> str:
+def _guess_suffix(suffix: str) -> str | None:
     # Per suffix, not per name: this runs on every GET and PROPFIND entry.
     guessed, _ = mimetypes.guess_type("x" + suffix, strict=False)
-    return guessed or "application/octet-stream"
+    return guessed
+
+
+async def send_streamed(
+    request: web.Request, resp: web.StreamResponse, body: AsyncGenerator[bytes, None] | None
+) -> web.StreamResponse:
+    """Send ``resp``, then ``body`` (None: headers only, as for HEAD or an empty object).
+
+    The first chunk is pulled before the status goes out, so a source that fails at once
+    (a stale cached ETag, a store error) is still answered with a status. Once the status
+    is sent, a failure can only be reported by cutting the connection: a clean end with
+    missing bytes would look complete. The source is closed on every path, at once, so
+    what it holds (a store response, pinned blocks) is given back.
+    """
+    if body is None:
+        await resp.prepare(request)
+        await resp.write_eof()
+        return resp
+    try:
+        first = await anext(body, None)
+        await resp.prepare(request)
+        try:
+            if first is not None:
+                await resp.write(first)
+                async for chunk in body:
+                    await resp.write(chunk)
+        except ConnectionError:
+            resp.force_close()
+            raise  # the client went away
+        except GatewayError as exc:
+            log.warning("aborting a response mid-body: %s", exc.message)
+            resp.force_close()
+            raise ConnectionResetError(exc.message) from exc
+        except Exception as exc:
+            log.exception("aborting a response mid-body after an unexpected error")
+            resp.force_close()
+            raise ConnectionResetError("internal error") from exc
+    finally:
+        await body.aclose()
+    await resp.write_eof()
+    return resp
 
 
 @lru_cache(maxsize=4096)

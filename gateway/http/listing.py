@@ -11,10 +11,8 @@ keeps anything that slipped through from running.
 from __future__ import annotations
 
 import json
-import logging
-import mimetypes
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,12 +20,11 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import NotFound
 from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-
-log = logging.getLogger("bucketdav.http")
+from gateway.responses import content_type_of, send_streamed
 
 BATCH = 200  # rows rendered and written together: few writes, yet the page fills steadily
 
@@ -106,16 +103,6 @@ def prefers_json(accept: str | None, format_param: str | None = None) -> bool:
     return json_q > 0 and (json_q, json_rank) > (html_q, html_rank)
 
 
-def entry_content_type(entry: Entry) -> str | None:
-    """What a GET of the entry would say (stored type, else a guess); None for dirs."""
-    if entry.is_dir:
-        return None
-    if entry.content_type and entry.content_type != "binary/octet-stream":
-        return entry.content_type
-    guessed, _ = mimetypes.guess_type(entry.name, strict=False)
-    return guessed or "application/octet-stream"
-
-
 def entry_json(entry: Entry, href: str) -> dict[str, Any]:
     return {
         "name": entry.name,
@@ -123,7 +110,10 @@ def entry_json(entry: Entry, href: str) -> dict[str, Any]:
         "size": 0 if entry.is_dir else entry.size,
         "modified": rfc3339(entry.last_modified),
         "etag": None if entry.is_dir else entry.etag,
-        "content_type": entry_content_type(entry),
+        # What a GET of the entry would say; directories have none.
+        "content_type": (
+            None if entry.is_dir else content_type_of(entry.content_type, entry.name)
+        ),
         "href": href,
     }
 
@@ -199,30 +189,18 @@ async def serve_listing(request: web.Request, share: Share, path: DavPath) -> we
             f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
             "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
-    await resp.prepare(request)
-    if request.method != "HEAD":
-        body = _json_body(share, path) if as_json else _html_body(request, share, path, nonce)
-        await _write_all(resp, body)
-    await resp.write_eof()
-    return resp
+    if request.method == "HEAD":
+        return await send_streamed(request, resp, None)
+    body = _json_body(share, path) if as_json else _html_body(request, share, path, nonce)
+    return await send_streamed(request, resp, _encoded(body))
 
 
-async def _write_all(resp: web.StreamResponse, pieces: AsyncIterator[str]) -> None:
-    """Write the body. Headers are gone by now, so a store failure can only be reported
-    by cutting the connection: a page that ends cleanly would look complete."""
+async def _encoded(pieces: AsyncGenerator[str, None]) -> AsyncGenerator[bytes, None]:
     try:
         async for piece in pieces:
-            await resp.write(piece.encode("utf-8"))
-    except ConnectionError:
-        raise  # the client went away
-    except GatewayError as exc:
-        log.warning("aborting a listing mid-body: %s", exc.message)
-        resp.force_close()
-        raise ConnectionResetError(exc.message) from exc
-    except Exception as exc:
-        log.exception("aborting a listing mid-body after an unexpected error")
-        resp.force_close()
-        raise ConnectionResetError("internal error") from exc
+            yield piece.encode("utf-8")
+    finally:
+        await pieces.aclose()
 
 
 async def _batches(entries: AsyncIterator[Entry]) -> AsyncIterator[list[Entry]]:
@@ -240,7 +218,7 @@ def _href(share: Share, path: DavPath, entry: Entry) -> str:
     return share.href(path.child(entry.name, entry.is_dir))
 
 
-async def _json_body(share: Share, path: DavPath) -> AsyncIterator[str]:
+async def _json_body(share: Share, path: DavPath) -> AsyncGenerator[str, None]:
     head = json.dumps({"path": display_path(share, path)})
     yield head[:-1] + ', "entries": ['
     first = True
@@ -265,7 +243,7 @@ def _rows(share: Share, path: DavPath, batch: Iterable[Entry]) -> list[Row]:
 
 async def _html_body(
     request: web.Request, share: Share, path: DavPath, nonce: str
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     title = display_path(share, path)
     crumbs = breadcrumbs(share, path, share.mount_parts[-1] if share.mount_parts else request.host)
     parent = share.href(path.parent) if not path.is_root else None

@@ -7,14 +7,14 @@ look at metadata first, through the engine's cache.
 
 from __future__ import annotations
 
-import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from types import TracebackType
 
 from aiohttp import web
 
 from gateway.engine import OpenRead
-from gateway.errors import GatewayError, NotFound, ObjectChanged, PreconditionFailed
+from gateway.errors import NotFound, ObjectChanged, PreconditionFailed
 from gateway.fs.paths import DavPath
 from gateway.fs.preconditions import Outcome, evaluate, if_range_allows
 from gateway.fs.share import Share
@@ -26,86 +26,68 @@ from gateway.http.ranges import (
     parse_range,
     part_header,
 )
-from gateway.responses import content_type_of, plain, validators
+from gateway.responses import content_type_of, plain, send_streamed, validators
 from gateway.storage.base import ObjectInfo
 
-log = logging.getLogger("bucketdav.http")
+# The most ranges one request may ask for (--max-ranges), set by the app.
+MAX_RANGES = web.AppKey("max_ranges", int)
 
 _DECIDING_HEADERS = ("Range", "If-Match", "If-None-Match", "If-Modified-Since",
                      "If-Unmodified-Since")
 
 
-async def _start(chunks: AsyncIterator[bytes]) -> bytes | None:
-    """Pull the first chunk before the status is sent: a read that fails to start (a stale
-    cached ETag, a store error) can still be answered with a status."""
-    try:
-        return await anext(chunks, None)
-    except BaseException:
-        await _close(chunks)
-        raise
+class _Source:
+    """The one owner of a request's ``OpenRead``: opened when bytes are first needed (or
+    at once, for a plain GET whose metadata comes with its body), closed on every path
+    when the response is done."""
+
+    def __init__(self, share: Share) -> None:
+        self._share = share
+        self._read: OpenRead | None = None
+
+    async def open(self, key: str, info: ObjectInfo | None = None) -> OpenRead:
+        if self._read is None:
+            self._read = await self._share.view.open(key, info)
+        return self._read
+
+    async def __aenter__(self) -> _Source:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        read, self._read = self._read, None
+        if read is not None:
+            await read.aclose()
 
 
-async def _close(chunks: AsyncIterator[bytes]) -> None:
-    """Close an async generator now, so the store's response is released at once."""
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def _stream(
-    resp: web.StreamResponse, chunks: AsyncIterator[bytes], first: bytes | None = None
-) -> None:
-    """Write a body. Once the status is sent, a failure can only be reported by cutting
-    the connection: a clean end with missing bytes would look like success."""
-    try:
-        if first is not None:
-            await resp.write(first)
-        async for chunk in chunks:
-            await resp.write(chunk)
-    except GatewayError as exc:
-        log.warning("aborting a response mid-body: %s", exc.message)
-        resp.force_close()
-        raise ConnectionResetError(exc.message) from exc
-    finally:
-        await _close(chunks)
-
-
-async def get_object(
-    request: web.Request, share: Share, path: DavPath, max_ranges: int
-) -> web.StreamResponse:
+async def get_object(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     """Serve the object at ``path``; raises NotFound when there is no such object."""
     key = share.key(path)
     head = request.method == "HEAD"
     deciding = head or any(h in request.headers for h in _DECIDING_HEADERS)
     for attempt in (1, 2):
-        if deciding:
-            info = await share.view.stat(key)
-            read: OpenRead | None = None
-        else:
-            read = await share.view.open(key)
-            info = read.info
         try:
-            return await _respond(request, share, path, read, info, head, max_ranges)
+            async with _Source(share) as source:
+                if deciding:
+                    info = await share.view.stat(key)
+                else:
+                    info = (await source.open(key)).info
+                return await _respond(request, path, source, info, head)
         except ObjectChanged:
             # Raised only before the status went out: the cached metadata was stale (the
             # object was replaced by someone else). Forget it and decide again, once.
             if attempt == 2:
                 raise
             share.view.invalidate(key)
-        finally:
-            if read is not None:
-                await read.aclose()
     raise AssertionError("unreachable")
 
 
 async def _respond(
-    request: web.Request,
-    share: Share,
-    path: DavPath,
-    read: OpenRead | None,
-    info: ObjectInfo,
-    head: bool,
-    max_ranges: int,
+    request: web.Request, path: DavPath, source: _Source, info: ObjectInfo, head: bool
 ) -> web.StreamResponse:
     outcome = evaluate(request.headers, info, safe_method=True)
     headers = validators(info)
@@ -114,11 +96,11 @@ async def _respond(
         return web.Response(status=304, headers=headers)
     if outcome is Outcome.FAILED:
         raise PreconditionFailed("precondition failed: the object's ETag or date differs")
-    content_type = content_type_of(info, path.name)
+    content_type = content_type_of(info.content_type, path.name)
     ranges: list[ByteRange] | None = None
     if "Range" in request.headers and if_range_allows(request.headers.get("If-Range"), info):
         try:
-            ranges = parse_range(request.headers["Range"], info.size, max_ranges)
+            ranges = parse_range(request.headers["Range"], info.size, request.app[MAX_RANGES])
         except Unsatisfiable:
             headers["Content-Range"] = f"bytes */{info.size}"
             return plain(416, f"range not satisfiable: the object has {info.size} bytes", headers)
@@ -127,16 +109,9 @@ async def _respond(
         resp.content_type = content_type
         resp.content_length = info.size
         if head or not info.size:
-            await resp.prepare(request)
-        else:
-            reader = read or await share.view.open(info.key, info)
-            chunks = reader.iter_range(0, info.size)
-            first = await _start(chunks)
-            await resp.prepare(request)
-            await _stream(resp, chunks, first)
-        await resp.write_eof()
-        return resp
-    reader = read or await share.view.open(info.key, info)
+            return await send_streamed(request, resp, None)
+        reader = await source.open(info.key, info)
+        return await send_streamed(request, resp, reader.iter_range(0, info.size))
     if len(ranges) == 1:
         r = ranges[0]
         headers["Content-Range"] = r.content_range(info.size)
@@ -144,46 +119,51 @@ async def _respond(
         resp.content_type = content_type
         resp.content_length = r.length
         if head:
-            await resp.prepare(request)
-        else:
-            chunks = reader.iter_range(r.start, r.end)
-            first = await _start(chunks)
-            await resp.prepare(request)
-            await _stream(resp, chunks, first)
-        await resp.write_eof()
-        return resp
+            return await send_streamed(request, resp, None)
+        reader = await source.open(info.key, info)
+        return await send_streamed(request, resp, reader.iter_range(r.start, r.end))
     boundary = secrets.token_hex(16)
     resp = web.StreamResponse(status=206, headers=headers)
     resp.headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
     resp.content_length = multipart_length(boundary, content_type, ranges, info.size)
     if head:
-        await resp.prepare(request)
-    else:
-        for i, r in enumerate(ranges):
-            chunks = reader.iter_range(r.start, r.end)
-            first = None
-            if i == 0:
-                first = await _start(chunks)
-                await resp.prepare(request)
-            await resp.write(part_header(boundary, content_type, r, info.size, i == 0))
-            await _stream(resp, chunks, first)
-        await resp.write(closing(boundary))
-    await resp.write_eof()
-    return resp
+        return await send_streamed(request, resp, None)
+    reader = await source.open(info.key, info)
+    return await send_streamed(
+        request, resp, _multipart(reader, boundary, content_type, ranges, info.size)
+    )
 
 
-async def get_path(
-    request: web.Request, share: Share, path: DavPath, max_ranges: int
-) -> web.StreamResponse:
+async def _multipart(
+    reader: OpenRead, boundary: str, content_type: str, ranges: list[ByteRange], size: int
+) -> AsyncGenerator[bytes, None]:
+    """The multipart/byteranges body. Each part's header goes out with its first bytes, so
+    the status is sent only once the store has answered for the first range."""
+    for i, r in enumerate(ranges):
+        chunks = reader.iter_range(r.start, r.end)
+        try:
+            first = await anext(chunks, b"")
+            yield part_header(boundary, content_type, r, size, i == 0) + first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
+    yield closing(boundary)
+
+
+async def get_path(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     """GET/HEAD on any path: object, directory redirect, or 404."""
     if share.is_noise(path):  # client noise: the share's noise area, never the store
         held = share.noise_file(path)
         if held is None or held.data is None:
             raise NotFound(f"{share.href(path)} does not exist")
-        headers = {**validators(held.info), "Content-Type": content_type_of(held.info, path.name)}
+        headers = {
+            **validators(held.info),
+            "Content-Type": content_type_of(held.info.content_type, path.name),
+        }
         return web.Response(body=held.data, headers=headers)
     try:
-        return await get_object(request, share, path, max_ranges)
+        return await get_object(request, share, path)
     except NotFound:
         if await share.is_dir(path):
             location = share.href(path, is_dir=True)

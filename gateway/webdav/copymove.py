@@ -18,8 +18,10 @@ from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.storage.base import ObjectInfo
-from gateway.webdav.guards import current_file, locks, multistatus, refuse
-from gateway.webdav.headers import PUBLIC_HOSTS, depth, destination, overwrite
+from gateway.webdav.headers import PUBLIC_HOSTS, destination, overwrite, parse_depth
+from gateway.webdav.lockservice import LOCKS
+from gateway.webdav.multistatus import multistatus
+from gateway.webdav.precheck import current_file, refuse
 
 
 async def _source(share: Share, path: DavPath) -> ObjectInfo | None:
@@ -48,7 +50,8 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
     public = request.app.get(PUBLIC_HOSTS, frozenset())
     dst = destination(request.headers, share.mount_parts, public)
     replace = overwrite(request.headers)
-    shallow = depth(request.headers, ("infinity",) if move else ("0", "infinity")) == "0"
+    depths = ("infinity",) if move else ("0", "infinity")
+    shallow = parse_depth(request.headers, method, depths) == "0"
     if src.parts == dst.parts:
         raise NotPermitted(f"{method}: the source and the destination are the same")
     if src.is_root:
@@ -68,7 +71,7 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
             f"{share.href(dst, target_is_dir)} exists and the request says Overwrite: F"
         )
 
-    service = locks(request)
+    service = request.app[LOCKS]
     tokens = await service.check_write(
         request, share, dst, recursive=True, etag=target.etag if target else None
     )

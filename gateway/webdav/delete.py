@@ -14,12 +14,14 @@ from gateway.errors import NotPermitted
 from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.webdav.guards import locks, multistatus, refuse
+from gateway.webdav.lockservice import LOCKS
+from gateway.webdav.multistatus import multistatus
+from gateway.webdav.precheck import refuse
 
 
 async def delete(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     refuse(policy.may_write(share.policy))
-    service = locks(request)
+    service = request.app[LOCKS]
     if share.is_noise(path):
         entry = await share.stat(path)  # NotFound unless held
         await service.check_write(request, share, path, etag=entry.etag)

@@ -1,4 +1,4 @@
-"""Pure parsing of the request headers the write methods depend on.
+"""Pure parsing of the WebDAV request headers: Destination, Overwrite and Depth.
 
 ``Destination`` is decoded like a request target (a literal ``#`` is part of the name,
 ``?`` starts a query that is ignored) and must lie inside the same share. Its scheme is
@@ -88,14 +88,17 @@ def overwrite(headers: Mapping[str, str]) -> bool:
     return value == "T"
 
 
-def depth(headers: Mapping[str, str], allowed: tuple[str, ...], default: str = "infinity"
-          ) -> str:
-    """The Depth header, lower-cased, restricted to ``allowed``."""
-    value = headers.get("Depth", default).strip().lower()
+def parse_depth(headers: Mapping[str, str], method: str, allowed: tuple[str, ...]) -> str:
+    """The Depth header, lower-cased, restricted to what ``method`` allows. A missing header
+    means infinity (RFC 4918 sections 9.1, 9.8.3, 9.9.2, 9.10.3)."""
+    raw = headers.get("Depth")
+    if raw is None:
+        return "infinity"
+    value = raw.strip().lower()
     if value not in allowed:
-        raise BadRequest(f"Depth {value!r} is not supported here (use {' or '.join(allowed)})")
+        choices = " or ".join(allowed)
+        raise BadRequest(f"{method} Depth must be {choices}, not {raw!r}")
     return value
-
 
 def expected_length(headers: Mapping[str, str], content_length: int | None) -> int | None:
     """The body length the client announced: ``X-Expected-Entity-Length`` (Finder sends it

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.auth.principal import principal_of
-from gateway.errors import BadRequest, Conflict, Exists, NotFound, NotPermitted, PreconditionFailed
+from gateway.errors import BadRequest, Conflict, Exists, NotFound, PreconditionFailed
 from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.policy import may_write
 from gateway.fs.preconditions import etag_matches
 from gateway.fs.share import Share
+from gateway.webdav.headers import parse_depth
 from gateway.webdav.ifheader import parse_if, submitted_tokens
 from gateway.webdav.lockservice import LOCKS, ActiveLock, LockService
+from gateway.webdav.precheck import refuse
 from gateway.webdav.props import activelock
 from gateway.webdav.xml import XmlDoc, dav, dav_error, read_xml, xml_response
 
@@ -63,16 +65,6 @@ def parse_timeout(value: str | None) -> int | None:
     return None
 
 
-def parse_lock_depth(value: str | None) -> str:
-    """``0`` or ``infinity`` (the default); a LOCK cannot have Depth 1."""
-    if value is None:
-        return "infinity"
-    depth = value.strip().lower()
-    if depth not in ("0", "infinity"):
-        raise BadRequest(f"LOCK Depth must be 0 or infinity, not {value!r}")
-    return depth
-
-
 def discovery(lock: ActiveLock) -> str:
     return f'<D:prop xmlns:D="DAV:"><D:lockdiscovery>{activelock(lock)}</D:lockdiscovery></D:prop>'
 
@@ -107,16 +99,14 @@ async def _create_placeholder(share: Share, path: DavPath) -> bool:
 
 
 async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
-    refusal = may_write(share.policy)
-    if refusal:
-        raise NotPermitted(refusal)
+    refuse(may_write(share.policy))
     doc = await read_xml(request, keep=OWNER)
     locks = request.app[LOCKS]
     timeout = parse_timeout(request.headers.get("Timeout"))
     if doc is None:
         return _refresh(request, share, path, locks, timeout)
     wanted = parse_lockinfo(doc)
-    depth = parse_lock_depth(request.headers.get("Depth"))
+    depth = parse_depth(request.headers, "LOCK", ("0", "infinity"))  # never 1 (RFC 4918 9.10.3)
     try:
         entry: Entry | None = await share.stat(path)
     except NotFound:

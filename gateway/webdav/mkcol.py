@@ -4,29 +4,35 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.errors import Conflict, NotFound, NotPermitted
+from gateway.errors import Conflict, MethodNotAllowed, NotFound, NotPermitted
 from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.responses import plain
-from gateway.webdav.guards import locks, refuse
+from gateway.webdav.lockservice import LOCKS
+from gateway.webdav.precheck import refuse
 
 
-async def _exists(share: Share, path: DavPath) -> bool:
+async def _existing(share: Share, path: DavPath) -> bool | None:
+    """What is at ``path``: None for nothing, else whether it is a collection. An object
+    found under the name counts as a file, as a GET of it would serve it."""
+    if path.is_root:
+        return True
     try:
         await share.view.stat(share.key(path))
-        return True
+        return False
     except NotFound:
-        return await share.is_dir(path)
+        return True if await share.is_dir(path) else None
 
 
 async def mkcol(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     refuse(policy.may_create(share.policy))
     if request.body_exists:
         return plain(415, "MKCOL with a request body is not supported")
-    if path.is_root or await _exists(share, path):
-        return plain(405, f"{share.href(path, is_dir=True)} already exists",
-                     {"Allow": "COPY, DELETE, GET, HEAD, LOCK, MOVE, OPTIONS, PROPFIND, PUT"})
+    existing = await _existing(share, path)
+    if existing is not None:
+        raise MethodNotAllowed(f"{share.href(path, is_dir=True)} already exists",
+                               collection=existing)
     if share.is_noise(path):
         raise NotPermitted(
             f"{path.name} is client metadata, kept out of the store on this share "
@@ -34,6 +40,6 @@ async def mkcol(request: web.Request, share: Share, path: DavPath) -> web.Stream
         )
     if not await share.is_dir(path.parent):
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
-    await locks(request).check_write(request, share, path)
+    await request.app[LOCKS].check_write(request, share, path)
     await ops.mkdir(share, path)
     return web.Response(status=201, headers={"Location": share.href(path, is_dir=True)})

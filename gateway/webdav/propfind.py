@@ -7,16 +7,17 @@ once. Only what was asked for is sent (Windows refuses answers past about 1 MB).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, GatewayError
+from gateway.errors import BadRequest
 from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
+from gateway.responses import send_streamed
+from gateway.webdav.headers import parse_depth
 from gateway.webdav.lockservice import LOCKS, LockService
 from gateway.webdav.props import ALLPROP, LIVE, LOCKDISCOVERY, Resource, names_of, render
 from gateway.webdav.xml import (
@@ -29,21 +30,9 @@ from gateway.webdav.xml import (
     xml_response,
 )
 
-log = logging.getLogger("bucketdav.webdav")
-
 OPEN = '<D:multistatus xmlns:D="DAV:">'
 CLOSE = "</D:multistatus>"
 FLUSH_BYTES = 32 * 1024
-
-
-def parse_depth(value: str | None) -> str:
-    """``0``, ``1`` or ``infinity``; a missing header means infinity (RFC 4918 9.1)."""
-    if value is None:
-        return "infinity"
-    depth = value.strip().lower()
-    if depth not in ("0", "1", "infinity"):
-        raise BadRequest(f"Depth must be 0, 1 or infinity, not {value!r}")
-    return depth
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +75,7 @@ def parse_propfind(doc: XmlDoc | None) -> PropRequest:
 
 
 async def propfind(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
-    depth = parse_depth(request.headers.get("Depth"))
+    depth = parse_depth(request.headers, "PROPFIND", ("0", "1", "infinity"))
     wanted = parse_propfind(await read_xml(request))
     entry = await share.stat(path)  # client noise: noise area or a 404 without store call
     if entry.is_dir and depth == "infinity":
@@ -96,34 +85,33 @@ async def propfind(request: web.Request, share: Share, path: DavPath) -> web.Str
     if not entry.is_dir or depth == "0":
         return xml_response(207, OPEN + first + CLOSE)
 
-    entries = share.listdir(path)
-    # Read the first page before answering: a store that fails at once gets a clean error
-    # status instead of a 207 cut short.
-    head = await anext(entries, None)
     resp = web.StreamResponse(status=207, headers={"Content-Type": CONTENT_TYPE})
-    await resp.prepare(request)
-    buffer = [XML_DECL, OPEN, first]
-    size = sum(map(len, buffer))
-    try:
-        async for child in _chain(head, entries):
-            fragment = wanted.render(
-                _resource(locks, share, path.child(child.name, child.is_dir), child, wanted)
-            )
-            buffer.append(fragment)
-            size += len(fragment)
-            if size >= FLUSH_BYTES:
-                await resp.write("".join(buffer).encode("utf-8"))
-                buffer, size = [], 0
-    except GatewayError as exc:
-        # The 207 status is already sent: only cutting the connection tells the client the
-        # listing is incomplete.
-        log.warning("aborting a PROPFIND listing mid-body: %s", exc.message)
-        resp.force_close()
-        raise ConnectionResetError(exc.message) from exc
+    body = _members(locks, share, path, first, wanted)
+    return await send_streamed(request, resp, body)
+
+
+async def _members(
+    locks: LockService, share: Share, path: DavPath, first: str, wanted: PropRequest
+) -> AsyncGenerator[bytes, None]:
+    """The 207 body of a Depth 1 answer, in chunks of about ``FLUSH_BYTES``."""
+    entries = share.listdir(path)
+    # The first page is read before the first chunk, so before the status: a store that
+    # fails at once gets a clean error status instead of a 207 cut short.
+    head = await anext(entries, None)
+    yield (XML_DECL + OPEN + first).encode("utf-8")
+    buffer: list[str] = []
+    size = 0
+    async for child in _chain(head, entries):
+        fragment = wanted.render(
+            _resource(locks, share, path.child(child.name, child.is_dir), child, wanted)
+        )
+        buffer.append(fragment)
+        size += len(fragment)
+        if size >= FLUSH_BYTES:
+            yield "".join(buffer).encode("utf-8")
+            buffer, size = [], 0
     buffer.append(CLOSE)
-    await resp.write("".join(buffer).encode("utf-8"))
-    await resp.write_eof()
-    return resp
+    yield "".join(buffer).encode("utf-8")
 
 
 def _resource(

@@ -17,11 +17,12 @@ from collections.abc import Iterator
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, NotPermitted
+from gateway.errors import BadRequest
 from gateway.fs.paths import DavPath
 from gateway.fs.policy import may_write
 from gateway.fs.share import Share
 from gateway.webdav.lockservice import LOCKS
+from gateway.webdav.precheck import refuse
 from gateway.webdav.props import propstat, response
 from gateway.webdav.xml import DAV, XmlDoc, dav, element, read_xml, xml_response
 
@@ -83,9 +84,7 @@ def results(names: list[str]) -> list[tuple[int, str | None, list[str]]]:
 
 
 async def proppatch(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
-    refusal = may_write(share.policy)
-    if refusal:
-        raise NotPermitted(refusal)
+    refuse(may_write(share.policy))
     names = requested(await read_xml(request))
     entry = await share.stat(path)
     await request.app[LOCKS].check_write(request, share, path, etag=entry.etag)

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 from gateway.fs.listing import Entry
 from gateway.responses import content_type_of, http_date
-from gateway.storage.base import ObjectInfo
 from gateway.webdav.lockservice import ActiveLock
 from gateway.webdav.xml import dav, element, escape, status_line
 
@@ -62,8 +61,7 @@ def _rfc3339(when: datetime | None) -> str | None:
 
 
 def _content_type(entry: Entry) -> str:
-    info = ObjectInfo("", entry.size, entry.etag or "", datetime.min, entry.content_type)
-    return content_type_of(info, entry.name)
+    return content_type_of(entry.content_type, entry.name)
 
 
 def _file_only(render: Callable[[Entry], str | None]) -> Callable[[Resource], str | None]:

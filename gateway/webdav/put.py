@@ -9,20 +9,20 @@ multipart upload), and only a body of the announced length is committed.
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.errors import BadRequest, Conflict, PreconditionFailed
+from gateway.errors import BadRequest, Conflict, MethodNotAllowed, PreconditionFailed
 from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
 from gateway.fs.preconditions import Outcome, evaluate
 from gateway.fs.share import Share
-from gateway.responses import plain, send_continue, validators
-from gateway.webdav.guards import COLLECTION_ALLOW, current_file, locks, refuse
+from gateway.responses import guess_type, send_continue, validators
 from gateway.webdav.headers import expected_length
+from gateway.webdav.lockservice import LOCKS
+from gateway.webdav.precheck import current_file, refuse
 
 CHUNK = 256 * 1024
 
@@ -43,15 +43,14 @@ def content_type(request: web.Request, path: DavPath) -> str | None:
     sent = request.headers.get("Content-Type", "").strip()
     if sent:
         return sent
-    guessed, _ = mimetypes.guess_type(path.name, strict=False)
-    return guessed
+    return guess_type(path.name)
 
 
 async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     refuse(policy.may_write(share.policy))
     if path.is_root or path.trailing_slash:
-        return plain(405, f"{share.href(path)} is a collection; PUT writes files",
-                     {"Allow": COLLECTION_ALLOW})
+        raise MethodNotAllowed(f"{share.href(path)} is a collection; PUT writes files",
+                               collection=True)
     if "Content-Range" in request.headers:
         raise BadRequest("partial PUT (Content-Range) is not supported: PUT writes whole objects")
     expected = expected_length(request.headers, request.content_length)
@@ -59,11 +58,12 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
     info = await current_file(share, path)
     if info is None and not share.is_noise(path) and await share.is_dir(path):
-        return plain(405, f"{share.href(path, is_dir=True)} is a collection; PUT writes files",
-                     {"Allow": COLLECTION_ALLOW})
+        raise MethodNotAllowed(
+            f"{share.href(path, is_dir=True)} is a collection; PUT writes files", collection=True
+        )
     if evaluate(request.headers, info, safe_method=False) is Outcome.FAILED:
         raise PreconditionFailed("precondition failed: the object's ETag or date differs")
-    service = locks(request)
+    service = request.app[LOCKS]
     tokens = await service.check_write(request, share, path, etag=info.etag if info else None)
     under_lock = bool(tokens) and service.created_under_lock(share, path, tokens)
     if info is not None and not share.is_noise(path):

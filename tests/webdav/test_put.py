@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from cachetools import TTLCache
 
 from gateway.engine import upload
+from gateway.fs import noise
 from gateway.settings import EngineSettings, Policy
 from gateway.storage.base import ObjectStore
 from tests.apps import app_for, gateway_of, port_of, read_reply, serving, share_of
 from tests.memorystore import MemoryStore
+from tests.webdav.davxml import multistatus
 from tests.webdav.writing import LOCK_FINDER, keys, read, store_fixture, wait_for
 
 store = store_fixture("memory", "local", "moto")
@@ -478,6 +481,43 @@ async def test_noise_is_stored_when_the_share_says_so(aiohttp_client: Any) -> No
     assert store.objects[".DS_Store"].data == b"finder"
 
 
+# ---- the noise area: one per share, bounded as docs/SEMANTICS.md states -------------------
+# 10-minute TTL, 16 MiB in total with 512 bytes counted per entry, bodies up to 1 MiB.
+
+NOISE_TTL = 600.0
+NOISE_TOTAL = 16 * MiB
+NOISE_ENTRY = 512
+NOISE_BODY = 1 * MiB
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def noise_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The clock every noise area created from now on reads for its TTL."""
+    clock = Clock()
+
+    class ClockedTTLCache(TTLCache[Any, Any]):
+        def __init__(self, maxsize: float, ttl: float, timer: Any = None,
+                     getsizeof: Any = None) -> None:
+            super().__init__(maxsize, ttl, timer=clock, getsizeof=getsizeof)
+
+    monkeypatch.setattr(noise, "TTLCache", ClockedTTLCache)
+    return clock
+
+
+async def status_of(client: Any, path: str) -> int:
+    return int((await client.get(path)).status)
+
+
 async def test_held_noise_is_per_share_and_bounded(aiohttp_client: Any) -> None:
     app = app_for(MemoryStore())
     client = await aiohttp_client(app)
@@ -488,3 +528,90 @@ async def test_held_noise_is_per_share_and_bounded(aiohttp_client: Any) -> None:
     assert (await client.get("/._huge")).status == 404
     aside = share_of(app).noise
     assert len(aside) == 1
+
+
+async def test_a_noise_body_up_to_1_mib_is_kept_and_a_larger_one_only_described(
+    aiohttp_client: Any,
+) -> None:
+    client = await aiohttp_client(app_for(MemoryStore()))
+    kept, dropped = b"k" * NOISE_BODY, b"d" * (NOISE_BODY + 1)
+    assert (await client.put("/._kept", data=chunks(kept))).status == 201
+    assert (await client.put("/._dropped", data=chunks(dropped))).status == 201
+    got = await client.get("/._kept")
+    assert got.status == 200 and await got.read() == kept
+    assert await status_of(client, "/._dropped") == 404
+    found = await client.request("PROPFIND", "/._dropped", headers={"Depth": "0"})
+    assert found.status == 207
+    [answer] = multistatus(await found.read()).values()
+    assert answer.ok()["{DAV:}getcontentlength"].text == str(NOISE_BODY + 1)
+
+
+async def test_held_noise_expires_after_ten_minutes(
+    aiohttp_client: Any, noise_clock: Clock
+) -> None:
+    client = await aiohttp_client(app_for(MemoryStore()))
+    assert (await client.put("/._photo.jpg", data=b"apple double")).status == 201
+    noise_clock.now += NOISE_TTL - 1
+    got = await client.get("/._photo.jpg")
+    assert got.status == 200 and await got.read() == b"apple double"
+    noise_clock.now += 2
+    assert await status_of(client, "/._photo.jpg") == 404
+    gone = await client.request("PROPFIND", "/._photo.jpg", headers={"Depth": "0"})
+    assert gone.status == 404
+
+
+async def test_the_noise_area_holds_16_mib_counting_512_bytes_per_entry(
+    aiohttp_client: Any,
+) -> None:
+    store = MemoryStore()
+    client = await aiohttp_client(app_for(store))
+    # 16 entries whose bodies plus 512 bytes each fill the 16 MiB exactly.
+    body = b"n" * (NOISE_TOTAL // 16 - NOISE_ENTRY)
+    names = [f"/._file{i:02d}" for i in range(16)]
+    for name in names:
+        assert (await client.put(name, data=chunks(body))).status == 201
+    for name in names:
+        assert await status_of(client, name) == 200, f"{name} fits in the 16 MiB"
+    # An empty file still costs its 512 bytes: the oldest entry makes room for it.
+    assert (await client.put("/._empty", data=b"")).status == 201
+    assert await status_of(client, "/._empty") == 200
+    assert await status_of(client, names[0]) == 404
+    for name in names[1:]:
+        assert await status_of(client, name) == 200
+    assert store.objects == {}
+
+
+async def test_the_per_entry_charge_caps_the_number_of_entries(aiohttp_client: Any) -> None:
+    app = app_for(MemoryStore())
+    client = await aiohttp_client(app)
+    area = share_of(app).noise
+    most = NOISE_TOTAL // NOISE_ENTRY  # 32,768 empty files
+    for i in range(most):
+        area.keep(f"._{i}", b"", 0, '"d41d8cd98f00b204e9800998ecf8427e"')
+    assert len(area) == most
+    assert (await client.put("/._one.more", data=b"")).status == 201
+    assert len(area) == most
+    assert await status_of(client, "/._one.more") == 200
+    assert area.get("._0") is None  # the oldest made room
+
+
+async def test_each_share_has_a_noise_area_of_its_own(aiohttp_client: Any) -> None:
+    """Two shares of the same bucket and prefix: same keys, separate areas."""
+    store = MemoryStore()
+    app = app_for([store, store], mounts=("/one/", "/two/"))
+    client = await aiohttp_client(app)
+    assert (await client.put("/two/._kept", data=b"two's")).status == 201
+    assert (await client.put("/one/._kept", data=b"one's")).status == 201
+    assert await (await client.get("/two/._kept")).read() == b"two's"
+    assert await (await client.get("/one/._kept")).read() == b"one's"
+    assert (await client.put("/one/._only-in-one", data=b"x")).status == 201
+    assert await status_of(client, "/two/._only-in-one") == 404
+    # Filling share one's area past its cap evicts nothing from share two.
+    body = b"n" * (NOISE_TOTAL // 16)
+    for i in range(17):
+        assert (await client.put(f"/one/._filler{i:02d}", data=chunks(body))).status == 201
+    assert await status_of(client, "/one/._kept") == 404
+    assert await (await client.get("/two/._kept")).read() == b"two's"
+    areas = {share.mount: share.noise for share in gateway_of(app).shares}
+    assert len(areas["/two/"]) == 1 and len(areas["/one/"]) < 17
+    assert store.objects == {}
