@@ -18,7 +18,7 @@ from gateway.auth.basic import Authenticator, parse_basic
 from gateway.auth.principal import USER
 from gateway.auth.users import WRITE_METHODS, User, refusal
 from gateway.errors import NotPermitted
-from gateway.fs.mounts import ROOT_REFUSAL, ROOT_SETTINGS, RootStore, is_root, jailed, mount_parts
+from gateway.fs.mounts import ROOT_REFUSAL, RootShare, is_root, jailed, mount_parts, narrowed_root
 from gateway.fs.share import Share
 from gateway.responses import plain
 
@@ -45,15 +45,12 @@ class Access:
 
     def root_for(self, root: Share, user: User) -> Share:
         """The root listing only the shares ``user`` may see."""
-        store = root.view.store
-        assert isinstance(store, RootStore)
-        names = user.visible(tuple("/".join(m) for m in store.mounts))
+        assert isinstance(root, RootShare)
+        names = user.visible(root.mount_names)
         key = (id(root), names)
         derived = self._roots.get(key)
         if derived is None:
-            mounts = (tuple(n.split("/")) for n in names)
-            view = root.view.engine.view(RootStore(mounts))
-            derived = self._roots[key] = Share(ROOT_SETTINGS, view)
+            derived = self._roots[key] = narrowed_root(root, names)
         return derived
 
 

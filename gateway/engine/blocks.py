@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cachetools import LRUCache
 
@@ -34,10 +34,17 @@ from gateway.engine.budget import MemoryBudget
 from gateway.engine.counters import Counters
 from gateway.errors import GatewayError
 
-if TYPE_CHECKING:
-    from gateway.engine.fetch import Fetch
-
 BlockKey = tuple[int, str, str, int]  # (store id, key, etag, block index)
+
+
+class Filler(Protocol):
+    """What fills an in-flight block (a ``Fetch``), as far as the cache needs to know."""
+
+    def orphaned(self) -> bool:
+        """True when no block it still has to fill is wanted by any reader."""
+        ...
+
+    def cancel(self) -> None: ...
 
 
 class Block:
@@ -71,7 +78,7 @@ class Block:
         self.keep = True  # cache it when the last pin goes (the last reader decides)
         self.cached = False
         self.retired = False
-        self.fetch: Fetch | None = None
+        self.fetch: Filler | None = None
         self._arrived = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -219,6 +226,14 @@ class BlockCache:
             block.cached = False
             del self._lru[block.key]  # a pinned block is not evictable
         block.pins += 1
+
+    def hand_off(self, block: Block, takers: int) -> None:
+        """Turn the one pin ``create``/``lookup`` gave into one pin for each of ``takers``
+        (none: the pin is given back), with no await in between."""
+        if takers > 0:
+            block.pins += takers - 1
+        else:
+            self.unpin(block)
 
     def unpin(self, block: Block, keep: bool = True) -> None:
         if block.pins <= 0:

@@ -12,15 +12,12 @@ ends cleanly with bytes missing).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from gateway.engine.blocks import Block
+from gateway.engine.context import ReadContext
 from gateway.engine.tuning import backoff_delay
 from gateway.errors import NotFound, ObjectChanged, Unavailable, Upstream
 from gateway.storage.base import GetResult
-
-if TYPE_CHECKING:
-    from gateway.engine.core import StoreView
 
 
 class FetchCancelled(Unavailable):
@@ -29,33 +26,11 @@ class FetchCancelled(Unavailable):
     default_message = "read-ahead cancelled"
 
 
-class Slots:
-    """Connection slots: the store's and the process's semaphores, taken in that order."""
-
-    def __init__(self, *semaphores: asyncio.Semaphore) -> None:
-        self._semaphores = semaphores
-
-    async def acquire(self) -> None:
-        taken: list[asyncio.Semaphore] = []
-        try:
-            for semaphore in self._semaphores:
-                await semaphore.acquire()
-                taken.append(semaphore)
-        except BaseException:
-            for semaphore in reversed(taken):
-                semaphore.release()
-            raise
-
-    def release(self) -> None:
-        for semaphore in reversed(self._semaphores):
-            semaphore.release()
-
-
 class Fetch:
     """Fills ``blocks`` (consecutive, one object version) from one ranged GET."""
 
-    def __init__(self, view: StoreView, key: str, etag: str, blocks: list[Block]) -> None:
-        self.view = view
+    def __init__(self, ctx: ReadContext, key: str, etag: str, blocks: list[Block]) -> None:
+        self.ctx = ctx
         self.key = key
         self.etag = etag
         self.blocks = blocks
@@ -76,7 +51,7 @@ class Fetch:
         """Run in the background; ``opened`` is a GET already answered for this range
         (its connection slot held when ``holding``)."""
         self._opened, self._holding = opened, holding
-        self.task = self.view.engine.spawn(self.run())
+        self.task = self.ctx.spawn(self.run())
         self.task.add_done_callback(self._never_ran)
 
     def _never_ran(self, task: asyncio.Task[None]) -> None:
@@ -86,8 +61,8 @@ class Fetch:
         if opened is None:
             return
         if self._holding:
-            self.view.slots.release()
-        self.view.engine.spawn(opened.aclose())
+            self.ctx.slots.release()
+        self.ctx.spawn(opened.aclose())
         self._fail(FetchCancelled())
 
     def orphaned(self) -> bool:
@@ -99,7 +74,7 @@ class Fetch:
         new waits on them) and fail when the task notices."""
         for block in self.blocks[self._current :]:
             if not block.done:
-                self.view.engine.blocks.retire(block)
+                self.ctx.blocks.retire(block)
         if self.task is not None:
             self.task.cancel()
 
@@ -107,14 +82,14 @@ class Fetch:
     async def run(self) -> None:
         opened, self._opened = self._opened, None
         holding = self._holding
-        view = self.view
-        counters = view.engine.counters
-        tuning = view.engine.tuning
+        ctx = self.ctx
+        counters = ctx.counters
+        tuning = ctx.tuning
         failures = 0
         try:
             while self.offset < self.end:
                 if not holding:
-                    await view.slots.acquire()
+                    await ctx.slots.acquire()
                 holding = False
                 retry = False
                 try:
@@ -122,7 +97,7 @@ class Fetch:
                     opened = None
                     if result is None:
                         counters.store_gets += 1
-                        result = await view.store.get(
+                        result = await ctx.store.get(
                             self.key, self.offset, self.end, if_match=self.etag
                         )
                     counters.request_started()
@@ -142,12 +117,12 @@ class Fetch:
                     counters.retries += 1
                     retry = True
                 finally:
-                    view.slots.release()
+                    ctx.slots.release()
                 if retry:
                     await asyncio.sleep(backoff_delay(failures, tuning))
         except ObjectChanged as exc:
             counters.changed += 1
-            view.object_changed(self.key, self.etag)
+            ctx.object_changed(self.key, self.etag)
             self._fail(exc)
         except asyncio.CancelledError:
             self._fail(FetchCancelled())
@@ -165,7 +140,7 @@ class Fetch:
                 f"the store answered bytes [{result.start}, {result.end}) of {self.key!r} "
                 f"for [{self.offset}, {self.end})"
             )
-        counters = self.view.engine.counters
+        counters = self.ctx.counters
         async for chunk in result.body:
             counters.bytes_fetched += len(chunk)
             self._deliver(chunk)
@@ -175,7 +150,7 @@ class Fetch:
 
     def _deliver(self, chunk: bytes) -> None:
         """Split a received chunk across the blocks it covers."""
-        cache = self.view.engine.blocks
+        cache = self.ctx.blocks
         while chunk:
             if self._current >= len(self.blocks) or self.offset >= self.end:
                 raise Upstream(f"the store sent more bytes of {self.key!r} than asked")
@@ -190,7 +165,7 @@ class Fetch:
                 cache.settle(block)
 
     def _fail(self, error: BaseException) -> None:
-        cache = self.view.engine.blocks
+        cache = self.ctx.blocks
         for block in self.blocks[self._current :]:
             if not block.done:
                 block.fail(error)

@@ -1,4 +1,4 @@
-"""The engine's sizes and limits, and the pure decisions made with them.
+"""The engine's sizes and limits, block geometry and retry backoff.
 
 Block size: objects are cached and shared in 1 MiB blocks. Small enough that the first
 block of a small object is one cheap GET (fast first byte, and one request serves the
@@ -7,11 +7,9 @@ that per-block bookkeeping is negligible (a 1 GiB object is 1024 blocks). A rang
 covers several consecutive blocks at once (up to ``part_size``, default the
 ``--read-part-size``), so block granularity does not multiply store requests.
 
-Read-ahead: each reader has a window that starts at one block and doubles every time the
-reader has consumed a whole window sequentially, up to ``max_window`` (and at most an
-eighth of the memory budget, so several readers can run at full speed side by side). A
-seek resets it. The window is fetched as parallel ranged GETs of ``part_for(window)``
-bytes: that is how one client gets several times the bandwidth of one connection.
+Read-ahead: the sizes it works with live here (``max_window``, ``part_size``,
+``streaming_after``); the decisions made with them (window growth and shrink, seeks,
+exact small reads, drop-behind, GET sizes) are ``gateway.engine.readahead``.
 """
 
 from __future__ import annotations
@@ -54,42 +52,6 @@ def block_span(index: int, size: int, block: int) -> tuple[int, int]:
     """``[start, end)`` of block ``index`` of an object of ``size`` bytes."""
     start = index * block
     return start, min(start + block, size)
-
-
-def window_cap(tuning: Tuning, budget_limit: int) -> int:
-    """The largest read-ahead window: ``max_window``, but no more than an eighth of the
-    budget, and never less than one block."""
-    return max(tuning.block_size, min(tuning.max_window, budget_limit // 8))
-
-
-def grow(window: int, cap: int) -> int:
-    return min(window * 2, cap)
-
-
-def shrink(window: int, block: int) -> int:
-    """Halve the window when the budget refuses read-ahead (at least one block)."""
-    return max(block, window // 2)
-
-
-def part_for(window: int, tuning: Tuning) -> int:
-    """Bytes per ranged GET for a window: half the window (so even a small window is two
-    requests in parallel), between one block and ``part_size``, a whole number of blocks."""
-    block = tuning.block_size
-    part = min(max(window // 2, block), max(tuning.part_size, block))
-    return part - part % block
-
-
-def split_runs(indices: list[int], per_request: int) -> list[list[int]]:
-    """Group block indices into runs of consecutive blocks, each at most ``per_request``
-    long: one ranged GET per run."""
-    runs: list[list[int]] = []
-    for index in indices:
-        run = runs[-1] if runs else None
-        if run is not None and run[-1] + 1 == index and len(run) < per_request:
-            run.append(index)
-        else:
-            runs.append([index])
-    return runs
 
 
 def backoff_delay(attempt: int, tuning: Tuning, rng: random.Random | None = None) -> float:

@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
 from gateway.engine.budget import MemoryBudget
-from gateway.engine.core import StoreView
 from gateway.errors import BadRequest, Exists, GatewayError, NotFound, TooLarge
 from gateway.storage.base import ObjectInfo, ObjectStore, UploadPart
 
@@ -35,6 +34,39 @@ MAX_IN_FLIGHT = 4
 
 class LengthMismatch(BadRequest):
     """The body is shorter or longer than the client announced: it is not committed."""
+
+
+def announced_length(headers: Mapping[str, str], content_length: int | None) -> int | None:
+    """The body length the client announced: ``X-Expected-Entity-Length`` (Finder sends it
+    with chunked bodies) or ``Content-Length``; both present must agree (else 400)."""
+    raw = headers.get("X-Expected-Entity-Length")
+    if raw is None:
+        return content_length
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()):  # isdigit alone admits "²", which int refuses
+        raise BadRequest(f"X-Expected-Entity-Length must be a byte count, not {raw!r}")
+    announced = int(raw)
+    if content_length is not None and content_length != announced:
+        raise BadRequest(
+            f"Content-Length {content_length} and X-Expected-Entity-Length {announced} differ"
+        )
+    return announced
+
+
+def check_length(total: int, expected: int | None, *, ended: bool) -> None:
+    """Refuse a body of ``total`` bytes so far (the whole body when ``ended``) that cannot
+    be of the ``expected`` length announced: past it at once, short of it at the end."""
+    if expected is None:
+        return
+    if total > expected:
+        raise LengthMismatch(
+            f"the body is longer than the {expected} bytes announced; nothing was written"
+        )
+    if ended and total != expected:
+        raise LengthMismatch(
+            f"the body ended after {total} of the {expected} bytes announced; "
+            "nothing was written"
+        )
 
 
 def choose_part_size(base: int, expected_size: int | None) -> int:
@@ -61,11 +93,7 @@ class BodyReader:
             self.eof = True
             return b""
         self.total += len(chunk)
-        if self.expected_size is not None and self.total > self.expected_size:
-            raise LengthMismatch(
-                f"the body is longer than the {self.expected_size} bytes announced; "
-                "nothing was written"
-            )
+        check_length(self.total, self.expected_size, ended=False)
         return chunk
 
     async def read_part(self, size: int) -> bytes:
@@ -91,34 +119,29 @@ class BodyReader:
         return not self._left
 
     def check_complete(self) -> None:
-        if self.expected_size is not None and self.total != self.expected_size:
-            raise LengthMismatch(
-                f"the body ended after {self.total} of the {self.expected_size} bytes "
-                "announced; nothing was written"
-            )
+        check_length(self.total, self.expected_size, ended=True)
 
 
 async def write_stream(
-    view: StoreView,
+    store: ObjectStore,
+    budget: MemoryBudget,
     key: str,
     chunks: AsyncIterable[bytes],
     *,
+    part_size: int,
     content_type: str | None = None,
     expected_size: int | None = None,
     create_only: bool = False,
-    part_size: int | None = None,
     max_in_flight: int = MAX_IN_FLIGHT,
 ) -> ObjectInfo:
     """Write the whole stream to ``key``; the object appears only when complete.
 
+    ``part_size``: the multipart part size for a body of unknown length.
     ``expected_size``: the announced length; a body of another length is not committed
     (LengthMismatch). ``create_only``: refuse (Exists) if the key exists when the object
-    would be committed. The caller updates the metadata cache.
+    would be committed. Called through ``StoreView.write_stream``, which keeps the caches.
     """
-    budget = view.engine.budget
-    size = choose_part_size(
-        part_size or view.engine.settings.write_part_size * MiB, expected_size
-    )
+    size = choose_part_size(part_size, expected_size)
     body = BodyReader(chunks, expected_size)
     # A small body of known length reserves only its length: many small PUTs at once
     # (a Finder copy of a folder) must not each hold a whole part of the budget. It can
@@ -130,8 +153,8 @@ async def write_stream(
         first = await body.read_part(size)
         if await body.at_end():
             body.check_complete()
-            return await view.store.put(key, first, content_type, if_none_match=create_only)
-        upload = _Multipart(view.store, budget, key, size, max_in_flight, first, held)
+            return await store.put(key, first, content_type, if_none_match=create_only)
+        upload = _Multipart(store, budget, key, size, max_in_flight, first, held)
         handed_over = True  # from here the upload owns the part and its reservation
         del first  # the part must not stay referenced once it is uploaded
     finally:

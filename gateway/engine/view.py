@@ -1,34 +1,34 @@
-"""Engine and StoreView: what the layers above see of the stream engine.
+"""StoreView: the only door to a store, for reads, listings and writes.
 
-One ``Engine`` per process holds what every client shares: the memory budget, the block
-cache, the process-wide limit on ranged GETs in flight and the counters. Each store gets
-a ``StoreView`` (``Engine.view(store)``) with its own identity in block keys, its own
-connection limit and its metadata cache. The layers above only use ``StoreView``:
-``stat``, ``open``/``OpenRead.iter_range``, ``list_page``, ``remember``, ``invalidate``.
+Each store gets a ``StoreView`` (``Engine.view(store)``) with its own identity in block
+keys, its own connection limit and its metadata cache. The layers above only use the
+view: ``stat``, ``open``/``OpenRead.iter_range``, ``list_page``, ``list_tree_page`` to
+read, and ``put``, ``copy``, ``delete``, ``delete_many``, ``write_stream`` to write.
+Every write keeps the caches true at once: the written key's metadata is learnt (or
+forgotten), its negative entry, every listing page that could show it and the blocks of
+its other versions are dropped; so the next PROPFIND, listing or GET through this
+gateway sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections import Counter
-from collections.abc import Coroutine
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from collections.abc import AsyncIterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from gateway.engine.blocks import Block, BlockCache, BlockKey
-from gateway.engine.budget import MemoryBudget
-from gateway.engine.counters import Counters
-from gateway.engine.fetch import Fetch, Slots
+from gateway.engine.blocks import Block, BlockKey
+from gateway.engine.context import ReadContext, Shared, Slots
+from gateway.engine.fetch import Fetch
 from gateway.engine.metacache import MetadataCache, Missing
 from gateway.engine.reader import OpenRead
-from gateway.engine.tuning import Tuning, backoff_delay
-from gateway.errors import NotFound, Upstream
-from gateway.settings import EngineSettings, StoreSettings
+from gateway.engine.tuning import backoff_delay
+from gateway.engine.upload import MAX_IN_FLIGHT, MiB, write_stream
+from gateway.errors import Exists, NotFound, Upstream
+from gateway.settings import StoreSettings
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore
 
 DEFAULT_CONNECTIONS = 64
-T = TypeVar("T")
 
 
 @dataclass
@@ -41,26 +41,36 @@ class _Opening:
 
 class StoreView:
     def __init__(
-        self, engine: Engine, store: ObjectStore, max_connections: int | None = None
+        self, engine: Shared, store: ObjectStore, max_connections: int | None = None
     ) -> None:
         self.engine = engine
-        self.store = store
+        self.store = store  # the engine's own: nothing above it touches the store
         self.id = engine.next_view_id()
+        self._max_connections = max_connections
         connections = max_connections or _store_connections(store)
         # Ranged GETs may use three quarters of the store's connections: HEADs, listings
         # and uploads keep the rest instead of queueing behind read-ahead.
-        self.slots = Slots(
+        slots = Slots(
             asyncio.Semaphore(max(1, connections - connections // 4)), engine.fetch_slots
         )
+        self.ctx = ReadContext(engine, store, self.id, slots, self.object_changed)
         self.meta = MetadataCache(engine.settings.metadata_ttl)
-        self.reading: Counter[tuple[str, str]] = Counter()  # active readers per version
         self._opening: dict[str, _Opening] = {}
 
     def __repr__(self) -> str:
         return f"StoreView({self.store.description})"
 
+    @property
+    def description(self) -> str:
+        """The store, for people (and lock URLs): bucket and prefix, or folder."""
+        return self.store.description
+
+    def sibling(self, store: ObjectStore) -> StoreView:
+        """A view of another store on the same engine (same budget and block cache)."""
+        return StoreView(self.engine, store, self._max_connections)
+
     def block_key(self, key: str, etag: str, index: int) -> BlockKey:
-        return (self.id, key, etag, index)
+        return self.ctx.block_key(key, etag, index)
 
     # ---- metadata ----------------------------------------------------------------------
     async def stat(self, key: str) -> ObjectInfo:
@@ -96,6 +106,13 @@ class StoreView:
         self.meta.put_page(prefix, token, max_keys, page)
         return page
 
+    async def list_tree_page(
+        self, prefix: str, token: str | None = None, max_keys: int = 1000
+    ) -> ListPage:
+        """A page of every key under ``prefix`` (no delimiter), fresh from the store: tree
+        operations act on what is there now, never on a cached listing."""
+        return await self.store.list_page(prefix, None, token, max_keys)
+
     def remember(self, info: ObjectInfo) -> None:
         """Record metadata learnt from a write through the gateway: the key's listings and
         the blocks of its other versions are forgotten at once."""
@@ -116,6 +133,78 @@ class StoreView:
             self.meta.invalidate(key)
         self.engine.blocks.retire_object(self.id, key, etag)
 
+    # ---- writes ------------------------------------------------------------------------
+    def _written(self, info: ObjectInfo) -> ObjectInfo:
+        """A write through the gateway made ``info`` the current version of its key."""
+        self.invalidate(info.key)
+        self.remember(info)
+        return info
+
+    @contextmanager
+    def _creating(self, key: str) -> Iterator[None]:
+        """A create-only write found the key taken: what the cache said is stale."""
+        try:
+            yield
+        except Exists:
+            self.invalidate(key)
+            raise
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        create_only: bool = False,
+    ) -> ObjectInfo:
+        """One PutObject; ``create_only`` refuses (Exists) if the key exists."""
+        with self._creating(key):
+            info = await self.store.put(key, data, content_type, if_none_match=create_only)
+        return self._written(info)
+
+    async def write_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str | None = None,
+        expected_size: int | None = None,
+        create_only: bool = False,
+        part_size: int | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ) -> ObjectInfo:
+        """Write a stream to ``key`` (``gateway.engine.upload``), visible only when whole."""
+        with self._creating(key):
+            info = await write_stream(
+                self.store,
+                self.engine.budget,
+                key,
+                chunks,
+                part_size=part_size or self.engine.settings.write_part_size * MiB,
+                content_type=content_type,
+                expected_size=expected_size,
+                create_only=create_only,
+                max_in_flight=max_in_flight,
+            )
+        return self._written(info)
+
+    async def copy(self, src: str, dst: str) -> ObjectInfo:
+        """A server-side copy of ``src`` to ``dst``."""
+        return self._written(await self.store.copy(src, dst))
+
+    async def delete(self, key: str) -> None:
+        await self.store.delete(key)
+        self.invalidate(key)
+
+    async def delete_many(self, keys: list[str]) -> dict[str, str]:
+        """One DeleteObjects call; returns the keys the store refused, with its reason.
+        Every key is forgotten, whatever happened: the store is asked again next time."""
+        try:
+            return await self.store.delete_many(keys)
+        finally:
+            for key in keys:
+                self.invalidate(key)
+
     # ---- reads -------------------------------------------------------------------------
     async def open(self, key: str, info: ObjectInfo | None = None) -> OpenRead:
         """Start a read of the current version of ``key`` (of ``info`` when given).
@@ -125,7 +214,7 @@ class StoreView:
         block are cached. Concurrent opens of one key share that GET.
         """
         if info is not None:
-            return OpenRead(self, info)
+            return OpenRead(self.ctx, info)
         engine = self.engine
         known = self.meta.info(key)
         if isinstance(known, Missing):
@@ -134,11 +223,11 @@ class StoreView:
         if isinstance(known, ObjectInfo):
             if known.size == 0:
                 engine.counters.metadata_hits += 1
-                return OpenRead(self, known)
+                return OpenRead(self.ctx, known)
             block = engine.blocks.lookup(self.block_key(key, known.etag, 0))
             if block is not None:
                 engine.counters.metadata_hits += 1
-                return OpenRead(self, known, block)
+                return OpenRead(self.ctx, known, block)
         opening = self._opening.get(key)
         if opening is None:
             opening = _Opening()
@@ -159,7 +248,7 @@ class StoreView:
                 if opening.waiters == 0:
                     task.cancel()
             raise
-        return OpenRead(self, found, block)
+        return OpenRead(self.ctx, found, block)
 
     async def _open_first(self, key: str, opening: _Opening) -> tuple[ObjectInfo, Block | None]:
         """GET the first block without If-Match (the etag is not known yet) and learn the
@@ -187,18 +276,16 @@ class StoreView:
             block = cache.lookup(block_key) if size else None
             if block is not None or size == 0:
                 budget.release(charge)
-                self.slots.release()
+                self.ctx.slots.release()
                 engine.spawn(result.aclose())
             else:
                 if charge > size:
                     budget.release(charge - size)
                 block = cache.create(block_key, 0, size, min(charge, size))
-                Fetch(self, key, info.etag, [block]).start_task(result, holding=True)
+                Fetch(self.ctx, key, info.etag, [block]).start_task(result, holding=True)
             if block is not None:
-                if opening.waiters > 0:
-                    block.pins += opening.waiters - 1  # create/lookup gave one
-                else:
-                    cache.unpin(block)  # everyone gave up: the fetch is an orphan
+                # No waiter left: the fetch becomes an orphan and is cancelled.
+                cache.hand_off(block, opening.waiters)
             return info, block
         finally:
             if self._opening.get(key) is opening:
@@ -209,18 +296,18 @@ class StoreView:
         engine = self.engine
         failures = 0
         while True:
-            await self.slots.acquire()
+            await self.ctx.slots.acquire()
             try:
                 engine.counters.store_gets += 1
                 return await self.store.get(key, 0, engine.tuning.block_size)
             except Upstream:
-                self.slots.release()
+                self.ctx.slots.release()
                 failures += 1
                 if failures > engine.tuning.retries:
                     raise
                 engine.counters.retries += 1
             except BaseException:
-                self.slots.release()
+                self.ctx.slots.release()
                 raise
             await asyncio.sleep(backoff_delay(failures, engine.tuning))
 
@@ -230,60 +317,3 @@ def _store_connections(store: ObjectStore) -> int:
     if isinstance(settings, StoreSettings):
         return settings.max_connections
     return DEFAULT_CONNECTIONS
-
-
-class Engine:
-    def __init__(self, settings: EngineSettings, tuning: Tuning | None = None) -> None:
-        self.settings = settings
-        self.budget = MemoryBudget(settings.memory_target_bytes)
-        tuning = tuning or Tuning.from_settings(settings)
-        if tuning.block_size > self.budget.limit:
-            tuning = replace(tuning, block_size=self.budget.limit)
-        self.tuning = tuning
-        self.counters = Counters(budget=self.budget)
-        self.blocks = BlockCache(
-            self.budget, int(self.budget.limit * tuning.cache_share), self.counters
-        )
-        self.fetch_slots = asyncio.Semaphore(tuning.max_fetches)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._ids = itertools.count(1)
-
-    def view(self, store: ObjectStore, max_connections: int | None = None) -> StoreView:
-        """The engine's face for one store; ``max_connections`` defaults to the store's
-        own setting (``StoreSettings.max_connections``)."""
-        return StoreView(self, store, max_connections)
-
-    def next_view_id(self) -> int:
-        return next(self._ids)
-
-    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        """Run background work the engine owns (fetches); ``close`` cancels it."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-        return task
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: failures reach readers through their blocks
-
-    @property
-    def busy(self) -> int:
-        """Background tasks (fetches, first GETs) still running."""
-        return len(self._tasks)
-
-    async def wait_idle(self) -> None:
-        """Wait until no background work is left (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def drop_cache(self) -> None:
-        """Give every idle cached block back to the budget."""
-        self.blocks.clear()
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await self.wait_idle()
-        self.blocks.clear()

@@ -14,7 +14,7 @@ built from an already decoded and validated path, so nothing can reach outside i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gateway.engine import Engine
@@ -125,13 +125,32 @@ def needs_root(shares: Iterable[ShareSettings]) -> bool:
     return all(s.mount != "/" for s in shares)
 
 
-def root_share(engine: Engine, shares: Iterable[ShareSettings]) -> Share:
+@dataclass
+class RootShare(Share):
+    """The read-only share serving ``/``: a view of a ``RootStore`` listing ``mounts``."""
+
+    mounts: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def mount_names(self) -> tuple[str, ...]:
+        return tuple("/".join(m) for m in self.mounts)
+
+
+def root_share(engine: Engine, shares: Iterable[ShareSettings]) -> RootShare:
     """The read-only share serving ``/`` and the folders above the mounts."""
-    return Share(ROOT_SETTINGS, engine.view(RootStore(mount_parts(s) for s in shares)))
+    store = RootStore(mount_parts(s) for s in shares)
+    return RootShare(ROOT_SETTINGS, engine.view(store), mounts=store.mounts)
+
+
+def narrowed_root(root: RootShare, names: Iterable[str]) -> RootShare:
+    """``root`` listing only the mounts ``names`` (a user's visible shares), on the same
+    engine."""
+    store = RootStore(tuple(name.split("/")) for name in names)
+    return RootShare(ROOT_SETTINGS, root.view.sibling(store), mounts=store.mounts)
 
 
 def is_root(share: Share) -> bool:
-    return isinstance(share.view.store, RootStore)
+    return isinstance(share, RootShare)
 
 
 def jailed(share: Share, jail: str) -> Share:

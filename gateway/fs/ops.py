@@ -1,9 +1,9 @@
 """Namespace writes: create, mkdir, delete, copy, move, as the front-ends need them.
 
 These do the work; they do not decide what is allowed (that is ``policy``, applied by the
-caller). Every write updates the engine's metadata cache at once (``invalidate`` the key
-and every listing that could show it, ``remember`` what was written), so the next
-PROPFIND, listing or GET through this gateway sees it: caches stay true.
+caller). Every write goes through the share's ``StoreView``, which keeps its caches true
+(metadata, listings, negative entries), so the next PROPFIND, listing or GET through this
+gateway sees it.
 
 Client noise (``Share.is_noise``) is written to the share's noise area, never the store.
 Collections are handled under their EXACT ``dir/`` prefix: ``dir2`` and ``dir-x`` are other
@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 
-from gateway.engine.upload import LengthMismatch, write_stream
+from gateway.engine.upload import check_length
 from gateway.errors import Conflict, GatewayError, NotFound, NotPermitted, Upstream
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
@@ -49,20 +49,6 @@ class Tree:
         return all(info.key == self.prefix for info in self.objects)
 
 
-# ---- cache ----------------------------------------------------------------------------
-
-
-def _written(share: Share, info: ObjectInfo) -> ObjectInfo:
-    share.view.invalidate(info.key)
-    share.view.remember(info)
-    return info
-
-
-def _gone(share: Share, keys: list[str]) -> None:
-    for key in keys:
-        share.view.invalidate(key)
-
-
 # ---- files ----------------------------------------------------------------------------
 
 
@@ -78,15 +64,13 @@ async def write_file(
     """Create or replace the file at ``path`` from a stream; visible only when complete."""
     if share.is_noise(path):
         return await _hold(share, path, chunks, content_type, expected_size)
-    info = await write_stream(
-        share.view,
+    return await share.view.write_stream(
         share.key(path),
         chunks,
         content_type=content_type,
         expected_size=expected_size,
         create_only=create_only,
     )
-    return _written(share, info)
 
 
 async def _hold(
@@ -102,21 +86,13 @@ async def _hold(
     size = 0
     async for chunk in chunks:
         size += len(chunk)
-        if expected_size is not None and size > expected_size:
-            raise LengthMismatch(
-                f"the body is longer than the {expected_size} bytes announced; "
-                "nothing was written"
-            )
+        check_length(size, expected_size, ended=False)
         digest.update(chunk)
         if kept is not None:
             kept.append(chunk)
             if size > share.noise.max_body:
                 kept = None
-    if expected_size is not None and size != expected_size:
-        raise LengthMismatch(
-            f"the body ended after {size} of the {expected_size} bytes announced; "
-            "nothing was written"
-        )
+    check_length(size, expected_size, ended=True)
     data = b"".join(kept) if kept is not None else None
     return share.noise.keep(share.key(path), data, size, f'"{digest.hexdigest()}"', content_type)
 
@@ -127,7 +103,7 @@ async def create_empty(share: Share, path: DavPath, content_type: str | None = N
     if share.is_noise(path):
         return share.noise.keep(share.key(path), b"", 0, f'"{hashlib.md5(b"").hexdigest()}"',
                                 content_type)
-    return _written(share, await share.view.store.put(share.key(path), b"", content_type))
+    return await share.view.put(share.key(path), b"", content_type)
 
 
 async def delete_file(share: Share, path: DavPath) -> None:
@@ -135,9 +111,7 @@ async def delete_file(share: Share, path: DavPath) -> None:
         if not share.noise.drop(share.key(path)):
             raise NotFound(f"{share.href(path)} does not exist")
         return
-    key = share.key(path)
-    await share.view.store.delete(key)
-    _gone(share, [key])
+    await share.view.delete(share.key(path))
 
 
 async def _read_small(share: Share, info: ObjectInfo, limit: int) -> bytes | None:
@@ -163,10 +137,9 @@ async def transfer_file(
     dst_key = share.key(dst)
     if not src_aside and not dst_aside:
         if info.size == 0:
-            result = await share.view.store.put(dst_key, b"", info.content_type)
+            result = await share.view.put(dst_key, b"", info.content_type)
         else:
-            result = await share.view.store.copy(info.key, dst_key)
-        _written(share, result)
+            result = await share.view.copy(info.key, dst_key)
     else:
         if src_aside:
             held = share.noise_file(src)
@@ -181,8 +154,7 @@ async def transfer_file(
                     f"{share.href(src)} is client metadata whose body was not kept; "
                     "it cannot be copied into the share"
                 )
-            result = _written(share, await share.view.store.put(dst_key, data,
-                                                                 info.content_type))
+            result = await share.view.put(dst_key, data, info.content_type)
     if move:
         await delete_file(share, src)
     return result
@@ -193,7 +165,7 @@ async def transfer_file(
 
 async def mkdir(share: Share, path: DavPath) -> ObjectInfo:
     """Write the collection's ``dir/`` marker object."""
-    return _written(share, await share.view.store.put(share.dir_prefix(path), b""))
+    return await share.view.put(share.dir_prefix(path), b"")
 
 
 async def list_tree(share: Share, path: DavPath, cap: int | None = None) -> Tree:
@@ -203,7 +175,7 @@ async def list_tree(share: Share, path: DavPath, cap: int | None = None) -> Tree
     objects: list[ObjectInfo] = []
     token: str | None = None
     while True:
-        page = await share.view.store.list_page(prefix, None, token)
+        page = await share.view.list_tree_page(prefix, token)
         objects.extend(page.objects)
         if len(objects) > cap:
             raise TooManyObjects(
@@ -218,7 +190,7 @@ async def list_tree(share: Share, path: DavPath, cap: int | None = None) -> Tree
 async def tree_is_empty(share: Share, path: DavPath) -> bool:
     """True if nothing but the collection's own marker lies under its prefix."""
     prefix = share.dir_prefix(path)
-    page = await share.view.store.list_page(prefix, None, None, 2)
+    page = await share.view.list_tree_page(prefix, None, 2)
     return all(info.key == prefix for info in page.objects)
 
 
@@ -242,7 +214,7 @@ async def delete_keys(share: Share, keys: list[str]) -> Failures:
     def batch_job(batch: list[str]) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
             try:
-                refused = await share.view.store.delete_many(batch)
+                refused = await share.view.delete_many(batch)
             except GatewayError as exc:
                 failed.update(dict.fromkeys(batch, exc))
                 return
@@ -254,12 +226,9 @@ async def delete_keys(share: Share, keys: list[str]) -> Failures:
     def batches(ks: list[str]) -> list[list[str]]:
         return [ks[i : i + DELETE_BATCH] for i in range(0, len(ks), DELETE_BATCH)]
 
-    try:
-        await _bounded(BATCHES_IN_FLIGHT, [batch_job(b) for b in batches(objects)])
-        for batch in batches(markers):
-            await batch_job(batch)()
-    finally:
-        _gone(share, keys)
+    await _bounded(BATCHES_IN_FLIGHT, [batch_job(b) for b in batches(objects)])
+    for batch in batches(markers):
+        await batch_job(batch)()
     return failed
 
 
@@ -292,13 +261,12 @@ async def copy_tree(
             target = dst_prefix + info.key[len(tree.prefix) :]
             try:
                 if info.size == 0:  # markers and empty files: no data to copy
-                    result = await share.view.store.put(target, b"", info.content_type)
+                    await share.view.put(target, b"", info.content_type)
                 else:
-                    result = await share.view.store.copy(info.key, target)
+                    await share.view.copy(info.key, target)
             except GatewayError as exc:
                 failed[info.key] = exc
                 return
-            _written(share, result)
             copied.append(info.key)
 
         return job

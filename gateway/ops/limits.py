@@ -33,7 +33,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 
-from gateway.errors import TooLarge
+from gateway.engine.upload import announced_length
+from gateway.errors import BadRequest, TooLarge
 from gateway.responses import plain
 from gateway.settings import LimitSettings
 
@@ -75,11 +76,12 @@ logging.getLogger("aiohttp.server").addFilter(_ClientFaults())
 
 
 def declared_length(request: web.BaseRequest) -> int | None:
-    """The body size the client announced: Content-Length, else X-Expected-Entity-Length."""
-    if request.content_length is not None:
+    """The body size the client announced: Content-Length, else X-Expected-Entity-Length.
+    Announcements that are malformed or disagree are the PUT handler's 400, not a size."""
+    try:
+        return announced_length(request.headers, request.content_length)
+    except BadRequest:
         return request.content_length
-    expected = request.headers.get("X-Expected-Entity-Length", "")
-    return int(expected) if expected.isdigit() else None
 
 
 @dataclass

@@ -99,19 +99,3 @@ def parse_depth(headers: Mapping[str, str], method: str, allowed: tuple[str, ...
         choices = " or ".join(allowed)
         raise BadRequest(f"{method} Depth must be {choices}, not {raw!r}")
     return value
-
-def expected_length(headers: Mapping[str, str], content_length: int | None) -> int | None:
-    """The body length the client announced: ``X-Expected-Entity-Length`` (Finder sends it
-    with chunked bodies) or ``Content-Length``; both present must agree."""
-    raw = headers.get("X-Expected-Entity-Length")
-    if raw is None:
-        return content_length
-    raw = raw.strip()
-    if not raw.isdigit():
-        raise BadRequest(f"X-Expected-Entity-Length must be a byte count, not {raw!r}")
-    announced = int(raw)
-    if content_length is not None and content_length != announced:
-        raise BadRequest(
-            f"Content-Length {content_length} and X-Expected-Entity-Length {announced} differ"
-        )
-    return announced

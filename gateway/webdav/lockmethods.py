@@ -87,14 +87,10 @@ def _check_conditions(request: web.Request, entry: Entry | None) -> None:
 async def _create_placeholder(share: Share, path: DavPath) -> bool:
     """Write the zero-byte object a LOCK on an unmapped URL creates; False if something
     appeared there meanwhile (the lock then simply applies to it)."""
-    key = share.key(path)
     try:
-        info = await share.view.store.put(key, b"", if_none_match=True)
+        await share.view.put(share.key(path), b"", create_only=True)
     except Exists:
-        share.view.invalidate(key)
-        return False
-    share.view.invalidate(key)
-    share.view.remember(info)
+        return False  # the view forgot what it knew of the key
     return True
 
 

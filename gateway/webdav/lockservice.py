@@ -109,7 +109,7 @@ def lock_url(share: Share, path: DavPath) -> str:
     Two users jailed to different prefixes of one share see the same hrefs for different
     objects, and two shares may serve the same keys: locks belong to what is locked.
     """
-    store = quote(share.view.store.description, safe="")
+    store = quote(share.view.description, safe="")
     key = share.key(path) if path.parts else share.prefix.rstrip("/")
     return str(normalize_lock_root(f"/{store}/{quote(key, safe='/')}"))
 

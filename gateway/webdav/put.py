@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gateway.engine.upload import announced_length
 from gateway.errors import BadRequest, Conflict, MethodNotAllowed, PreconditionFailed
 from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
 from gateway.fs.preconditions import Outcome, evaluate
 from gateway.fs.share import Share
 from gateway.responses import guess_type, send_continue, validators
-from gateway.webdav.headers import expected_length
 from gateway.webdav.lockservice import LOCKS
 from gateway.webdav.precheck import current_file, refuse
 
@@ -53,7 +53,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
                                collection=True)
     if "Content-Range" in request.headers:
         raise BadRequest("partial PUT (Content-Range) is not supported: PUT writes whole objects")
-    expected = expected_length(request.headers, request.content_length)
+    expected = announced_length(request.headers, request.content_length)
     if not await share.is_dir(path.parent):
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
     info = await current_file(share, path)

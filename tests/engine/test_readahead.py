@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import aclosing
 
-from gateway.engine.tuning import window_cap
+from gateway.engine.readahead import window_cap
 from tests.engine.support import GatedStore, MiB, data_of, make_view, ranges, read_range, until
 from tests.memorystore import MemoryStore
 

@@ -71,7 +71,7 @@ async def test_views_of_two_stores_never_share_blocks() -> None:
     one, two = MemoryStore("one"), MemoryStore("two")
     assert one.put_sync("k", b"same bytes").etag == two.put_sync("k", b"same bytes").etag
     view = make_view(one)
-    other = view.engine.view(two)
+    other = view.sibling(two)
     assert await read_key(view, "k") == b"same bytes"
     assert await read_key(other, "k") == b"same bytes"
     assert one.calls == {"get": 1}

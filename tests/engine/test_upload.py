@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.engine import Engine, StoreView, upload
-from gateway.engine.upload import LengthMismatch, choose_part_size, write_stream
-from gateway.errors import Exists, TooLarge, Upstream
+from gateway.engine.upload import LengthMismatch, announced_length, check_length, choose_part_size
+from gateway.errors import BadRequest, Exists, TooLarge, Upstream
 from gateway.settings import EngineSettings
 from gateway.storage.base import ObjectStore, UploadPart
 from gateway.storage.s3 import S3Store
@@ -78,7 +78,7 @@ def test_part_size_grows_only_for_bodies_that_would_pass_10000_parts() -> None:
 
 async def test_a_body_within_one_part_is_one_put() -> None:
     store = MemoryStore()
-    info = await write_stream(view_of(store), "a", stream(b"x" * 1000), content_type="text/x")
+    info = await view_of(store).write_stream("a", stream(b"x" * 1000), content_type="text/x")
     assert store.objects["a"].data == b"x" * 1000
     assert info.size == 1000 and info.content_type == "text/x"
     assert store.calls["put"] == 1 and store.calls["create_upload"] == 0
@@ -87,20 +87,20 @@ async def test_a_body_within_one_part_is_one_put() -> None:
 async def test_a_small_body_of_known_length_reserves_only_its_length() -> None:
     store = MemoryStore()
     view = view_of(store)
-    await write_stream(view, "a", stream(b"x" * 1000), expected_size=1000)
+    await view.write_stream("a", stream(b"x" * 1000), expected_size=1000)
     assert view.engine.budget.peak == 1000
     assert view.engine.budget.in_use == 0
 
 
 async def test_an_empty_body_is_an_empty_object() -> None:
     store = MemoryStore()
-    await write_stream(view_of(store), "empty", stream(b""))
+    await view_of(store).write_stream("empty", stream(b""))
     assert store.objects["empty"].data == b""
 
 
 async def test_a_body_of_exactly_one_part_is_one_put() -> None:
     store = MemoryStore()
-    await write_stream(view_of(store), "a", stream(pattern(5 * MiB)))
+    await view_of(store).write_stream("a", stream(pattern(5 * MiB)))
     assert store.calls["put"] == 1 and store.calls["create_upload"] == 0
 
 
@@ -108,7 +108,7 @@ async def test_40_mib_stream_as_parts_with_memory_bounded_by_parts_in_flight() -
     store = SlowParts()
     view = view_of(store, part=5)
     data = pattern(40 * MiB + 123)
-    info = await write_stream(view, "big", stream(data))
+    info = await view.write_stream("big", stream(data))
     assert store.objects["big"].data == data
     assert info.size == len(data)
     assert store.calls["upload_part"] == 9
@@ -123,7 +123,7 @@ async def test_concurrent_uploads_share_one_budget_and_never_exceed_it() -> None
     store = SlowParts()
     view = view_of(store, memory_target=12, part=5)  # room for two 5 MiB parts
     bodies = {f"k{i}": pattern(21 * MiB + i) for i in range(3)}
-    await asyncio.gather(*(write_stream(view, k, stream(v)) for k, v in bodies.items()))
+    await asyncio.gather(*(view.write_stream(k, stream(v)) for k, v in bodies.items()))
     for key, data in bodies.items():
         assert store.objects[key].data == data
     assert view.engine.budget.peak <= 12 * MiB
@@ -136,7 +136,7 @@ async def test_a_failing_part_aborts_the_upload_and_nothing_becomes_visible() ->
     store.fail("upload_part", Upstream("part 3 failed"), times=1)
     store.calls["upload_part"] = 0
     with pytest.raises(Upstream):
-        await write_stream(view, "big", stream(pattern(30 * MiB)))
+        await view.write_stream("big", stream(pattern(30 * MiB)))
     assert "big" not in store.objects
     assert store.calls["abort_upload"] == 1
     assert store.calls["complete_upload"] == 0
@@ -149,7 +149,7 @@ async def test_a_failing_completion_aborts_the_upload() -> None:
     view = view_of(store)
     store.fail("complete_upload", Upstream("complete failed"))
     with pytest.raises(Upstream):
-        await write_stream(view, "big", stream(pattern(11 * MiB)))
+        await view.write_stream("big", stream(pattern(11 * MiB)))
     assert "big" not in store.objects
     assert await store.list_uploads("") == []
     assert view.engine.budget.in_use == 0
@@ -164,7 +164,7 @@ async def test_a_stream_that_breaks_aborts_the_upload() -> None:
     store = MemoryStore()
     view = view_of(store)
     with pytest.raises(ConnectionResetError):
-        await write_stream(view, "big", broken())
+        await view.write_stream("big", broken())
     assert "big" not in store.objects
     assert store.calls["abort_upload"] == 1
     assert await store.list_uploads("") == []
@@ -175,7 +175,7 @@ async def test_cancellation_mid_stream_aborts_and_releases_the_budget() -> None:
     store = SlowParts()
     view = view_of(store)
     gate = asyncio.Event()
-    task = asyncio.create_task(write_stream(view, "big", stalled(pattern(16 * MiB), gate)))
+    task = asyncio.create_task(view.write_stream("big", stalled(pattern(16 * MiB), gate)))
     await until(lambda: store.calls["upload_part"] >= 3, "three parts uploading")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -190,7 +190,7 @@ async def test_cancellation_of_a_single_part_body_leaves_nothing() -> None:
     store = MemoryStore()
     view = view_of(store)
     gate = asyncio.Event()
-    task = asyncio.create_task(write_stream(view, "small", stalled(b"abc", gate)))
+    task = asyncio.create_task(view.write_stream("small", stalled(b"abc", gate)))
     await until(lambda: view.engine.budget.in_use > 0, "the part is being filled")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -205,7 +205,7 @@ async def test_the_previous_version_stays_readable_until_the_new_one_is_complete
     view = view_of(store)
     gate = asyncio.Event()
     new = pattern(12 * MiB)
-    task = asyncio.create_task(write_stream(view, "doc", stalled(new, gate)))
+    task = asyncio.create_task(view.write_stream("doc", stalled(new, gate)))
     await until(lambda: store.calls["upload_part"] >= 2, "two parts uploaded")
     assert store.objects["doc"].data == b"old version"
     gate.set()
@@ -213,12 +213,56 @@ async def test_the_previous_version_stays_readable_until_the_new_one_is_complete
     assert store.objects["doc"].data == new
 
 
+XEEL = "X-Expected-Entity-Length"
+
+
+@pytest.mark.parametrize(
+    ("headers", "content_length", "announced"),
+    [
+        ({}, None, None),  # chunked, nothing announced
+        ({}, 12, 12),
+        ({XEEL: "12"}, None, 12),  # Finder: chunked with the length beside it
+        ({XEEL: " 12 "}, 12, 12),
+    ],
+)
+def test_the_announced_length(
+    headers: dict[str, str], content_length: int | None, announced: int | None
+) -> None:
+    assert announced_length(headers, content_length) == announced
+
+
+@pytest.mark.parametrize(
+    ("headers", "content_length", "why"),
+    [
+        ({XEEL: "12"}, 13, "differ"),
+        ({XEEL: "-1"}, None, "byte count"),
+        ({XEEL: "1e3"}, None, "byte count"),
+        ({XEEL: "\u00b2"}, None, "byte count"),  # a digit to str.isdigit, not to int()
+    ],
+)
+def test_a_malformed_or_contradicted_announcement_is_a_bad_request(
+    headers: dict[str, str], content_length: int | None, why: str
+) -> None:
+    with pytest.raises(BadRequest, match=why):
+        announced_length(headers, content_length)
+
+
+def test_the_length_check_refuses_too_long_at_once_and_too_short_at_the_end() -> None:
+    check_length(5, None, ended=True)
+    check_length(5, 10, ended=False)  # more may come
+    check_length(10, 10, ended=True)
+    with pytest.raises(LengthMismatch, match="longer than the 10 bytes"):
+        check_length(11, 10, ended=False)
+    with pytest.raises(LengthMismatch, match="ended after 5 of the 10 bytes"):
+        check_length(5, 10, ended=True)
+
+
 @pytest.mark.parametrize("size", [1000, 12 * MiB])
 async def test_a_body_shorter_than_announced_is_not_committed(size: int) -> None:
     store = MemoryStore()
     view = view_of(store)
     with pytest.raises(LengthMismatch, match="announced"):
-        await write_stream(view, "f", stream(pattern(size)), expected_size=size + 1)
+        await view.write_stream("f", stream(pattern(size)), expected_size=size + 1)
     assert "f" not in store.objects
     assert await store.list_uploads("") == []
     assert view.engine.budget.in_use == 0
@@ -229,7 +273,7 @@ async def test_a_body_longer_than_announced_is_not_committed(size: int) -> None:
     store = MemoryStore()
     view = view_of(store)
     with pytest.raises(LengthMismatch, match="longer"):
-        await write_stream(view, "f", stream(pattern(size)), expected_size=size - 1)
+        await view.write_stream("f", stream(pattern(size)), expected_size=size - 1)
     assert "f" not in store.objects
     assert await store.list_uploads("") == []
 
@@ -237,7 +281,7 @@ async def test_a_body_longer_than_announced_is_not_committed(size: int) -> None:
 async def test_a_body_of_the_announced_length_is_committed() -> None:
     store = MemoryStore()
     data = pattern(12 * MiB)
-    await write_stream(view_of(store), "f", stream(data), expected_size=len(data))
+    await view_of(store).write_stream("f", stream(data), expected_size=len(data))
     assert store.objects["f"].data == data
 
 
@@ -246,7 +290,7 @@ async def test_create_only_refuses_a_key_that_exists(size: int) -> None:
     store = MemoryStore()
     store.put_sync("f", b"theirs")
     with pytest.raises(Exists):
-        await write_stream(view_of(store), "f", stream(pattern(size)), create_only=True)
+        await view_of(store).write_stream("f", stream(pattern(size)), create_only=True)
     assert store.objects["f"].data == b"theirs"
     assert await store.list_uploads("") == []
 
@@ -257,7 +301,7 @@ async def test_a_body_past_the_part_limit_is_refused_and_aborted(
     monkeypatch.setattr(upload, "MAX_PARTS", 3)
     store = MemoryStore()
     with pytest.raises(TooLarge, match="--write-part-size"):
-        await write_stream(view_of(store), "f", stream(pattern(300 * KiB)), part_size=64 * KiB)
+        await view_of(store).write_stream("f", stream(pattern(300 * KiB)), part_size=64 * KiB)
     assert "f" not in store.objects
     assert await store.list_uploads("") == []
 
@@ -278,7 +322,7 @@ async def moto_store(moto_bucket: tuple[str, str]) -> AsyncIterator[S3Store]:
 async def test_multipart_upload_on_s3(moto_store: S3Store) -> None:
     view = view_of(moto_store)
     data = pattern(12 * MiB + 7)
-    info = await write_stream(view, "dir/big.bin", stream(data), content_type="application/x")
+    info = await view.write_stream("dir/big.bin", stream(data), content_type="application/x")
     got = await moto_store.get("dir/big.bin")
     body = b"".join([chunk async for chunk in got.body])
     assert body == data and info.size == len(data)
@@ -294,7 +338,7 @@ async def test_a_broken_stream_leaves_no_upload_on_s3(moto_store: S3Store) -> No
 
     view = view_of(moto_store)
     with pytest.raises(ConnectionResetError):
-        await write_stream(view, "dir/big.bin", broken())
+        await view.write_stream("dir/big.bin", broken())
     assert await moto_store.list_uploads("") == []
     page = await moto_store.list_page("", None)
     assert page.objects == ()

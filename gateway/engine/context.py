@@ -1,0 +1,147 @@
+"""What the engine's mechanics are given: the process-wide parts and one store's slice.
+
+``Shared`` is what every client of the process shares (the memory budget, the block
+cache, the limit on ranged GETs in flight, the counters, background tasks); ``Engine``
+adds the making of views to it. ``ReadContext`` is the small part of one ``StoreView``
+that a fetch or a read needs: the store, its block-key identity, its connection slots and
+its readers. Fetches and reads get this, not the view, so the mechanics never import the
+view (no import cycle) and say exactly what they use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from gateway.engine.blocks import BlockCache, BlockKey
+from gateway.engine.budget import MemoryBudget
+from gateway.engine.counters import Counters
+from gateway.engine.tuning import Tuning
+from gateway.settings import EngineSettings
+from gateway.storage.base import ObjectStore
+
+T = TypeVar("T")
+
+
+class Slots:
+    """Connection slots: the store's and the process's semaphores, taken in that order."""
+
+    def __init__(self, *semaphores: asyncio.Semaphore) -> None:
+        self._semaphores = semaphores
+
+    async def acquire(self) -> None:
+        taken: list[asyncio.Semaphore] = []
+        try:
+            for semaphore in self._semaphores:
+                await semaphore.acquire()
+                taken.append(semaphore)
+        except BaseException:
+            for semaphore in reversed(taken):
+                semaphore.release()
+            raise
+
+    def release(self) -> None:
+        for semaphore in reversed(self._semaphores):
+            semaphore.release()
+
+
+class Shared:
+    """The parts of the engine every view and every client of the process share."""
+
+    def __init__(self, settings: EngineSettings, tuning: Tuning | None = None) -> None:
+        self.settings = settings
+        self.budget = MemoryBudget(settings.memory_target_bytes)
+        tuning = tuning or Tuning.from_settings(settings)
+        if tuning.block_size > self.budget.limit:
+            tuning = replace(tuning, block_size=self.budget.limit)
+        self.tuning = tuning
+        self.counters = Counters(budget=self.budget)
+        self.blocks = BlockCache(
+            self.budget, int(self.budget.limit * tuning.cache_share), self.counters
+        )
+        self.fetch_slots = asyncio.Semaphore(tuning.max_fetches)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ids = itertools.count(1)
+
+    def next_view_id(self) -> int:
+        return next(self._ids)
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run background work the engine owns (fetches); ``close`` cancels it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: failures reach readers through their blocks
+
+    @property
+    def busy(self) -> int:
+        """Background tasks (fetches, first GETs) still running."""
+        return len(self._tasks)
+
+    async def wait_idle(self) -> None:
+        """Wait until no background work is left (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def drop_cache(self) -> None:
+        """Give every idle cached block back to the budget."""
+        self.blocks.clear()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.wait_idle()
+        self.blocks.clear()
+
+
+class ReadContext:
+    """One store's slice of the engine, as fetches and reads see it."""
+
+    __slots__ = ("object_changed", "reading", "shared", "slots", "store", "view_id")
+
+    def __init__(
+        self,
+        shared: Shared,
+        store: ObjectStore,
+        view_id: int,
+        slots: Slots,
+        object_changed: Callable[[str, str], None],
+    ) -> None:
+        self.shared = shared
+        self.store = store
+        self.view_id = view_id
+        self.slots = slots
+        # A read that finds ``key`` no longer at ``etag`` tells the view to forget it.
+        self.object_changed = object_changed
+        self.reading: Counter[tuple[str, str]] = Counter()  # active readers per version
+
+    @property
+    def blocks(self) -> BlockCache:
+        return self.shared.blocks
+
+    @property
+    def budget(self) -> MemoryBudget:
+        return self.shared.budget
+
+    @property
+    def counters(self) -> Counters:
+        return self.shared.counters
+
+    @property
+    def tuning(self) -> Tuning:
+        return self.shared.tuning
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        return self.shared.spawn(coro)
+
+    def block_key(self, key: str, etag: str, index: int) -> BlockKey:
+        return (self.view_id, key, etag, index)
