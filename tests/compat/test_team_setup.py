@@ -390,7 +390,7 @@ def test_alice_writes_in_her_jail_and_in_scratch_within_each_share_s_rules(
     assert put.status == 201, put.body
     assert (team.scratch / "by-curl.txt").read_bytes() == b"scratch via curl\n"
     again = team.as_alice("PUT", "/scratch/by-curl.txt", data=b"overwritten\n")
-    assert again.status in (200, 204), again.body  # allow_overwrite
+    assert again.status == 204, again.body  # allow_overwrite: replaced, SEMANTICS says 204
     assert (team.scratch / "by-curl.txt").read_bytes() == b"overwritten\n"
     assert team.as_alice("DELETE", "/scratch/by-curl.txt").status == 204  # allow_delete
     assert not (team.scratch / "by-curl.txt").exists()
