@@ -30,6 +30,18 @@ USERS = (
     UserSettings("jailed", bcrypt_hash("jailed-pw"), (Grant("home", jail="jailed/"),)),
 )
 
+# Every write method, with what it needs to be a well-formed request.
+WRITES: list[tuple[str, str, dict[str, str]]] = [
+    ("PUT", "/home/new.txt", {}),
+    ("DELETE", "/home/top.txt", {}),
+    ("MKCOL", "/home/dir/", {}),
+    ("COPY", "/home/top.txt", {"Destination": "/home/copy.txt"}),
+    ("MOVE", "/home/top.txt", {"Destination": "/home/moved.txt"}),
+    ("PROPPATCH", "/home/top.txt", {}),
+    ("LOCK", "/home/top.txt", {}),
+    ("UNLOCK", "/home/top.txt", {"Lock-Token": "<urn:uuid:x>"}),
+]
+
 
 def app_with(anonymous: str = "off", mounts: tuple[str, ...] = ("/home/", "/docs/")) -> MemoryApp:
     built = memory_app(mounts, auth=AuthSettings(users=USERS, anonymous=anonymous))  # type: ignore[arg-type]
@@ -84,15 +96,19 @@ class TestAuthentication:
         assert status == 401
         assert headers["WWW-Authenticate"] == CHALLENGE
 
+    @pytest.mark.parametrize(
+        "creds",
+        [basic("alice", "nope"), basic("nobody", "alice-pw")],
+        ids=["wrong password", "unknown user"],
+    )
     async def test_wrong_password_and_unknown_user_get_401(
-        self, site: tuple[str, MemoryApp]
+        self, site: tuple[str, MemoryApp], creds: dict[str, str]
     ) -> None:
         url, _ = site
-        for creds in (basic("alice", "nope"), basic("nobody", "alice-pw")):
-            status, headers, body = await request(url, "GET", "/home/top.txt", headers=creds)
-            assert status == 401
-            assert headers["WWW-Authenticate"] == CHALLENGE
-            assert body == b"wrong user name or password\n"
+        status, headers, body = await request(url, "GET", "/home/top.txt", headers=creds)
+        assert status == 401
+        assert headers["WWW-Authenticate"] == CHALLENGE
+        assert body == b"wrong user name or password\n"
 
     async def test_right_password_reads(self, site: tuple[str, MemoryApp]) -> None:
         url, _ = site
@@ -116,29 +132,25 @@ class TestAuthentication:
 
 
 class TestRights:
-    async def test_read_only_user_reads_but_every_write_is_403(
-        self, site: tuple[str, MemoryApp]
-    ) -> None:
-        url, built = site
-        before = snapshot(built)
+    async def test_read_only_user_reads(self, site: tuple[str, MemoryApp]) -> None:
+        url, _ = site
         assert (await request(url, "GET", "/home/top.txt", headers=READER))[0] == 200
         assert (await request(url, "PROPFIND", "/home/", headers={**READER, "Depth": "1"}
                               ))[0] == 207
-        writes: list[tuple[str, str, dict[str, str]]] = [
-            ("PUT", "/home/new.txt", {}),
-            ("DELETE", "/home/top.txt", {}),
-            ("MKCOL", "/home/dir/", {}),
-            ("COPY", "/home/top.txt", {"Destination": "/home/copy.txt"}),
-            ("MOVE", "/home/top.txt", {"Destination": "/home/moved.txt"}),
-            ("PROPPATCH", "/home/top.txt", {}),
-            ("LOCK", "/home/top.txt", {}),
-            ("UNLOCK", "/home/top.txt", {"Lock-Token": "<urn:uuid:x>"}),
-        ]
-        for method, path, extra in writes:
-            status, _, body = await request(url, method, path, headers={**READER, **extra},
-                                            data=b"x" if method == "PUT" else None)
-            assert status == 403, method
-            assert b"reader may only read /home/" in body
+
+    @pytest.mark.parametrize(
+        ("method", "path", "extra"),
+        [pytest.param(m, p, e, id=m) for m, p, e in WRITES],
+    )
+    async def test_every_write_of_a_read_only_user_is_403(
+        self, site: tuple[str, MemoryApp], method: str, path: str, extra: dict[str, str]
+    ) -> None:
+        url, built = site
+        before = snapshot(built)
+        status, _, body = await request(url, method, path, headers={**READER, **extra},
+                                        data=b"x" if method == "PUT" else None)
+        assert status == 403, method
+        assert b"reader may only read /home/" in body
         assert snapshot(built) == before
 
     async def test_read_write_user_writes(self, site: tuple[str, MemoryApp]) -> None:
@@ -160,13 +172,15 @@ class TestRights:
         _, _, body = await request(url, "GET", "/?format=json", headers=ALICE)
         assert b'"home"' in body and b'"docs"' in body
 
-    async def test_writes_at_the_root_are_403(self, site: tuple[str, MemoryApp]) -> None:
+    @pytest.mark.parametrize("method", ["PUT", "MKCOL", "LOCK"])
+    async def test_writes_at_the_root_are_403(
+        self, site: tuple[str, MemoryApp], method: str
+    ) -> None:
         url, _ = site
-        for method in ("PUT", "MKCOL", "LOCK"):
-            status, _, body = await request(url, method, "/stray.txt", headers=ALICE,
-                                            data=b"x" if method == "PUT" else None)
-            assert status == 403, method
-            assert b"/ only lists the shares" in body
+        status, _, body = await request(url, method, "/stray.txt", headers=ALICE,
+                                        data=b"x" if method == "PUT" else None)
+        assert status == 403, method
+        assert b"/ only lists the shares" in body
 
 
 class TestAnonymous:
@@ -213,16 +227,15 @@ class TestJail:
             "/home/%00/../other/secret.txt",
         ],
     )
+    @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
     async def test_traversal_spellings_are_refused(
-        self, site: tuple[str, MemoryApp], target: str
+        self, site: tuple[str, MemoryApp], target: str, method: str
     ) -> None:
         url, built = site
         before = snapshot(built)
-        for method in ("GET", "PUT", "DELETE"):
-            reply = await raw_request(url, method, target, JAILED,
-                                      b"x" if method == "PUT" else b"")
-            assert reply.status in (400, 404), (method, target)
-            assert b"secret" not in reply.body
+        reply = await raw_request(url, method, target, JAILED, b"x" if method == "PUT" else b"")
+        assert reply.status in (400, 404), (method, target)
+        assert b"secret" not in reply.body
         assert snapshot(built) == before
 
     async def test_a_double_encoded_dot_dot_is_just_a_name_inside_the_jail(
