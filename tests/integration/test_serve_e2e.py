@@ -239,17 +239,21 @@ def test_hundred_kilobyte_url_is_refused_without_touching_the_store(served: Serv
     assert served.store.to_server == before
 
 
+# ---- startup failures: one clear line and exit status 2 (README, "Serving a real bucket") ----
+
+
 def test_a_missing_bucket_fails_fast_with_one_clear_line(moto_server: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gateway", "serve", "s3://no-such-bucket-here",
          "--endpoint-url", moto_server, "--port", "0"],
         capture_output=True, text=True, timeout=60, env={**os.environ},
     )
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert "no-such-bucket-here" in lines[0]
     assert moto_server in lines[0]
+    assert "serving" not in proc.stdout
 
 
 def test_an_unreachable_endpoint_fails_fast(tmp_path: Any) -> None:
@@ -261,6 +265,29 @@ def test_an_unreachable_endpoint_fails_fast(tmp_path: Any) -> None:
          "--port", "0"],
         capture_output=True, text=True, timeout=120,
     )
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert endpoint in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "serving" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--port", "not-a-port"], {}, "--port"),  # refused by the option's type
+        (["--max-ranges", "0"], {}, "--max-ranges"),  # refused by the settings' checks
+        ([], {"BUCKETDAV_PORT": "not-a-port"}, "BUCKETDAV_PORT"),  # an environment variable
+    ],
+)
+def test_a_bad_option_value_exits_with_status_2_naming_it(
+    tmp_path: Any, args: list[str], env: dict[str, str], named: str
+) -> None:
+    """A local folder that exists: the bad value is the only thing wrong."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", str(tmp_path), *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **env},
+    )
+    assert proc.returncode == 2
+    assert named in proc.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in proc.stderr
+    assert "serving" not in proc.stdout
