@@ -14,7 +14,7 @@ import asyncio
 from aiohttp import ClientSession
 
 from gateway.ops.limits import LIMITS
-from gateway.settings import LimitSettings
+from gateway.settings import EngineSettings, LimitSettings
 from tests.apps import RawReply, memory_app, parse_head, port_of, serving
 from tests.webdav.davxml import lock_body
 
@@ -41,7 +41,7 @@ async def first_reply(url: str, head: bytes) -> RawReply:
 
 
 async def test_a_missing_parent_is_refused_before_100_continue() -> None:
-    built = memory_app()
+    built = memory_app(engine=EngineSettings(metadata_ttl=0))  # the parent shows at once
     store = built.stores["/"]
     async with serving(built.app) as url:
         refused = await first_reply(url, put_head("/no/such/f.txt"))
