@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,7 +386,7 @@ def plot(
             top = max(top, memory_target_mib)
         ax.set_ylim(0, top * 1.4)
         ax.set_xticks(range(len(names)), [n if n != "direct" else "direct S3" for n in names])
-        ax.set_title(w.title, fontsize=10)
+        ax.set_title("\n".join(textwrap.wrap(w.title, 44)), fontsize=10)
         ax.set_ylabel(label + (" (higher is better)" if higher else " (lower is better)"),
                       fontsize=8)
         ax.tick_params(labelsize=8)
@@ -407,8 +408,6 @@ def plot(
 
 
 def _wrap(line: str, width: int = 52) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(line, width, subsequent_indent=" " * 9)) or line
 
 

@@ -374,7 +374,7 @@ def build(sizes: Sizes) -> list[Workload]:
                  # the proxy would add minutes to the run and measure nothing asked for.
                  contenders=("bucketdav",), repeat=False),
         Workload("footprint", f"Footprint: at rest, then one reader of "
-                 f"{size(sizes.sequential)} at --memory-target {FOOTPRINT_TARGET_MIB}",
+                 f"{size(sizes.sequential)}, --memory-target {FOOTPRINT_TARGET_MIB}",
                  ("rest_rss_mib", "peak_rss_mib"), sequential(sizes),
                  contenders=("bucketdav",), repeat=False,
                  memory_target_mib=FOOTPRINT_TARGET_MIB, at_rest=True),
