@@ -28,6 +28,11 @@ def dest(path: str, **headers: str) -> dict[str, str]:
     return {"Destination": f"http://127.0.0.1{path}", **headers}
 
 
+async def contents(store: ObjectStore) -> dict[str, bytes]:
+    """Every key in the store with its bytes: what a refusal leaves exactly as it was."""
+    return {key: await read(store, key) for key in await keys(store)}
+
+
 # ---- COPY ----------------------------------------------------------------------------------
 
 
@@ -46,9 +51,11 @@ async def test_copy_onto_an_existing_file_follows_the_overwrite_rules(
 ) -> None:
     await arrange(store, "a.txt", "b.txt")
     client = await aiohttp_client(app_for(store))
+    before = await contents(store)
     refused = await client.request("COPY", "/a.txt", headers=dest("/b.txt"))
     assert refused.status == 403 and "--allow-overwrite" in await refused.text()
     assert await read(store, "b.txt") == b"b.txt"
+    assert await contents(store) == before
     await store.put("empty.txt", b"")
     placeholder = await client.request("COPY", "/a.txt", headers=dest("/empty.txt"))
     assert placeholder.status == 204
@@ -69,9 +76,11 @@ async def test_overwrite_f_onto_an_existing_target_is_412(aiohttp_client: Any,
                                                           store: ObjectStore) -> None:
     await arrange(store, "a.txt", "b.txt")
     client = await aiohttp_client(app_for(store, policy=ALL_FLAGS))
+    before = await contents(store)
     for method in ("COPY", "MOVE"):
         resp = await client.request(method, "/a.txt", headers=dest("/b.txt", Overwrite="F"))
         assert resp.status == 412
+        assert await contents(store) == before, method
     assert await read(store, "b.txt") == b"b.txt"
 
 
@@ -81,6 +90,7 @@ async def test_copy_to_a_missing_parent_is_409(aiohttp_client: Any) -> None:
     client = await aiohttp_client(app_for(store))
     assert (await client.request("COPY", "/a", headers=dest("/no/where/a"))).status == 409
     assert set(store.objects) == {"a"}
+    assert await contents(store) == {"a": b"x"}
 
 
 async def test_copy_or_move_onto_itself_is_403(aiohttp_client: Any) -> None:
@@ -90,11 +100,14 @@ async def test_copy_or_move_onto_itself_is_403(aiohttp_client: Any) -> None:
     for method in ("COPY", "MOVE"):
         assert (await client.request(method, "/a", headers=dest("/a"))).status == 403
     assert set(store.objects) == {"a"}
+    assert await contents(store) == {"a": b"x"}
 
 
 async def test_copy_of_nothing_is_404(aiohttp_client: Any) -> None:
-    client = await aiohttp_client(app_for(MemoryStore()))
+    store = MemoryStore()
+    client = await aiohttp_client(app_for(store))
     assert (await client.request("COPY", "/ghost", headers=dest("/b"))).status == 404
+    assert await contents(store) == {}
 
 
 async def test_copy_a_collection_copies_every_object_and_marker(
@@ -125,6 +138,7 @@ async def test_unsupported_depths_are_400(aiohttp_client: Any, method: str, dept
     client = await aiohttp_client(app_for(store, policy=ALL_FLAGS))
     resp = await client.request(method, "/src/", headers=dest("/dst/", Depth=depth))
     assert resp.status == 400 and "Depth" in await resp.text()
+    assert await contents(store) == {"src/a": b"x"}
 
 
 @pytest.mark.parametrize("method", ["COPY", "MOVE"])
@@ -137,6 +151,7 @@ async def test_a_collection_into_itself_is_403_and_changes_nothing(aiohttp_clien
     resp = await client.request(method, "/a/", headers=dest("/a/b/"))
     assert resp.status == 403 and "itself" in await resp.text()
     assert set(store.objects) == {"a/", "a/x"}
+    assert await contents(store) == {"a/": b"", "a/x": b"x"}
 
 
 async def test_a_target_that_contains_the_source_is_403(aiohttp_client: Any) -> None:
@@ -146,15 +161,18 @@ async def test_a_target_that_contains_the_source_is_403(aiohttp_client: Any) -> 
     resp = await client.request("MOVE", "/a/b/", headers=dest("/a/"))
     assert resp.status == 403
     assert set(store.objects) == {"a/b/c"}
+    assert await contents(store) == {"a/b/c": b"x"}
 
 
 async def test_replacing_a_collection_needs_allow_delete(aiohttp_client: Any, store: ObjectStore
                                                          ) -> None:
     await arrange(store, "src/", "src/new", "dst/", "dst/old")
     client = await aiohttp_client(app_for(store, policy=Policy(allow_overwrite=True)))
+    before = await contents(store)
     refused = await client.request("COPY", "/src/", headers=dest("/dst/"))
     assert refused.status == 403 and "--allow-delete" in await refused.text()
     assert "dst/old" in await keys(store)
+    assert await contents(store) == before
     client2 = await aiohttp_client(app_for(store, policy=Policy(allow_delete=True)))
     resp = await client2.request("COPY", "/src/", headers=dest("/dst/"))
     assert resp.status == 204
@@ -211,6 +229,7 @@ async def test_destination_on_another_server_is_refused_and_changes_nothing(
     assert resp.status == 403
     assert "another server (evil.example)" in await resp.text()
     assert set(store.objects) == {"a"}
+    assert await contents(store) == {"a": b""}
 
 
 async def test_destination_keeps_the_share_mount(aiohttp_client: Any) -> None:
@@ -220,8 +239,10 @@ async def test_destination_keeps_the_share_mount(aiohttp_client: Any) -> None:
     ok = await client.request("COPY", "/dav/a", headers=dest("/dav/sub%20dir%E2%82%AC"))
     assert ok.status == 201
     assert store.objects["sub dir€"].data == b"x"
+    before = await contents(store)
     outside = await client.request("COPY", "/dav/a", headers=dest("/elsewhere/a"))
     assert outside.status == 403 and "outside this share" in await outside.text()
+    assert await contents(store) == before
 
 
 @pytest.mark.parametrize(
@@ -243,6 +264,7 @@ async def test_bad_destination_and_overwrite_headers_are_400(
     resp = await client.request("MOVE", "/a", headers=headers)
     assert resp.status == status
     assert set(store.objects) == {"a"}
+    assert await contents(store) == {"a": b"x"}
 
 
 # ---- MOVE ------------------------------------------------------------------------------------
@@ -257,6 +279,7 @@ async def test_move_of_a_file_with_data_needs_allow_rename(aiohttp_client: Any,
     text = await resp.text()
     assert "--allow-rename" in text and "not atomic" in text
     assert await keys(store) == {"a.txt"}
+    assert await contents(store) == {"a.txt": b"a.txt"}
 
 
 async def test_move_with_allow_rename_201_and_seen_at_once(aiohttp_client: Any,
@@ -278,6 +301,7 @@ async def test_move_onto_an_existing_file_needs_both_flags(aiohttp_client: Any) 
     client = await aiohttp_client(app_for(store, policy=Policy(allow_rename=True)))
     refused = await client.request("MOVE", "/a", headers=dest("/b"))
     assert refused.status == 403 and "--allow-overwrite" in await refused.text()
+    assert await contents(store) == {"a": b"new", "b": b"old"}
     client2 = await aiohttp_client(app_for(store, policy=ALL_FLAGS))
     resp = await client2.request("MOVE", "/a", headers=dest("/b"))
     assert resp.status == 204
@@ -324,9 +348,11 @@ async def test_move_of_a_collection_with_content_needs_allow_rename(
 ) -> None:
     await arrange(store, "d/", "d/a", "d/sub/b", "d2/x", "d-x")
     client = await aiohttp_client(app_for(store))
+    before = await contents(store)
     refused = await client.request("MOVE", "/d/", headers=dest("/e/"))
     assert refused.status == 403 and "--allow-rename" in await refused.text()
     assert {"d/a", "d/sub/b"} <= await keys(store)
+    assert await contents(store) == before
     client2 = await aiohttp_client(app_for(store, policy=Policy(allow_rename=True)))
     resp = await client2.request("MOVE", "/d", headers=dest("/e"))
     assert resp.status == 201
@@ -355,6 +381,7 @@ async def test_a_locked_source_cannot_be_moved_without_its_token(aiohttp_client:
     token = lock.headers["Lock-Token"]
     assert (await client.request("MOVE", "/a", headers=dest("/b"))).status == 423
     assert set(store.objects) == {"a"}
+    assert await contents(store) == {"a": b""}
     ok = await client.request("MOVE", "/a", headers=dest("/b", If=f"({token})"))
     assert ok.status == 201
     assert set(store.objects) == {"b"}
@@ -368,6 +395,7 @@ async def test_read_only_refuses_copy_and_move(aiohttp_client: Any) -> None:
         resp = await client.request(method, "/a", headers=dest("/b"))
         assert resp.status == 403 and "--read-only" in await resp.text()
     assert set(store.objects) == {"a"}
+    assert await contents(store) == {"a": b""}
 
 
 async def test_noise_moves_inside_the_side_area(aiohttp_client: Any) -> None:

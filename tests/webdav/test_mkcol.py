@@ -10,9 +10,14 @@ from gateway.settings import Policy
 from gateway.storage.base import ObjectStore
 from tests.apps import app_for
 from tests.memorystore import MemoryStore
-from tests.webdav.writing import LOCK_FINDER, keys, store_fixture
+from tests.webdav.writing import LOCK_FINDER, keys, read, store_fixture
 
 store = store_fixture("memory", "local", "moto")
+
+
+async def contents(store: ObjectStore) -> dict[str, bytes]:
+    """Every key in the store with its bytes: what a refusal leaves exactly as it was."""
+    return {key: await read(store, key) for key in await keys(store)}
 
 
 @pytest.mark.parametrize("path", ["/litmus", "/litmus/"])
@@ -38,13 +43,17 @@ async def test_mkcol_on_anything_existing_is_405(aiohttp_client: Any, store: Obj
                                                  existing: str) -> None:
     await store.put(existing, b"")
     client = await aiohttp_client(app_for(store))
+    before = await contents(store)
     resp = await client.request("MKCOL", "/thing/")
     assert resp.status == 405 and "already exists" in await resp.text()
+    assert await contents(store) == before
 
 
 async def test_mkcol_on_the_root_is_405(aiohttp_client: Any) -> None:
-    client = await aiohttp_client(app_for(MemoryStore()))
+    store = MemoryStore()
+    client = await aiohttp_client(app_for(store))
     assert (await client.request("MKCOL", "/")).status == 405
+    assert await contents(store) == {}
 
 
 async def test_mkcol_with_a_missing_parent_is_409(aiohttp_client: Any, store: ObjectStore
@@ -53,6 +62,7 @@ async def test_mkcol_with_a_missing_parent_is_409(aiohttp_client: Any, store: Ob
     resp = await client.request("MKCOL", "/no/such/parent/")
     assert resp.status == 409
     assert await keys(store) == set()
+    assert await contents(store) == {}
 
 
 async def test_mkcol_with_a_body_is_415(aiohttp_client: Any) -> None:
@@ -89,6 +99,7 @@ async def test_mkcol_under_a_depth_infinity_lock_needs_the_token(aiohttp_client:
                                 headers={"Depth": "infinity"})
     token = resp.headers["Lock-Token"]
     assert (await client.request("MKCOL", "/locked/sub/")).status == 423
+    assert await contents(store) == {"locked/": b""}
     ok = await client.request("MKCOL", "/locked/sub/", headers={"If": f"({token})"})
     assert ok.status == 201
     assert "locked/sub/" in store.objects
