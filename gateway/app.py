@@ -19,11 +19,11 @@ from gateway.fs.share import Share
 from gateway.http import MAX_RANGES
 from gateway.ops.expect import expect_continue
 from gateway.ops.limits import LIMITS, Limits
-from gateway.ops.metrics import GatewayCollector, Metrics, wsgidav_locks_held
+from gateway.ops.metrics import GatewayCollector, Metrics
 from gateway.responses import plain
 from gateway.settings import Settings
 from gateway.storage.base import ObjectStore
-from gateway.storage.factory import open_store
+from gateway.storage.factory import connection_limit, open_store
 from gateway.webdav.headers import PUBLIC_HOSTS
 from gateway.webdav.lockservice import LOCKS, LockService
 from gateway.webdav.xml import XML_LIMITS, XmlLimits
@@ -106,7 +106,7 @@ def build_gateway(settings: Settings, stores: list[ObjectStore]) -> Gateway:
         for s, store in zip(settings.shares, stores, strict=True)
     ]
     shares = [
-        Share(share_settings, engine.view(store))
+        Share(share_settings, engine.view(store, connection_limit(share_settings)))
         for share_settings, store in zip(settings.shares, stores, strict=True)
     ]
     shares.sort(key=lambda s: len(s.mount_parts), reverse=True)
@@ -179,9 +179,10 @@ def make_app(gateway: Gateway) -> web.Application:
     )
     app[LIMITS] = limits
     if gateway.settings.auth.enabled:
-        app[ACCESS] = Access(Authenticator(gateway.settings.auth))
+        app[ACCESS] = access = Access(Authenticator(gateway.settings.auth))
+        app.cleanup_ctx.append(access.context)
     gateway.metrics.registry.register(GatewayCollector(
-        gateway.metrics, gateway.engine, limits, lambda: wsgidav_locks_held(app[LOCKS])
+        gateway.metrics, gateway.engine, limits, lambda: app[LOCKS].count()
     ))
     app.cleanup_ctx.append(limits.context)
 

@@ -109,5 +109,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"bucketdav: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.server.log_level, settings.ops.log_format)
+    configure_logging(settings.ops.log_level, settings.ops.log_format)
     return _run(settings)

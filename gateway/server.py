@@ -90,7 +90,7 @@ def runner_options(app: web.Application) -> dict[str, Any]:
         # to clean up (abort their multipart uploads) before their connections close
         "shutdown_timeout": CLEANUP_GRACE,
         "handler_cancellation": True,
-        "max_line_size": settings.server.max_url_bytes,
+        "max_line_size": settings.limits.max_url_bytes,
         "max_field_size": settings.limits.max_header_bytes,
         "max_headers": settings.limits.max_headers,
         "keepalive_timeout": settings.limits.keepalive_timeout,

@@ -3,17 +3,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.app import GATEWAY
+from gateway.app import GATEWAY, build_gateway, make_app
 from gateway.errors import Unavailable
 from gateway.ops.admin import Readiness, make_admin_app
-from tests.apps import MemoryApp, memory_app, serving
+from gateway.ops.metrics import Metrics
+from gateway.settings import EngineSettings, ShareSettings, Source, StoreSettings
+from gateway.storage.base import GetResult, ObjectStore
+from tests.apps import MemoryApp, memory_app, serving, settings_for
 from tests.memorystore import MemoryStore
 from tests.webdav.davxml import lock_body
 
@@ -171,3 +177,72 @@ class TestMetrics:
     async def test_each_app_has_its_own_registry(self) -> None:
         one, two = memory_app(), memory_app()
         assert one.app[GATEWAY].metrics.registry is not two.app[GATEWAY].metrics.registry
+
+
+class TestInstrumentedStore:
+    async def test_every_store_operation_is_counted_under_its_label(self) -> None:
+        metrics = Metrics()
+        inner = MemoryStore()
+        store = metrics.instrument("/", inner)
+        await store.check()
+        await store.put("a", b"x")
+        await store.head("a")
+        await (await store.get("a")).aclose()
+        await store.list_page("")
+        upload = await store.create_upload("b")
+        part = await store.upload_part("b", upload, 1, b"y")
+        await store.complete_upload("b", upload, [part])
+        await store.abort_upload("c", await store.create_upload("c"))
+        await store.list_uploads("")
+        await store.copy("a", "d")
+        await store.delete("d")
+        await store.delete_many(["a"])
+        await store.close()
+        assert metrics.stores[0].calls == Counter({
+            "check": 1, "put": 1, "head": 1, "get": 1, "list": 1, "create_upload": 2,
+            "upload_part": 1, "complete_upload": 1, "abort_upload": 1, "list_uploads": 1,
+            "copy": 1, "delete": 1, "delete_many": 1,
+        })
+        assert inner.calls["put"] == 1 and sorted(inner.objects) == ["b"]
+
+    def test_it_offers_the_protocol_and_nothing_else(self) -> None:
+        store = Metrics().instrument("/", MemoryStore(name="m"))
+        assert isinstance(store, ObjectStore)
+        assert store.description == "memory://m"
+        assert not hasattr(store, "objects")  # the wrapped store's extras stay hidden
+
+    @pytest.mark.parametrize("limit", [1, 2])
+    async def test_the_share_connection_limit_reaches_the_engine(self, limit: int) -> None:
+        """--max-connections bounds the ranged GETs in flight (three quarters of it, at
+        least one), passed to the engine as a setting, not read off the store."""
+        store = SlowGets()
+        store.put_sync("big.bin", bytes(16 << 20))
+        share = ShareSettings("/", Source("s3", "bucket"), StoreSettings(max_connections=limit))
+        settings = replace(settings_for(engine=EngineSettings(part_size=1)), shares=(share,))
+        app = make_app(build_gateway(settings, [store]))
+        async with (
+            serving(app) as url,
+            ClientSession() as session,
+            session.get(url + "/big.bin") as resp,
+        ):
+            assert len(await resp.read()) == 16 << 20
+        assert store.peak == max(1, limit - limit // 4)
+
+
+class SlowGets(MemoryStore):
+    """Ranged GETs that take a while, so read-ahead has several in flight; counts the peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = 0
+        self.peak = 0
+
+    async def get(self, key: str, start: int | None = None, end: int | None = None,
+                  if_match: str | None = None) -> GetResult:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().get(key, start, end, if_match)
+        finally:
+            self.active -= 1

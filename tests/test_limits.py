@@ -13,7 +13,7 @@ import pytest
 from aiohttp import ClientSession
 
 from gateway.ops.limits import LIMITS
-from gateway.settings import LimitSettings, ServerSettings
+from gateway.settings import LimitSettings
 from tests.apps import memory_app, parse_reply, raw_request, serving
 
 
@@ -47,7 +47,7 @@ class TestRequestHead:
 
     async def test_a_long_url_is_400(self) -> None:
         """aiohttp's parser answers an over-long request line itself, with 400 (not 414)."""
-        built = memory_app(server=ServerSettings(max_url_bytes=1000))
+        built = memory_app(limits=LimitSettings(max_url_bytes=1000))
         async with serving(built.app) as url:
             reply = await raw_request(url, "GET", "/" + "a" * 3000)
         assert reply.status == 400

@@ -3,22 +3,31 @@ tables; every refusal names the setting and says why."""
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, fields, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.settings import (
+    OPTIONS,
+    AuthSettings,
     ByteSize,
+    EngineSettings,
     Grant,
+    LimitSettings,
+    OpsSettings,
+    Policy,
+    ServerSettings,
     Settings,
     SettingsError,
     Source,
+    StoreSettings,
     load_settings,
     parse_jail,
     parse_mount,
 )
+from gateway.settings.options import SECTIONS
 from tests.auth.support import bcrypt_hash
 
 HASH = bcrypt_hash("pw")
@@ -84,6 +93,41 @@ class TestPrecedence:
         s = load()
         with pytest.raises(FrozenInstanceError):
             s.limits.max_uploads = 3  # type: ignore[misc]
+
+
+
+class TestOptionTable:
+    """Each option is a settings field, its default written once, on the field."""
+
+    def test_nothing_set_gives_the_defaults_of_the_settings_classes(self) -> None:
+        s = load(source="s3://bucket")
+        assert s.server == ServerSettings()
+        assert s.limits == LimitSettings()
+        assert s.ops == OpsSettings()
+        assert s.auth == AuthSettings()
+        assert s.shares[0].store == StoreSettings()
+        assert s.shares[0].policy == Policy()
+        assert replace(s.engine, memory_target=EngineSettings().memory_target) == (
+            EngineSettings())
+
+    def test_a_computed_default_follows_what_it_is_computed_from(self) -> None:
+        s = load(part_size=16)
+        assert s.engine.read_part_size == s.engine.write_part_size == 16
+        assert load(part_size=16, read_part_size=4).engine.read_part_size == 4
+
+    def test_options_live_in_the_settings_their_help_group_names(self) -> None:
+        """Only the TLS files are listed under security while they stay server settings
+        (the server listens with them)."""
+        owner = {f.name: group for group, cls in SECTIONS for f in fields(cls)}
+        assert {o.name for o in OPTIONS if owner[o.name] != o.group} == {"tls_cert", "tls_key"}
+
+    def test_limits_and_operations_read_from_every_source(self, tmp_path: Path) -> None:
+        s = load("max_url_bytes = 2000\nlog_level = 'warning'\n", tmp_path)
+        assert s.limits.max_url_bytes == 2000 and s.ops.log_level == "warning"
+        s = load(env={"BUCKETDAV_MAX_URL_BYTES": "3000", "BUCKETDAV_LOG_LEVEL": "debug"})
+        assert s.limits.max_url_bytes == 3000 and s.ops.log_level == "debug"
+        with pytest.raises(SettingsError, match="log_level must be one of debug, info"):
+            load(log_level="loud")
 
 
 SHARES = """

@@ -10,7 +10,7 @@ Without users and without anonymous mode no ``ACCESS`` is installed and both pas
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -35,6 +35,11 @@ class Access:
         self.challenge = {"WWW-Authenticate": f'Basic realm="{authenticator.settings.realm}"'}
         self._jails: dict[tuple[int, str], Share] = {}
         self._roots: dict[tuple[int, tuple[str, ...]], Share] = {}
+
+    async def context(self, app: web.Application) -> AsyncIterator[None]:
+        """For ``app.cleanup_ctx``: the authenticator's threads end with the app."""
+        yield
+        self.authenticator.close()
 
     def jailed(self, share: Share, jail: str) -> Share:
         key = (id(share), jail)

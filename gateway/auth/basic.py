@@ -29,10 +29,6 @@ from gateway.settings import AuthSettings, UserSettings
 
 BCRYPT_MAX_BYTES = 72  # bcrypt only ever looks at the first 72 bytes
 
-# bcrypt runs on threads of its own: a burst of logins (or of guesses from many addresses)
-# queues here instead of filling the loop's default executor, which file I/O uses.
-_BCRYPT = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt")
-
 
 def parse_basic(header: str) -> tuple[str, str] | None:
     """``(name, password)`` from ``Basic base64(name:password)``, or None if malformed."""
@@ -80,6 +76,16 @@ class Authenticator:
         self._verified: TTLCache[bytes, str] = TTLCache(maxsize=4096, ttl=remember)
         self._dummy_cost = 0
         self._dummy = b""
+        # bcrypt runs on threads of its own: a burst of logins (or of guesses from many
+        # addresses) queues here instead of filling the loop's default executor, which
+        # file I/O uses. Its threads start with the first check; close() ends them.
+        self._bcrypt = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt"
+        )
+
+    def close(self) -> None:
+        """Stop the bcrypt threads (a check already running finishes on its own)."""
+        self._bcrypt.shutdown(wait=False, cancel_futures=True)
 
     def _hashes(self) -> dict[str, str]:
         """Every user's current hash: the config's ``password_hash`` wins over the file."""
@@ -126,8 +132,8 @@ class Authenticator:
         if hashed is not None:
             target = hashed.encode("ascii")
         else:
-            target = await loop.run_in_executor(_BCRYPT, self._dummy_hash, hashes)
-        ok = await loop.run_in_executor(_BCRYPT, _check, secret, target)
+            target = await loop.run_in_executor(self._bcrypt, self._dummy_hash, hashes)
+        ok = await loop.run_in_executor(self._bcrypt, _check, secret, target)
         if not ok or hashed is None:
             return None
         self._verified[remembered] = hashed

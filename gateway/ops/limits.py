@@ -72,8 +72,6 @@ class _ClientFaults(logging.Filter):
         return True
 
 
-logging.getLogger("aiohttp.server").addFilter(_ClientFaults())
-
 
 def declared_length(request: web.BaseRequest) -> int | None:
     """The body size the client announced: Content-Length, else X-Expected-Entity-Length.
@@ -295,8 +293,13 @@ class Limits:
                                          "abandoned (--client-timeout)\n"), now)
 
     async def context(self, app: web.Application) -> AsyncIterator[None]:
-        """For ``app.cleanup_ctx``: stop the sweeper with the app."""
+        """For ``app.cleanup_ctx``: keep client faults out of aiohttp's error log while
+        the app runs; stop the sweeper with the app."""
+        server_log = logging.getLogger("aiohttp.server")
+        faults = _ClientFaults()
+        server_log.addFilter(faults)
         yield
+        server_log.removeFilter(faults)
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

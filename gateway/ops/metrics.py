@@ -4,22 +4,24 @@ build several apps in one process).
 Request metrics are recorded as each response completes (``gateway.ops.accesslog``). What
 other parts already count is read at scrape time by ``GatewayCollector``: the engine's
 counters and memory budget, store calls and errors (``InstrumentedStore``), uploads in
-flight and open connections (``gateway.ops.limits``), WebDAV locks held.
+flight and open connections (``gateway.ops.limits``), WebDAV locks held (a callable the
+app passes: the lock service's ``count``).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.errors import GatewayError
-from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore, UploadPart
+from gateway.storage.base import ObjectStore
 
 log = logging.getLogger("bucketdav.metrics")
 
@@ -31,6 +33,7 @@ METHODS = frozenset({
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def method_label(method: str) -> str:
@@ -47,112 +50,44 @@ class StoreStats:
         self.errors: Tally[tuple[str, str]] = Tally()  # (op, error class)
 
 
+# Each coroutine of the ObjectStore protocol is counted, under the label its metrics have
+# always used; close() is not a store request.
+STORE_OPERATIONS = tuple(
+    name for name, member in vars(ObjectStore).items()
+    if inspect.iscoroutinefunction(member) and name != "close"
+)
+OP_LABELS = {"list_page": "list"}
+
+
+def counted(
+    stats: StoreStats, op: str, call: Callable[P, Awaitable[T]]
+) -> Callable[P, Awaitable[T]]:
+    """``call``, counting its calls and the domain errors it raises under ``op``."""
+
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        stats.calls[op] += 1
+        try:
+            return await call(*args, **kwargs)
+        except GatewayError as exc:
+            stats.errors[(op, type(exc).__name__)] += 1
+            raise
+
+    return run
+
+
 class InstrumentedStore:
-    """An ObjectStore that counts what passes through it; everything else is forwarded."""
+    """A store whose protocol operations are counted (``STORE_OPERATIONS``); it offers
+    the protocol and nothing else of the store it wraps."""
 
     def __init__(self, store: ObjectStore, stats: StoreStats) -> None:
         self.store = store
         self.stats = stats
-
-    def __getattr__(self, name: str) -> Any:  # store-specific extras (settings, ...)
-        return getattr(self.store, name)
-
-    async def _count(self, op: str, call: Callable[[], Any]) -> Any:
-        self.stats.calls[op] += 1
-        try:
-            return await call()
-        except GatewayError as exc:
-            self.stats.errors[(op, type(exc).__name__)] += 1
-            raise
+        for name in STORE_OPERATIONS:
+            setattr(self, name, counted(stats, OP_LABELS.get(name, name), getattr(store, name)))
 
     @property
     def description(self) -> str:
         return self.store.description
-
-    async def check(self) -> None:
-        await self._count("check", self.store.check)
-
-    async def head(self, key: str) -> ObjectInfo:
-        info: ObjectInfo = await self._count("head", lambda: self.store.head(key))
-        return info
-
-    async def get(
-        self,
-        key: str,
-        start: int | None = None,
-        end: int | None = None,
-        if_match: str | None = None,
-    ) -> GetResult:
-        result: GetResult = await self._count(
-            "get", lambda: self.store.get(key, start, end, if_match)
-        )
-        return result
-
-    async def list_page(
-        self,
-        prefix: str,
-        delimiter: str | None = "/",
-        token: str | None = None,
-        max_keys: int = 1000,
-    ) -> ListPage:
-        page: ListPage = await self._count(
-            "list", lambda: self.store.list_page(prefix, delimiter, token, max_keys)
-        )
-        return page
-
-    async def put(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str | None = None,
-        if_none_match: bool = False,
-    ) -> ObjectInfo:
-        info: ObjectInfo = await self._count(
-            "put", lambda: self.store.put(key, data, content_type, if_none_match)
-        )
-        return info
-
-    async def create_upload(self, key: str, content_type: str | None = None) -> str:
-        upload_id: str = await self._count(
-            "create_upload", lambda: self.store.create_upload(key, content_type)
-        )
-        return upload_id
-
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
-        part: UploadPart = await self._count(
-            "upload_part", lambda: self.store.upload_part(key, upload_id, number, data)
-        )
-        return part
-
-    async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart]
-    ) -> ObjectInfo:
-        info: ObjectInfo = await self._count(
-            "complete_upload", lambda: self.store.complete_upload(key, upload_id, parts)
-        )
-        return info
-
-    async def abort_upload(self, key: str, upload_id: str) -> None:
-        await self._count("abort_upload", lambda: self.store.abort_upload(key, upload_id))
-
-    async def list_uploads(self, prefix: str) -> list[tuple[str, str]]:
-        uploads: list[tuple[str, str]] = await self._count(
-            "list_uploads", lambda: self.store.list_uploads(prefix)
-        )
-        return uploads
-
-    async def copy(self, src: str, dst: str) -> ObjectInfo:
-        info: ObjectInfo = await self._count("copy", lambda: self.store.copy(src, dst))
-        return info
-
-    async def delete(self, key: str) -> None:
-        await self._count("delete", lambda: self.store.delete(key))
-
-    async def delete_many(self, keys: list[str]) -> dict[str, str]:
-        failed: dict[str, str] = await self._count(
-            "delete_many", lambda: self.store.delete_many(keys)
-        )
-        return failed
 
     async def close(self) -> None:
         await self.store.close()
@@ -202,10 +137,12 @@ class Metrics:
         self.received.inc(max(received, 0))
         self.sent.inc(max(sent, 0))
 
-    def instrument(self, share: str, store: ObjectStore) -> InstrumentedStore:
+    def instrument(self, share: str, store: ObjectStore) -> ObjectStore:
         stats = StoreStats(share)
         self.stores.append(stats)
-        return InstrumentedStore(store, stats)
+        instrumented = InstrumentedStore(store, stats)
+        assert isinstance(instrumented, ObjectStore)  # every protocol member is there
+        return instrumented
 
 
 # Engine counters that are levels, not running totals.
@@ -300,10 +237,3 @@ class GatewayCollector(Collector):
                 errors.add_metric([stats.share, op, error], n)
         yield calls
         yield errors
-
-
-def wsgidav_locks_held(service: Any) -> int:
-    """Locks held in a LockService built on wsgidav's lock manager (expired ones purged)."""
-    storage = service.manager.storage
-    locks = storage.get_lock_list("/", include_root=True, include_children=True, token_only=True)
-    return len(locks)

@@ -1,8 +1,9 @@
 """Typed, frozen settings: the one place that reads config files and environment variables.
 
-Every option is declared once in ``OPTIONS`` (``options.py``); the command line, the
-``BUCKETDAV_*`` environment variables and the TOML config file are all derived from that
-table. Precedence: flags > environment > config file > defaults. The file may also hold
+Every option is declared once, as a field of a settings class (``model.py``, with its
+default, help and metavar); ``OPTIONS`` (``options.py``) is derived from those fields, and
+the command line, the ``BUCKETDAV_*`` environment variables and the TOML config file from
+that table. Precedence: flags > environment > config file > defaults. The file may also hold
 ``[[share]]`` and ``[[user]]`` tables (``tables.py``); ``config/*.toml`` are documented
 examples.
 """
@@ -16,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gateway.settings.fields import ByteSize, KiB, MiB, SettingsError, Size
 from gateway.settings.model import (
     ALL_SHARES,
     Anonymous,
@@ -24,6 +26,7 @@ from gateway.settings.model import (
     Grant,
     LimitSettings,
     LogFormat,
+    LogLevel,
     OpsSettings,
     Policy,
     Scheme,
@@ -40,11 +43,7 @@ from gateway.settings.options import (
     ENV_PREFIX,
     OPTIONS,
     OPTIONS_BY_NAME,
-    ByteSize,
-    KiB,
-    MiB,
     Option,
-    SettingsError,
     _default_memory_target,
     explicit_names,
     merge_values,
@@ -65,6 +64,7 @@ __all__ = [
     "KiB",
     "LimitSettings",
     "LogFormat",
+    "LogLevel",
     "MiB",
     "OpsSettings",
     "Option",
@@ -74,6 +74,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "ShareSettings",
+    "Size",
     "Source",
     "StoreSettings",
     "UserSettings",

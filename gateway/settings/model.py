@@ -1,4 +1,10 @@
-"""The settings objects: typed, frozen, built once at startup."""
+"""The settings objects: typed, frozen, built once at startup.
+
+A field declared with ``option()`` is also a command-line option, an environment variable
+and a TOML key: its default, help and metavar are written here once, and ``options.py``
+derives the option table from these classes. Each class is one ``--help`` section
+(``options.SECTIONS``).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from gateway.settings.options import MiB, SettingsError
+from gateway.settings.fields import MiB, SettingsError, Size, option
 
 Scheme = Literal["s3", "gs", "r2", "file"]
 Anonymous = Literal["off", "read-only", "read-write"]
 LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,33 +61,48 @@ def parse_source(text: str | None) -> Source:
 
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    force_path_style: bool = False
-    no_sign_request: bool = False
-    account_id: str | None = None
-    max_connections: int = 64
+    endpoint_url: str | None = field(default=None, metadata=option(
+        "S3 endpoint URL (MinIO, Ceph, s3rver, ...)", metavar="URL"))
+    region: str | None = field(default=None, metadata=option("store region"))
+    profile: str | None = field(default=None, metadata=option("AWS profile for credentials"))
+    force_path_style: bool = field(default=False, metadata=option(
+        "address the bucket in the path, not the host"))
+    no_sign_request: bool = field(default=False, metadata=option(
+        "send unsigned requests (public buckets)"))
+    account_id: str | None = field(default=None, metadata=option(
+        "Cloudflare account id, for r2:// sources"))
+    max_connections: int = field(default=64, metadata=option(
+        "most concurrent connections to the store"))
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     """What a share allows. Defaults mirror Mountpoint for Amazon S3."""
 
-    read_only: bool = False
-    allow_overwrite: bool = False
-    allow_delete: bool = False
-    allow_rename: bool = False
-    store_client_noise: bool = False
+    read_only: bool = field(default=False, metadata=option("refuse every write"))
+    allow_overwrite: bool = field(default=False, metadata=option(
+        "allow replacing existing objects"))
+    allow_delete: bool = field(default=False, metadata=option(
+        "allow deleting objects and collections"))
+    allow_rename: bool = field(default=False, metadata=option(
+        "allow MOVE of objects with data (copy + delete)"))
+    store_client_noise: bool = field(default=False, metadata=option(
+        "store macOS ._* / .DS_Store and Windows desktop.ini / Thumbs.db in the bucket"))
 
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
-    memory_target: int = 512  # MiB
-    part_size: int = 8  # MiB
-    read_part_size: int = 8
-    write_part_size: int = 8
-    metadata_ttl: float = 5.0
+    memory_target: int = field(default=512, metadata=option(
+        "process-wide buffer budget in MiB (default: RAM/8)", metavar="MiB", computed=True))
+    part_size: int = field(default=8, metadata=option(
+        "ranged GET and multipart part size in MiB", metavar="MiB"))
+    read_part_size: int = field(default=8, metadata=option(
+        "ranged GET size in MiB (default: --part-size)", metavar="MiB", computed=True))
+    write_part_size: int = field(default=8, metadata=option(
+        "multipart upload part size in MiB (default: --part-size)", metavar="MiB",
+        computed=True))
+    metadata_ttl: float = field(default=5.0, metadata=option(
+        "seconds object metadata and listings are cached", metavar="SECONDS"))
 
     @property
     def memory_target_bytes(self) -> int:
@@ -89,15 +111,24 @@ class EngineSettings:
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    shutdown_grace: float = 10.0
-    max_ranges: int = 64
-    public_host: str | None = None
-    max_url_bytes: int = 8190
-    log_level: str = "info"
-    tls_cert: str | None = None
-    tls_key: str | None = None
+    host: str = field(default="127.0.0.1", metadata=option(
+        "address to listen on", metavar="ADDRESS"))
+    port: int = field(default=8080, metadata=option(
+        "port to listen on (0 picks a free one)", metavar="PORT"))
+    shutdown_grace: float = field(default=10.0, metadata=option(
+        "seconds in-flight requests get to finish on shutdown", metavar="SECONDS"))
+    max_ranges: int = field(default=64, metadata=option(
+        "most byte ranges served in one multipart/byteranges reply"))
+    public_host: str | None = field(default=None, metadata=option(
+        "host names clients use for this server, comma-separated, for a proxy that rewrites "
+        "Host without X-Forwarded-Host (COPY/MOVE Destinations on other hosts are refused)",
+        metavar="NAMES"))
+    # How the server listens, so they are here; --help lists them under security.
+    tls_cert: str | None = field(default=None, metadata=option(
+        "TLS certificate chain (PEM): serve https (with --tls-key)", metavar="FILE",
+        group="security"))
+    tls_key: str | None = field(default=None, metadata=option(
+        "TLS private key (PEM)", metavar="FILE", group="security"))
 
     @property
     def tls(self) -> bool:
@@ -108,24 +139,42 @@ class ServerSettings:
 class LimitSettings:
     """What one client may ask of the server; every refusal is a short 4xx/503."""
 
-    max_header_bytes: int = 8190
-    max_headers: int = 100
-    max_xml_bytes: int = MiB
-    max_xml_depth: int = 32
-    max_client_connections: int = 1000
-    keepalive_timeout: float = 75.0
-    client_timeout: float = 60.0
-    max_uploads: int = 64
-    max_upload_size: int | None = None
+    max_url_bytes: int = field(default=8190, metadata=option(
+        "longest request line accepted (longer: 400)"))
+    max_header_bytes: int = field(default=8190, metadata=option(
+        "longest header line accepted (longer: 400)"))
+    max_headers: int = field(default=100, metadata=option(
+        "most header lines in one request (more: 400)"))
+    max_xml_bytes: Size = field(default=MiB, metadata=option(
+        "largest XML request body: PROPFIND, PROPPATCH, LOCK (larger: 413)", metavar="SIZE"))
+    max_xml_depth: int = field(default=32, metadata=option(
+        "deepest element nesting in an XML request body"))
+    max_client_connections: int = field(default=1000, metadata=option(
+        "most open client connections (more: 503 and closed)"))
+    keepalive_timeout: float = field(default=75.0, metadata=option(
+        "seconds a connection may wait idle or for a complete request head",
+        metavar="SECONDS"))
+    client_timeout: float = field(default=60.0, metadata=option(
+        "seconds a client may send nothing while its request body is awaited",
+        metavar="SECONDS"))
+    max_uploads: int = field(default=64, metadata=option(
+        "most uploads (PUT) in progress at once (more: 503)"))
+    max_upload_size: Size | None = field(default=None, metadata=option(
+        "largest upload, e.g. 5G (larger: 413); default: no limit", metavar="SIZE"))
 
 
 @dataclass(frozen=True, slots=True)
 class OpsSettings:
-    admin: bool = True
-    admin_host: str = "127.0.0.1"
-    admin_port: int = 9180
-    log_format: LogFormat = "text"
-    access_log: bool = True
+    admin: bool = field(default=True, metadata=option(
+        "serve /livez, /readyz and /metrics on the admin port"))
+    admin_host: str = field(default="127.0.0.1", metadata=option(
+        "address of the admin port", metavar="ADDRESS"))
+    admin_port: int = field(default=9180, metadata=option(
+        "admin port (0 picks a free one)", metavar="PORT"))
+    log_level: LogLevel = field(default="info", metadata=option("log level", metavar="LEVEL"))
+    log_format: LogFormat = field(default="text", metadata=option(
+        "log line format", metavar="FORMAT"))
+    access_log: bool = field(default=True, metadata=option("log one line per request"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +198,14 @@ class UserSettings:
 
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
-    users: tuple[UserSettings, ...] = ()
-    htpasswd: str | None = None
-    anonymous: Anonymous = "off"
-    allow_insecure_auth: bool = False
+    users: tuple[UserSettings, ...] = ()  # [[user]] tables (tables.py)
+    htpasswd: str | None = field(default=None, metadata=option(
+        "htpasswd file of users (bcrypt entries); re-read when it changes", metavar="FILE"))
+    anonymous: Anonymous = field(default="off", metadata=option(
+        "access without a password when users are configured", metavar="MODE"))
+    allow_insecure_auth: bool = field(default=False, metadata=option(
+        "allow passwords over plain http on a non-loopback address (they travel in clear "
+        "text)"))
     realm: str = "bucketdav"
 
     @property

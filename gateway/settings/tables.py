@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gateway.settings.fields import SettingsError
 from gateway.settings.model import (
     AuthSettings,
     Grant,
@@ -22,7 +23,7 @@ from gateway.settings.model import (
     build,
     parse_source,
 )
-from gateway.settings.options import OPTIONS_BY_NAME, PER_SHARE, SettingsError, coerce
+from gateway.settings.options import OPTIONS_BY_NAME, PER_SHARE, coerce
 
 
 def _component_problem(name: str) -> str | None:

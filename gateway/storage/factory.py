@@ -14,3 +14,10 @@ async def open_store(share: ShareSettings) -> ObjectStore:
     if source.scheme == "file":
         return LocalStore(source.bucket, create=True)
     return await S3Store.create(source.bucket, share.store, source.scheme)
+
+
+def connection_limit(share: ShareSettings) -> int | None:
+    """How many requests the share's store can serve at once: an object store's connection
+    pool (``--max-connections``); None for a local folder, which has no pool (the
+    engine's default applies)."""
+    return None if share.source.scheme == "file" else share.store.max_connections

@@ -1,6 +1,7 @@
 """Provider presets: where a bucket of each scheme lives and how botocore must talk to it.
 
-Pure functions of the settings, so they can be tested without a network. ``s3://`` is
+``resolve`` is a pure function of the settings, so it can be tested without a network;
+``open_client`` makes the aiobotocore client from its answer. ``s3://`` is
 AWS unless an endpoint is given (MinIO, Ceph, ...); ``r2://`` is Cloudflare R2 (needs the
 account id); ``gs://`` is Google Cloud Storage through its S3-compatible XML API (HMAC
 keys). An explicit ``--endpoint-url`` always wins over a preset's endpoint.
@@ -12,11 +13,15 @@ checksums only where an operation requires them.
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
 from botocore import UNSIGNED
+from botocore import exceptions as boto
 
 from gateway.settings import SettingsError, Source, StoreSettings
 
@@ -95,3 +100,26 @@ def resolve(source: Source, settings: StoreSettings) -> Preset:
         config["request_checksum_calculation"] = "when_required"
         config["response_checksum_validation"] = "when_required"
     return Preset(endpoint, region, config, conditional_writes)
+
+
+async def open_client(preset: Preset, profile: str | None) -> tuple[Any, AsyncExitStack]:
+    """A long-lived aiobotocore S3 client (and its connection pool) for ``preset``, with the
+    stack that closes it. Does not talk to the store."""
+    session = AioSession(profile=profile)
+    stack = AsyncExitStack()
+    try:
+        client = await stack.enter_async_context(
+            session.create_client(
+                "s3",
+                region_name=preset.region,
+                endpoint_url=preset.endpoint_url,
+                config=AioConfig(**preset.config),
+            )
+        )
+    except boto.ProfileNotFound:
+        await stack.aclose()
+        raise SettingsError(f"--profile {profile!r}: no such AWS profile") from None
+    except BaseException:
+        await stack.aclose()
+        raise
+    return client, stack

@@ -1,7 +1,8 @@
 """An S3-compatible bucket as an object store, through one long-lived aiobotocore client.
 
 Every botocore/aiohttp failure is translated into ``gateway.errors`` exactly once, by
-``translate_error`` (a table of S3 error codes), at the edge of each method. Reads are
+``translating`` (``s3errors.py``, a table of S3 error codes), at the edge of each
+method; the client itself is made from the provider's preset (``presets.py``). Reads are
 streamed: the body of a GET is handed out chunk by chunk and its connection goes back
 to the pool (or is closed) when the ``GetResult`` is consumed or closed.
 
@@ -16,111 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiohttp
-from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession
 from botocore import exceptions as boto
 
-from gateway.errors import (
-    AccessDenied,
-    Exists,
-    GatewayError,
-    NotFound,
-    ObjectChanged,
-    PreconditionFailed,
-    Unavailable,
-    Upstream,
-)
-from gateway.settings import Scheme, SettingsError, Source, StoreSettings
+from gateway.errors import AccessDenied, Exists, GatewayError, NotFound, ObjectChanged, Unavailable
+from gateway.settings import Scheme, Source, StoreSettings
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
-from gateway.storage.presets import Preset, resolve
+from gateway.storage.presets import Preset, open_client, resolve
+from gateway.storage.s3errors import error_code, error_status, not_implemented, translating
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
-
-# ---- error translation ------------------------------------------------------------------
-
-_NOT_FOUND = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchUpload", "NoSuchVersion"})
-_PRECONDITION = frozenset({"PreconditionFailed", "412"})
-# fmt: off
-_DENIED = frozenset({
-    "AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-    "InvalidToken", "TokenRefreshRequired", "AllAccessDisabled", "AccountProblem",
-})
-_BUSY = frozenset({  # and any other 5xx
-    "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests",
-    "RequestTimeout", "ServiceUnavailable", "InternalError", "500", "502", "503", "504",
-})
-# fmt: on
-# Failures to reach the store or to keep talking to it (mid-stream included).
-_UNREACHABLE: tuple[type[BaseException], ...] = (
-    boto.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError, SSLError, proxy
-    boto.HTTPClientError,  # ReadTimeoutError, ConnectionClosedError, ResponseStreamingError
-    boto.IncompleteReadError,  # the body ended before its Content-Length
-    aiohttp.ClientError,
-    TimeoutError,  # asyncio.TimeoutError is the same class on 3.11
-    ConnectionError,
-)
-
-
-def translate_error(
-    error: BaseException,
-    *,
-    op: str,
-    bucket: str,
-    where: str,
-    key: str | None = None,
-) -> GatewayError | None:
-    """The domain error for a failure of operation ``op``; None if it is not a store error.
-
-    ``where`` names the store in messages. A precondition failure means "the object
-    changed" on reads and copies and "it already exists" on a conditional PUT.
-    """
-    if isinstance(error, boto.ClientError):
-        status = _status(error)
-        code = _code(error) or (str(status) if status else "unknown")
-        message = str(error.response.get("Error", {}).get("Message") or "")
-        target = f"{key!r}" if key is not None else f"bucket {bucket!r}"
-        if code == "NoSuchBucket":
-            return NotFound(f"bucket {bucket!r} does not exist at {where}")
-        if code == "NoSuchUpload":
-            return NotFound(f"no multipart upload for {target} (aborted or completed)")
-        if code in _NOT_FOUND or (status == 404 and code not in _BUSY):
-            return NotFound(f"no object {target}")
-        if code in _PRECONDITION or status == 412:
-            if op == "put":
-                return Exists(f"{target} already exists")
-            if op in ("get", "head", "copy"):
-                return ObjectChanged(f"{target} changed")
-            return PreconditionFailed(f"precondition failed on {target}")
-        if code in _DENIED or status == 403:
-            return AccessDenied(
-                f"{where} refused the gateway's credentials ({code} on {op} {target})"
-            )
-        if code == "NotImplemented":
-            return Upstream(f"{where} does not implement {op} (NotImplemented)")
-        if code in _BUSY or status >= 500:
-            return Unavailable(f"{where} is unavailable ({code} on {op}); try again later")
-        detail = f": {message}" if message else ""
-        return Upstream(f"{where} answered {code} to {op} {target}{detail}")
-    if isinstance(error, boto.NoCredentialsError | boto.PartialCredentialsError):
-        return AccessDenied(
-            f"no usable credentials for {where} in the AWS chain (env, profile, instance role)"
-        )
-    if isinstance(error, _UNREACHABLE):
-        return Unavailable(f"cannot reach {where} ({type(error).__name__} on {op})")
-    if isinstance(error, boto.BotoCoreError):
-        return Upstream(f"{where} failed on {op}: {error}")
-    return None
-
 
 # ---- helpers ----------------------------------------------------------------------------
 
@@ -187,26 +101,7 @@ class S3Store:
         """Create the client (and its connection pool). Does not talk to the store."""
         if self._client is not None:
             return
-        session = AioSession(profile=self.settings.profile)
-        stack = AsyncExitStack()
-        try:
-            self._client = await stack.enter_async_context(
-                session.create_client(
-                    "s3",
-                    region_name=self.preset.region,
-                    endpoint_url=self.preset.endpoint_url,
-                    config=AioConfig(**self.preset.config),
-                )
-            )
-        except boto.ProfileNotFound:
-            await stack.aclose()
-            raise SettingsError(
-                f"--profile {self.settings.profile!r}: no such AWS profile"
-            ) from None
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
+        self._client, self._stack = await open_client(self.preset, self.settings.profile)
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
@@ -235,19 +130,10 @@ class S3Store:
             raise RuntimeError(f"{self.description} is not open (await open() first)")
         return self._client
 
-    @contextlib.contextmanager
-    def _errors(self, op: str, key: str | None = None, where: str | None = None) -> Iterator[None]:
-        try:
-            yield
-        except GatewayError:
-            raise
-        except Exception as e:
-            translated = translate_error(
-                e, op=op, bucket=self.bucket, where=where or self._name, key=key
-            )
-            if translated is None:
-                raise
-            raise translated from e
+    def _errors(
+        self, op: str, key: str | None = None, where: str | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        return translating(op, bucket=self.bucket, where=where or self._name, key=key)
 
     def _info(self, key: str, response: dict[str, Any], size: int) -> ObjectInfo:
         return ObjectInfo(
@@ -264,7 +150,7 @@ class S3Store:
             try:
                 await self._s3.head_bucket(Bucket=self.bucket)
             except boto.ClientError as e:
-                status, code = _status(e), _code(e)
+                status, code = error_status(e), error_code(e)
                 if status == 404 or code == "NoSuchBucket":
                     raise NotFound(
                         f"bucket {self.bucket!r} does not exist at {self.preset.where}"
@@ -313,7 +199,7 @@ class S3Store:
             try:
                 response = await self._s3.get_object(**params)
             except boto.ClientError as e:
-                if _code(e) != "InvalidRange":
+                if error_code(e) != "InvalidRange":
                     raise
                 response = None
         if response is None:
@@ -408,7 +294,7 @@ class S3Store:
             try:
                 response = await self._s3.put_object(**params)
             except boto.ClientError as e:
-                if not (if_none_match and _not_implemented(e)):
+                if not (if_none_match and not_implemented(e)):
                     raise
                 self._conditional_writes = False  # this store refuses the header: HEAD only
                 del params["IfNoneMatch"]
@@ -537,18 +423,6 @@ class S3Store:
                 code, message = error.get("Code", "error"), error.get("Message", "")
                 failed[error["Key"]] = f"{code}: {message}" if message else str(code)
         return failed
-
-
-def _code(error: boto.ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code") or "")
-
-
-def _status(error: boto.ClientError) -> int:
-    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-def _not_implemented(error: boto.ClientError) -> bool:
-    return _code(error) == "NotImplemented" or _status(error) == 501
 
 
 async def _empty() -> AsyncIterator[bytes]:

@@ -153,6 +153,13 @@ class LockService:
             timeout=max(0, round(float(lock["expire"]) - time.time())),
         )
 
+    def count(self) -> int:
+        """Locks held now, on every store (expired ones are purged first)."""
+        held = self.manager.storage.get_lock_list(
+            "/", include_root=True, include_children=True, token_only=True
+        )
+        return len(held)
+
     def _covering(self, url: str) -> list[dict[str, Any]]:
         """Valid locks on ``url`` and depth-infinity locks on its ancestors."""
         return list(self.manager.get_indirect_url_lock_list(url))

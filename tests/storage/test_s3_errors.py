@@ -29,7 +29,8 @@ from gateway.errors import (
     Upstream,
 )
 from gateway.settings import SettingsError
-from gateway.storage.s3 import S3Store, translate_error
+from gateway.storage.s3 import S3Store
+from gateway.storage.s3errors import translate_error
 from tests.servers import free_port, moto_settings
 
 WHERE = "s3://bkt"
