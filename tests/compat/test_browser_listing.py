@@ -1,7 +1,9 @@
 """A real browser (headless Chromium) renders the folder listing: rows, escaping, script.
 
-The gateway serves on a real TCP port; Chromium loads the page twice, once to dump the
-DOM as it stands after the page's own script ran, once to take a screenshot.
+A real ``bucketdav serve`` process serves a bucket on s3rver, as tests/compat drives every
+client; Chromium loads the page twice, once to dump the DOM as it stands after the page's
+own script ran, once to take a screenshot, and once more over DevTools to use the filter
+box and the sortable columns.
 """
 
 from __future__ import annotations
@@ -13,18 +15,16 @@ import os
 import shutil
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from gateway.app import make_app
-from tests.apps import gateway_for
-from tests.memorystore import MemoryStore
+from tests.gatewayproc import running_gateway
+from tests.servers import S3RVER_PROFILE, client, create_bucket
 
 pytestmark = pytest.mark.compat
 
@@ -45,25 +45,26 @@ def chromium_binary() -> str:
     )
 
 
-@pytest.fixture
-async def base_url() -> AsyncIterator[str]:
-    """The gateway on 127.0.0.1, a free port, over a store with a few files."""
-    store = MemoryStore()
-    store.put_sync("alpha.txt", b"a" * 1234)
-    store.put_sync("Quarterly report 2024.pdf", b"p" * 3_456_789, "application/pdf")
-    store.put_sync(XSS_FILE, b"x")
-    store.put_sync(XSS_KEY, b"y")
-    store.put_sync("photos/cat.jpg", b"c" * 40_000)
-    store.put_sync("zeta/readme.md", b"z")
-    runner = web.AppRunner(make_app(gateway_for(store)))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+OBJECTS = {
+    "alpha.txt": (b"a" * 1234, "text/plain"),
+    "Quarterly report 2024.pdf": (b"p" * 3_456_789, "application/pdf"),
+    XSS_FILE: (b"x", "text/plain"),
+    XSS_KEY: (b"y", "text/plain"),
+    "photos/cat.jpg": (b"c" * 40_000, "image/jpeg"),
+    "zeta/readme.md": (b"z", "text/markdown"),
+}
+
+
+@pytest.fixture(scope="module")
+def base_url(s3rver: str) -> Iterator[str]:
+    """``bucketdav serve`` over an s3rver bucket holding a few files; its base URL."""
+    bucket = create_bucket(s3rver, profile=S3RVER_PROFILE)
+    s3: Any = client(s3rver, S3RVER_PROFILE)
+    for key, (body, ctype) in OBJECTS.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=ctype)
+    with running_gateway(f"s3://{bucket}", "--endpoint-url", s3rver, "--force-path-style",
+                         "--profile", S3RVER_PROFILE) as gateway:
+        yield gateway.url
 
 
 def chromium_command(profile: Path, *args: str) -> list[str]:
