@@ -1,0 +1,121 @@
+"""Response helpers shared by the front-ends.
+
+One content-type guess: a GET, the JSON listing, PROPFIND's getcontenttype and the type a
+PUT stores all say the same for a name, and a stored type wins over any guess. One way to
+stream a body: a status while the source has not started, a cut connection after."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from urllib.parse import unquote
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
+
+from gateway.errors import GatewayError, Unavailable, status_for
+from gateway.responses import content_type_of, guess_type, plain, send_streamed
+from tests.apps import memory_app
+from tests.memorystore import MemoryStore
+from tests.webdav.davxml import D, multistatus
+
+# Names where guessing from the whole name and from the last suffix used to disagree.
+NAMES = {
+    "a.tar.gz": "application/octet-stream",  # gzip bytes; no Content-Encoding is sent
+    "notes.TXT": "text/plain",
+    "..txt": "text/plain",
+    "data:abc,def": "application/octet-stream",  # not a data: URL, a name
+    "README": "application/octet-stream",
+    "photo.jpeg": "image/jpeg",
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), NAMES.items())
+def test_the_guess_reads_the_last_suffix_only(name: str, expected: str) -> None:
+    assert content_type_of(None, name) == expected
+    assert content_type_of("binary/octet-stream", name) == expected  # S3's "none sent"
+    assert content_type_of("text/x-sent", name) == "text/x-sent"
+    assert guess_type(name) == (None if expected == "application/octet-stream" else expected)
+
+
+@pytest.fixture
+async def served(aiohttp_client: AiohttpClient) -> tuple[TestClient, MemoryStore]:
+    app = memory_app()
+    store = app.stores["/"]
+    for name in NAMES:
+        store.put_sync(f"dir/{name}", b"x")
+    return await aiohttp_client(app.app), store
+
+
+async def test_get_listing_and_propfind_say_the_same(
+    served: tuple[TestClient, MemoryStore],
+) -> None:
+    client, _ = served
+    listing = await (await client.get("/dir/?format=json")).json()
+    listed = {e["name"]: e["content_type"] for e in listing["entries"]}
+    resp = await client.request("PROPFIND", "/dir/", headers={"Depth": "1"})
+    answers = {unquote(href): a for href, a in multistatus(await resp.read()).items()}
+    for name, expected in NAMES.items():
+        got = (await client.get(f"/dir/{name}")).headers["Content-Type"]
+        assert got == expected, name
+        assert listed[name] == expected, name
+        props = answers[f"/dir/{name}"].ok()
+        assert props[D + "getcontenttype"].text == expected, name
+
+
+async def test_a_put_stores_the_same_guess(served: tuple[TestClient, MemoryStore]) -> None:
+    client, store = served
+    for name, expected in NAMES.items():
+        assert (await client.put(f"/dir/new-{name}", data=b"y",
+                                 headers={"Content-Type": ""})).status == 201
+        assert store.objects[f"dir/new-{name}"].info.content_type == guess_type(name)
+        assert (await client.get(f"/dir/new-{name}")).headers["Content-Type"] == expected
+
+
+# ---- send_streamed: a status while the source has not started, a cut connection after --
+
+
+def _app(source: Callable[[], AsyncGenerator[bytes, None]]) -> web.Application:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            return await send_streamed(request, web.StreamResponse(), source())
+        except GatewayError as exc:
+            return plain(status_for(exc), exc.message)
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    return app
+
+
+@pytest.mark.parametrize("error", [Unavailable("the store went away"), RuntimeError("bug")])
+@pytest.mark.parametrize("fail_at", [None, 0, 2])
+async def test_a_source_failing_before_its_first_chunk_gets_a_status_after_it_a_cut(
+    aiohttp_client: AiohttpClient, error: Exception, fail_at: int | None
+) -> None:
+    closed: list[bool] = []
+
+    async def source() -> AsyncGenerator[bytes, None]:
+        try:
+            for i in range(3):
+                if i == fail_at:
+                    raise error
+                yield b"chunk"
+        finally:
+            closed.append(True)
+
+    client = await aiohttp_client(_app(source))
+    resp = await client.get("/")
+    if fail_at is None:
+        assert resp.status == 200
+        assert await resp.read() == b"chunk" * 3
+    elif fail_at == 0 and isinstance(error, Unavailable):
+        assert resp.status == 503  # nothing was sent yet: the failure has its status
+    elif fail_at == 0:
+        assert resp.status == 500
+    else:
+        assert resp.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):  # never a clean, short body
+            await resp.read()
+    assert closed == [True]
