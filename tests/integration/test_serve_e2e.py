@@ -226,7 +226,7 @@ def test_ten_thousand_ranges_are_refused_without_touching_the_store(served: Serv
     before = served.store.to_server
     ranges = ",".join(f"{i * 2}-{i * 2}" for i in range(10_000))
     status, _, body = curl_status("-r", ranges, served.url("data.bin"))
-    assert 400 <= status < 500
+    assert status == 400  # a header past --max-header-bytes, or past --max-ranges: both 400
     assert body.strip()
     assert served.store.to_server == before
 
@@ -234,7 +234,7 @@ def test_ten_thousand_ranges_are_refused_without_touching_the_store(served: Serv
 def test_hundred_kilobyte_url_is_refused_without_touching_the_store(served: Served) -> None:
     before = served.store.to_server
     status, _, body = curl_status(served.gateway.url + "/" + "a" * 100_000)
-    assert status in (400, 414)
+    assert status == 400  # past --max-url-bytes; aiohttp's parser cannot send 414 (OPERATIONS)
     assert body.strip()
     assert served.store.to_server == before
 
