@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 from collections.abc import AsyncGenerator
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
 
@@ -106,6 +106,13 @@ async def send_streamed(
 def http_date(moment: datetime) -> str:
     """RFC 9110 IMF-fixdate; cached because listings repeat a few timestamps many times."""
     return format_datetime(moment, usegmt=True)
+
+
+def rfc3339(when: datetime | None) -> str | None:
+    """``2024-05-01T12:00:00Z``: WebDAV's creationdate and the JSON listing's dates."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def validators(info: ObjectInfo) -> dict[str, str]:

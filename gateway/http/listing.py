@@ -14,7 +14,7 @@ import json
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +24,7 @@ from gateway.errors import NotFound
 from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.responses import content_type_of, send_streamed
+from gateway.responses import content_type_of, rfc3339, send_streamed
 
 BATCH = 200  # rows rendered and written together: few writes, yet the page fills steadily
 
@@ -53,12 +53,6 @@ def human_size(size: int) -> str:
         value /= 1024
         index += 1
     return f"{value:.1f} {_UNITS[index]}"
-
-
-def rfc3339(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _accept_q(accept: str, media_type: str) -> tuple[float, int]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.fs.listing import Entry
-from gateway.responses import content_type_of, http_date
+from gateway.responses import content_type_of, http_date, rfc3339
 from gateway.webdav.lockservice import ActiveLock
 from gateway.webdav.xml import dav, element, escape, status_line
 
@@ -56,10 +56,6 @@ def _http_date(when: datetime | None) -> str | None:
     return http_date(when.astimezone(UTC)) if when else None
 
 
-def _rfc3339(when: datetime | None) -> str | None:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
-
-
 def _content_type(entry: Entry) -> str:
     return content_type_of(entry.content_type, entry.name)
 
@@ -75,7 +71,7 @@ def _file_only(render: Callable[[Entry], str | None]) -> Callable[[Resource], st
 # make clients think the folder changed); an entry that does carry a date shows it.
 LIVE: dict[str, Callable[[Resource], str | None]] = {
     dav("resourcetype"): lambda r: "<D:collection/>" if r.entry.is_dir else "",
-    dav("creationdate"): lambda r: _rfc3339(r.entry.last_modified),
+    dav("creationdate"): lambda r: rfc3339(r.entry.last_modified),
     dav("displayname"): lambda r: escape(r.entry.name),
     dav("getcontentlength"): _file_only(lambda e: str(e.size)),
     dav("getcontenttype"): _file_only(lambda e: escape(_content_type(e))),
