@@ -15,13 +15,12 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import make_app
 from gateway.errors import Unavailable
 from gateway.http.listing import human_size, prefers_json
 from gateway.settings import Source
 from gateway.storage.base import ListPage
 from gateway.storage.local import LocalStore
-from tests.apps import gateway_for
+from tests.apps import app_for
 from tests.memorystore import MemoryStore
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
@@ -173,7 +172,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 async def client(aiohttp_client: MakeClient, store: MemoryStore) -> Client:
-    return await aiohttp_client(make_app(gateway_for(store)))
+    return await aiohttp_client(app_for(store))
 
 
 async def page(client: Client, path: str) -> Page:
@@ -422,7 +421,7 @@ def _many(count: int, page: int) -> MemoryStore:
 
 async def test_5000_entries_over_many_pages_each_appear_once(aiohttp_client: MakeClient) -> None:
     store = _many(5000, page=37)
-    client = await aiohttp_client(make_app(gateway_for(store)))
+    client = await aiohttp_client(app_for(store))
     html = await (await client.get("/")).text()
     names = [r.name for r in Page(html).rows]
     assert len(names) == 5010
@@ -441,7 +440,7 @@ async def test_the_first_rows_arrive_before_the_listing_is_complete(
     store.list_page_size = 300
     for i in range(600):
         store.put_sync(f"f{i:03}", b"")
-    client = await aiohttp_client(make_app(gateway_for(store)))
+    client = await aiohttp_client(app_for(store))
     resp = await client.get("/", headers={"Accept": accept})
     assert resp.status == 200
     # The second page is held back by the store, yet the head and a first batch of rows
@@ -468,7 +467,7 @@ async def test_a_store_failure_mid_listing_aborts_the_connection(
     store.list_page_size = 10
     for i in range(50):
         store.put_sync(f"f{i:03}", b"")
-    client = await aiohttp_client(make_app(gateway_for(store)))
+    client = await aiohttp_client(app_for(store))
     for accept in (BROWSER_ACCEPT, "application/json"):
         resp = await client.get("/", headers={"Accept": accept})
         assert resp.status == 200
@@ -494,8 +493,7 @@ async def test_a_share_with_a_prefix_lists_only_under_it(aiohttp_client: MakeCli
     store.put_sync("pre/dir/x", b"x")
     store.put_sync("outside.txt", b"out")
     store.put_sync("prefix-sibling/y", b"y")
-    gateway = gateway_for(store, source=Source("s3", "bucket", "pre/"))
-    client = await aiohttp_client(make_app(gateway))
+    client = await aiohttp_client(app_for(store, source=Source("s3", "bucket", "pre/")))
     body: dict[str, Any] = await (await client.get("/?format=json")).json()
     assert [(e["name"], e["href"]) for e in body["entries"]] == [
         ("dir", "/dir/"),
@@ -510,7 +508,7 @@ async def test_a_local_folder_is_listed(aiohttp_client: MakeClient, tmp_path: Pa
     store = LocalStore(tmp_path)
     await store.put("written.txt", b"through the store")  # creates the .bucketdav noise area
     client = await aiohttp_client(
-        make_app(gateway_for(store, source=Source("file", str(tmp_path))))
+        app_for(store, source=Source("file", str(tmp_path)))
     )
     rows = {(r.name, r.kind) for r in (await page(client, "/")).rows}
     assert rows == {("photos", "dir"), ("notes.md", "file"), ("written.txt", "file")}

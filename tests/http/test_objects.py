@@ -14,12 +14,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import make_app
 from gateway.errors import AccessDenied, ObjectChanged, Unavailable, Upstream
 from gateway.settings import ServerSettings, Source
 from gateway.storage.base import ObjectInfo
 from gateway.storage.local import LocalStore
-from tests.apps import gateway_for
+from tests.apps import app_for
 from tests.memorystore import MemoryStore
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
@@ -44,7 +43,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 async def client(aiohttp_client: MakeClient, store: MemoryStore) -> Client:
-    return await aiohttp_client(make_app(gateway_for(store, server=ServerSettings(max_ranges=8))))
+    return await aiohttp_client(app_for(store, server=ServerSettings(max_ranges=8)))
 
 
 def info(store: MemoryStore, key: str) -> ObjectInfo:
@@ -219,7 +218,7 @@ async def test_ranges_of_a_local_folder(aiohttp_client: MakeClient, tmp_path: Pa
     (tmp_path / "sub" / "file.bin").write_bytes(DATA)
     store = LocalStore(tmp_path)
     client = await aiohttp_client(
-        make_app(gateway_for(store, source=Source("file", str(tmp_path))))
+        app_for(store, source=Source("file", str(tmp_path)))
     )
     whole = await client.get("/sub/file.bin")
     assert await whole.read() == DATA

@@ -141,14 +141,9 @@ async def test_deep_nesting_is_a_400(aiohttp_client: AiohttpClient) -> None:
 async def test_the_depth_limit_follows_the_max_xml_depth_setting(
     aiohttp_client: AiohttpClient,
 ) -> None:
-    from dataclasses import replace
-
-    from gateway.app import GATEWAY, build_gateway, make_app
     from gateway.settings import LimitSettings
 
-    base = app_for(MemoryStore())[GATEWAY]
-    settings = replace(base.settings, limits=LimitSettings(max_xml_depth=4))
-    client = await aiohttp_client(make_app(build_gateway(settings, base.stores)))
+    client = await aiohttp_client(app_for(MemoryStore(), limits=LimitSettings(max_xml_depth=4)))
     body = b'<D:propfind xmlns:D="DAV:"><D:prop><D:getetag><x><y/></x></D:getetag>' + (
         b"</D:prop></D:propfind>"
     )
