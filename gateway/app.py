@@ -169,7 +169,7 @@ def make_app(gateway: Gateway) -> web.Application:
         client_max_size=gateway.settings.limits.max_xml_bytes,
     )
     app[GATEWAY] = gateway
-    app[LOCKS] = LockService()
+    app[LOCKS] = LockService(gateway.settings.limits)
     public = gateway.settings.server.public_host or ""
     app[PUBLIC_HOSTS] = frozenset(h.strip() for h in public.split(",") if h.strip())
     app[MAX_RANGES] = gateway.settings.server.max_ranges

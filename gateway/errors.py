@@ -79,6 +79,12 @@ class Locked(GatewayError):
     default_message = "resource is locked"
 
 
+class InsufficientStorage(GatewayError):
+    """The server will not keep more of what the request needs kept (locks past a cap)."""
+
+    default_message = "insufficient storage"
+
+
 class AccessDenied(GatewayError):
     """The store refused the gateway's own credentials."""
 
@@ -110,6 +116,7 @@ STATUS: dict[type[GatewayError], int] = {
     Conflict: 409,
     PreconditionFailed: 412,
     Locked: 423,
+    InsufficientStorage: 507,
     AccessDenied: 403,
     Unavailable: 503,
     Upstream: 502,

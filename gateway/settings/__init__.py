@@ -117,6 +117,15 @@ def _check_server(server: ServerSettings, auth: AuthSettings) -> None:
         )
 
 
+def _check_locks(limits: LimitSettings) -> None:
+    for flag, value in (("--max-lock-owner", limits.max_lock_owner),
+                        ("--max-locks-per-resource", limits.max_locks_per_resource),
+                        ("--max-locks-per-user", limits.max_locks_per_user),
+                        ("--max-lock-timeout", limits.max_lock_timeout)):
+        if value < 1:
+            raise SettingsError(f"{flag} must be at least 1")
+
+
 def build_settings(
     values: Mapping[str, Any],
     source: str | None,
@@ -140,6 +149,7 @@ def build_settings(
     limits = build(LimitSettings, values)
     if limits.max_uploads < 1 or limits.max_client_connections < 1:
         raise SettingsError("--max-uploads and --max-client-connections must be at least 1")
+    _check_locks(limits)
     shares = build_shares(source, config.get("share"), values, explicit)
     auth = build_auth(values, config.get("user"), [s.name for s in shares])
     _check_server(server, auth)

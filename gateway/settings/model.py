@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from gateway.settings.fields import MiB, SettingsError, Size, option
+from gateway.settings.fields import KiB, MiB, SettingsError, Size, option
 
 Scheme = Literal["s3", "gs", "r2", "file"]
 Anonymous = Literal["off", "read-only", "read-write"]
@@ -161,6 +161,18 @@ class LimitSettings:
         "most uploads (PUT) in progress at once (more: 503)"))
     max_upload_size: Size | None = field(default=None, metadata=option(
         "largest upload, e.g. 5G (larger: 413); default: no limit", metavar="SIZE"))
+    # Locks live in memory and show in every PROPFIND of what they cover: bound them.
+    max_lock_owner: Size = field(default=4 * KiB, metadata=option(
+        "largest DAV:owner element of a LOCK body (larger: 400)", metavar="SIZE"))
+    max_locks_per_resource: int = field(default=8, metadata=option(
+        "most locks covering one resource, its own and those inherited from depth-infinity "
+        "locks above it; only shared locks can add up (more: 507)"))
+    max_locks_per_user: int = field(default=1000, metadata=option(
+        "most locks one user holds at once, anonymous clients counting as one user "
+        "(more: 507)"))
+    max_lock_timeout: int = field(default=3600, metadata=option(
+        "longest lock timeout granted; Infinite and longer requests get this",
+        metavar="SECONDS"))
 
 
 @dataclass(frozen=True, slots=True)

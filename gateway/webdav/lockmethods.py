@@ -60,9 +60,16 @@ def parse_timeout(value: str | None) -> int | None:
         spec = part.strip().lower()
         if spec == "infinite":
             return None
-        if spec.startswith("second-") and spec[7:].isdigit() and int(spec[7:]) > 0:
-            return int(spec[7:])
+        digits = spec.removeprefix("second-").lstrip("0")
+        if spec.startswith("second-") and digits.isascii() and digits.isdigit():
+            # Twelve digits are past any cap; more would make int() refuse (and cost).
+            return int(digits) if len(digits) <= 12 else None
     return None
+
+
+def granted_headers(lock: ActiveLock) -> dict[str, str]:
+    """The reply says the timeout granted: what was asked up to ``--max-lock-timeout``."""
+    return {"Lock-Token": f"<{lock.token}>", "Timeout": f"Second-{lock.timeout}"}
 
 
 def discovery(lock: ActiveLock) -> str:
@@ -136,7 +143,7 @@ async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamR
         if created:
             status = 201
             locks.note_created(share, path, {granted.token})
-    return xml_response(status, discovery(granted), {"Lock-Token": f"<{granted.token}>"})
+    return xml_response(status, discovery(granted), granted_headers(granted))
 
 
 def _refresh(
@@ -150,7 +157,9 @@ def _refresh(
         )
     tokens = submitted_tokens(parse_if(header))
     refreshed = locks.refresh(share, path, tokens, timeout, principal_of(request))
-    return xml_response(200, discovery(refreshed[0]))
+    return xml_response(
+        200, discovery(refreshed[0]), {"Timeout": f"Second-{refreshed[0].timeout}"}
+    )
 
 
 async def unlock(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:

@@ -2,7 +2,11 @@
 every writing method makes.
 
 Lock roots are the store and full object key of what is locked (see ``lock_url``), so
-one service serves every share and every prefix jail of the app; replies show hrefs.
+one service serves every share and every prefix jail of the app; replies show each lock's
+root as the asking user's share shows it (``_root_href``): a jailed user never sees the
+jail's key prefix. Locks are bounded (``LimitSettings``): the owner's size, the locks on one
+resource and held by one user, and the timeout, since every lock is kept in memory and
+repeated in each PROPFIND of what it covers.
 wsgidav's ``LockManager`` keeps the locks and decides LOCK conflicts (exclusive/shared,
 depth-infinity ancestors and descendants); its storage is behind ``LockStorage`` so that
 a shared storage (wsgidav's ``LockStorageRedis``) can replace the in-memory one for several
@@ -18,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 from wsgidav.dav_error import DAVError
@@ -26,12 +30,20 @@ from wsgidav.lock_man.lock_manager import LockManager, normalize_lock_root, vali
 from wsgidav.lock_man.lock_storage import LockStorageDict
 
 from gateway.auth.principal import ANONYMOUS, principal_of
-from gateway.errors import InvalidPath, Locked, NotPermitted, PreconditionFailed
+from gateway.errors import (
+    BadRequest,
+    InsufficientStorage,
+    InvalidPath,
+    Locked,
+    NotPermitted,
+    PreconditionFailed,
+)
 from gateway.fs.paths import DavPath, decode_path, split_target
 from gateway.fs.share import Share
+from gateway.settings import LimitSettings
 from gateway.webdav.ifheader import evaluate, parse_if, submitted_tokens
 
-MAX_TIMEOUT = 3600  # seconds; Finder asks 600 and refreshes every 300, Windows asks 3600
+ROOT = DavPath(())
 
 
 class LockStorage(Protocol):
@@ -99,7 +111,7 @@ class ActiveLock:
 
 @dataclass
 class _Extras:
-    href: str
+    is_dir: bool  # what the lock root named when it was taken (its href ends in "/")
     created: set[str] = field(default_factory=set)  # lock roots created under this lock
 
 
@@ -134,19 +146,35 @@ def _shared_with(lock: dict[str, Any], held: list[dict[str, Any]]) -> bool:
 
 
 class LockService:
-    def __init__(self, storage: LockStorage | None = None, max_timeout: int = MAX_TIMEOUT):
-        self.max_timeout = max_timeout
+    def __init__(self, limits: LimitSettings | None = None, storage: LockStorage | None = None):
+        self.limits = limits if limits is not None else LimitSettings()
         self.manager = LockManager(storage if storage is not None else UrnLockStorage())
         self._extras: dict[str, _Extras] = {}  # by token
 
+    @property
+    def max_timeout(self) -> int:
+        return self.limits.max_lock_timeout
+
     # ---- reading ------------------------------------------------------------------
-    def _active(self, lock: dict[str, Any]) -> ActiveLock:
+    def _root_href(self, share: Share, lock: dict[str, Any]) -> str:
+        """The lock's root as ``share`` shows it. Hrefs are always the asking user's view:
+        a lock taken through another share or jail shows at its path in this one, and a
+        lock above a jail (depth infinity on an ancestor) covers the whole view, so it
+        shows as the view's root, never as the key prefix the user cannot see."""
+        root = str(lock["root"])
+        base = lock_url(share, ROOT).rstrip("/")
+        if not root.startswith(base + "/"):
+            return share.href(ROOT)
+        extras = self._extras.get(str(lock["token"]))
+        parts = tuple(unquote(root[len(base) + 1 :]).split("/"))
+        return share.href(DavPath(parts), is_dir=extras is not None and extras.is_dir)
+
+    def _active(self, lock: dict[str, Any], share: Share) -> ActiveLock:
         token = str(lock["token"])
-        extras = self._extras.get(token)
         owner = lock["owner"]
         return ActiveLock(
             token=token,
-            root=extras.href if extras else str(lock["root"]),
+            root=self._root_href(share, lock),
             exclusive=lock["scope"] == "exclusive",
             depth=str(lock["depth"]),
             owner=owner.decode("utf-8") if isinstance(owner, bytes) else str(owner),
@@ -166,7 +194,7 @@ class LockService:
 
     def discover(self, share: Share, path: DavPath) -> list[ActiveLock]:
         """The locks that cover ``path`` (its lockdiscovery property)."""
-        return [self._active(lock) for lock in self._covering(lock_url(share, path))]
+        return [self._active(lock, share) for lock in self._covering(lock_url(share, path))]
 
     # ---- LOCK / UNLOCK --------------------------------------------------------------
     def grant_timeout(self, requested: int | None) -> int:
@@ -174,6 +202,43 @@ class LockService:
         if requested is None or requested <= 0:
             return self.max_timeout
         return min(requested, self.max_timeout)
+
+    def _check_caps(
+        self, share: Share, path: DavPath, url: str, *, exclusive: bool, owner: str,
+        principal: str,
+    ) -> None:
+        """BadRequest (400) for an owner past ``--max-lock-owner``; InsufficientStorage
+        (507) past ``--max-locks-per-user`` or ``--max-locks-per-resource`` (locks on the
+        resource and depth-infinity locks above it). An exclusive request on a locked
+        resource is left to the conflict check (423)."""
+        limits = self.limits
+        size = len(owner.encode("utf-8"))
+        if size > limits.max_lock_owner:
+            raise BadRequest(
+                f"the LOCK owner element is {size} bytes; the most accepted is "
+                f"{limits.max_lock_owner} (--max-lock-owner)"
+            )
+        every = self.manager.storage.get_lock_list(
+            "/", include_root=True, include_children=True, token_only=False
+        )
+        held = sum(1 for lock in every if lock["principal"] == principal)
+        if held >= limits.max_locks_per_user:
+            raise InsufficientStorage(
+                f"{principal} holds {held} locks, the most one user may hold "
+                "(--max-locks-per-user): UNLOCK some or let them expire"
+            )
+        # Inherited locks count: each shows in the resource's lockdiscovery, so stacking
+        # depth-infinity locks on every ancestor must not get around the cap. No lock lies
+        # below a new depth-infinity lock (that conflicts), so bounding the locks covering
+        # the target bounds every resource under it too.
+        here = self._covering(url)
+        if len(here) >= limits.max_locks_per_resource and not exclusive and all(
+            lock["scope"] == "shared" for lock in here
+        ):
+            raise InsufficientStorage(
+                f"{share.href(path)} is covered by {len(here)} locks, the most one resource "
+                "may have (--max-locks-per-resource)"
+            )
 
     def lock(
         self,
@@ -187,9 +252,12 @@ class LockService:
         timeout: int | None,
         principal: str = ANONYMOUS,
     ) -> ActiveLock:
-        """Take a new lock; raises Locked (423) on a conflicting lock."""
+        """Take a new lock; raises Locked (423) on a conflicting lock, BadRequest (400) or
+        InsufficientStorage (507) past a cap (``_check_caps``)."""
         self._purge()
         url = lock_url(share, path)
+        self._check_caps(share, path, url, exclusive=exclusive, owner=owner,
+                         principal=principal)
         try:
             lock = self.manager.acquire(
                 url=url,
@@ -203,8 +271,8 @@ class LockService:
             )
         except DAVError:
             raise Locked(f"{share.href(path, is_dir)} is locked by another lock") from None
-        self._extras[str(lock["token"])] = _Extras(share.href(path, is_dir=is_dir))
-        return self._active(lock)
+        self._extras[str(lock["token"])] = _Extras(is_dir)
+        return self._active(lock, share)
 
     def refresh(
         self,
@@ -226,7 +294,7 @@ class LockService:
             raise PreconditionFailed(
                 f"no lock token in the If header names a lock on {share.href(path)}"
             )
-        return [self._active(lock) for lock in refreshed]
+        return [self._active(lock, share) for lock in refreshed]
 
     def unlock(
         self, share: Share, path: DavPath, token: str, principal: str = ANONYMOUS
@@ -299,7 +367,11 @@ class LockService:
             if lock["token"] in submitted and lock["principal"] == principal
         ]
         blocking = sorted(
-            {self._active(k).root for k in locks if k not in held and not _shared_with(k, held)}
+            {
+                self._root_href(share, k)
+                for k in locks
+                if k not in held and not _shared_with(k, held)
+            }
         )
         if blocking:
             raise Locked(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, make_mocked_request
@@ -15,10 +16,19 @@ from lxml import etree
 from pytest_aiohttp import AiohttpClient
 
 from gateway.engine import Engine
-from gateway.errors import Locked, PreconditionFailed
+from gateway.errors import InsufficientStorage, Locked, PreconditionFailed
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.settings import EngineSettings, Policy, ShareSettings, Source
+from gateway.settings import (
+    EngineSettings,
+    LimitSettings,
+    Policy,
+    SettingsError,
+    ShareSettings,
+    Source,
+    build_settings,
+)
+from gateway.webdav.lockmethods import parse_timeout
 from gateway.webdav.lockservice import LockService, lock_url
 from tests.apps import app_for
 from tests.memorystore import MemoryStore
@@ -115,15 +125,18 @@ async def test_the_owner_is_echoed_verbatim(client: TestClient) -> None:
     ("Second-60, Infinite", 60),
     (None, 3600),
     ("bogus", 3600),
+    ("Second-0600", 600),
+    ("Second-" + "9" * 5000, 3600),  # past int()'s digit limit: the cap, not a 500
 ])
 async def test_timeouts_grant_what_was_asked_up_to_an_hour(
     client: TestClient, header: str | None, granted: int
 ) -> None:
     headers = {"Timeout": header} if header else {}
-    _, body, _ = await lock(client, "/litmus/lockme", **headers)
+    _, body, reply_headers = await lock(client, "/litmus/lockme", **headers)
     timeout = activelock(body).findtext(f"{D}timeout") or ""
     seconds = int(timeout.removeprefix("Second-"))
     assert granted - 2 <= seconds <= granted
+    assert reply_headers["Timeout"] == timeout  # the reply says what was granted
 
 
 async def test_lock_on_an_unmapped_url_creates_an_empty_placeholder(
@@ -494,3 +507,141 @@ def test_locks_belong_to_keys_so_prefix_jails_never_collide() -> None:
     with pytest.raises(Locked):
         locks.lock(alice_again, doc, is_dir=False, exclusive=True, depth="0", owner="",
                    timeout=60)
+
+
+# ---- caps: owner size, locks per resource and per user, timeout -----------------------
+
+CAPS = LimitSettings(max_lock_owner=100, max_locks_per_resource=2, max_locks_per_user=3,
+                     max_lock_timeout=7200)
+
+
+@pytest.fixture
+async def capped(aiohttp_client: AiohttpClient, store: MemoryStore) -> TestClient:
+    return await aiohttp_client(app_for(store, limits=CAPS))
+
+
+def sized_owner(size: int) -> str:
+    shell = "<D:owner></D:owner>"
+    return f"<D:owner>{'o' * (size - len(shell))}</D:owner>"
+
+
+async def test_an_owner_past_the_cap_is_a_400_naming_the_flag(capped: TestClient) -> None:
+    status, body, _ = await lock(capped, "/litmus/lockme", lock_body(owner=sized_owner(101)))
+    assert status == 400 and b"--max-lock-owner" in body
+    assert (await lock(capped, "/litmus/notlocked", lock_body(owner=sized_owner(100))))[0] == 200
+    # The refused LOCK neither locked nor created anything.
+    assert (await lock(capped, "/litmus/lockme"))[0] == 200
+    status, body, _ = await lock(capped, "/litmus/new", lock_body(owner=sized_owner(101)))
+    assert status == 400
+    assert (await capped.get("/litmus/new")).status == 404
+
+
+async def test_shared_locks_past_the_cap_are_a_507_naming_the_flag(capped: TestClient) -> None:
+    for _ in range(2):
+        assert (await lock(capped, "/litmus/lockme", lock_body("shared")))[0] == 200
+    status, body, _ = await lock(capped, "/litmus/lockme", lock_body("shared"))
+    assert status == 507 and b"--max-locks-per-resource" in body
+    # An exclusive request conflicts with the locks there: that is the answer it gets.
+    assert (await lock(capped, "/litmus/lockme"))[0] == 423
+
+
+async def test_inherited_locks_count_toward_the_resource_cap(capped: TestClient) -> None:
+    """Shared depth-infinity locks stacked on ancestors all show in a member's
+    lockdiscovery: they count, so stacking cannot get past the cap."""
+    shared_infinity = {"Depth": "infinity"}
+    assert (await lock(capped, "/coll/", lock_body("shared"), **shared_infinity))[0] == 200
+    assert (await lock(capped, "/coll/inner.txt", lock_body("shared")))[0] == 200
+    status, body, _ = await lock(capped, "/coll/inner.txt", lock_body("shared"))
+    assert status == 507 and b"covered by 2 locks" in body
+    resp = await capped.request("PROPFIND", "/coll/inner.txt", headers={"Depth": "0"})
+    props = multistatus(await resp.read())["/coll/inner.txt"].ok()
+    assert len(props[D + "lockdiscovery"]) == 2
+
+
+async def test_locks_past_the_user_cap_are_a_507_until_one_is_released(
+    capped: TestClient, store: MemoryStore
+) -> None:
+    tokens = [await token_of(capped, f"/litmus/u{i}") for i in range(3)]
+    status, body, _ = await lock(capped, "/litmus/u3")
+    assert status == 507 and b"--max-locks-per-user" in body
+    assert "litmus/u3" not in store.objects  # refused before the placeholder is written
+    unlock = await capped.request("UNLOCK", "/litmus/u0", headers={"Lock-Token": tokens[0]})
+    assert unlock.status == 204
+    assert (await lock(capped, "/litmus/u3"))[0] == 201
+
+
+async def test_the_timeout_cap_is_a_flag_and_refreshes_keep_to_it(capped: TestClient) -> None:
+    status, body, headers = await lock(capped, "/litmus/lockme", Timeout="Infinite")
+    assert status == 200 and headers["Timeout"] == "Second-7200"
+    token = activelock(body).findtext(f"{D}locktoken/{D}href")
+    status, body, headers = await lock(capped, "/litmus/lockme", "", If=f"(<{token}>)",
+                                       Timeout="Second-999999")
+    assert status == 200 and headers["Timeout"] == "Second-7200"
+    assert activelock(body).findtext(f"{D}timeout") == "Second-7200"
+
+
+def test_expired_locks_count_toward_no_cap(share: Share) -> None:
+    service = LockService(CAPS)
+    tokens = [take(service, share, f"/f{i}") for i in range(3)]
+    with pytest.raises(InsufficientStorage):
+        take(service, share, "/f3")
+    service.manager.get_lock(tokens[0])["expire"] = time.time() - 1
+    assert take(service, share, "/f3")
+
+
+def test_the_user_cap_counts_each_user_apart(share: Share) -> None:
+    service = LockService(CAPS)
+    for i in range(3):
+        service.lock(share, p(f"/a{i}"), is_dir=False, exclusive=True, depth="0", owner="",
+                     timeout=60, principal="ann")
+    with pytest.raises(InsufficientStorage, match="ann holds 3 locks"):
+        service.lock(share, p("/a3"), is_dir=False, exclusive=True, depth="0", owner="",
+                     timeout=60, principal="ann")
+    service.lock(share, p("/a3"), is_dir=False, exclusive=True, depth="0", owner="",
+                 timeout=60, principal="ben")
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("Second-\u0661\u0662", None),  # non-ASCII digits are not a number of seconds
+    ("Second-0", None),
+    ("Second--5", None),
+    ("Second-" + "9" * 13, None),
+    ("Second-000000000000000060", 60),
+])
+def test_parse_timeout(header: str, seconds: int | None) -> None:
+    assert parse_timeout(header) == seconds
+
+
+async def test_lock_roots_show_in_the_asking_user_s_view() -> None:
+    """A user jailed to a prefix sees the lock roots of its view, never the prefix."""
+    engine, store = Engine(EngineSettings()), MemoryStore()
+
+    def share(mount: str, prefix: str) -> Share:
+        return Share(ShareSettings(mount, Source("s3", "b", prefix)), engine.view(store))
+
+    whole, jailed = share("/s/", ""), share("/s/", "jail/")
+    locks = LockService()
+    locks.lock(whole, p("/jail/d/"), is_dir=True, exclusive=False, depth="infinity",
+               owner="", timeout=60, principal="ann")
+    assert [lk.root for lk in locks.discover(jailed, p("/d/f"))] == ["/s/d/"]
+    assert [lk.root for lk in locks.discover(whole, p("/jail/d/f"))] == ["/s/jail/d/"]
+    locks.lock(jailed, p("/mine"), is_dir=False, exclusive=True, depth="0", owner="",
+               timeout=60, principal="bob")
+    assert [lk.root for lk in locks.discover(jailed, p("/mine"))] == ["/s/mine"]
+    assert [lk.root for lk in locks.discover(whole, p("/jail/mine"))] == ["/s/jail/mine"]
+    # A lock above the jail covers the whole view: it shows as the view's root.
+    above = LockService()
+    above.lock(whole, p("/"), is_dir=True, exclusive=True, depth="infinity", owner="",
+               timeout=60, principal="ann")
+    assert [lk.root for lk in above.discover(jailed, p("/d/f"))] == ["/s/"]
+    with pytest.raises(Locked) as refused:
+        await above.check_write(request_for("/s/d/f"), jailed, p("/d/f"))
+    assert "jail" not in refused.value.message
+
+
+@pytest.mark.parametrize("name", ["max_lock_owner", "max_locks_per_resource",
+                                  "max_locks_per_user", "max_lock_timeout"])
+def test_a_lock_cap_below_one_is_refused_naming_its_flag(name: str, tmp_path: Path) -> None:
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(SettingsError, match=f"{flag} must be at least 1"):
+        build_settings({name: 0}, str(tmp_path))
