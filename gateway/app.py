@@ -22,6 +22,7 @@ from gateway.ops.limits import LIMITS, Limits
 from gateway.ops.metrics import GatewayCollector, Metrics
 from gateway.responses import plain
 from gateway.settings import Settings
+from gateway.state import MemoryState, StateStore, open_state
 from gateway.storage.base import ObjectStore
 from gateway.storage.factory import connection_limit, open_store
 from gateway.webdav.headers import PUBLIC_HOSTS
@@ -79,6 +80,7 @@ class Gateway:
     shares: list[Share]
     stores: list[ObjectStore]
     metrics: Metrics = field(default_factory=Metrics)  # the app's own registry
+    state: StateStore = field(default_factory=MemoryState)  # what processes share (--state)
 
     def resolve(self, path: DavPath) -> tuple[Share, DavPath]:
         """The share serving ``path`` (longest mount first) and the path inside it."""
@@ -92,6 +94,7 @@ class Gateway:
         await self.engine.close()
         for store in self.stores:
             await store.close()
+        await self.state.close()
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -117,7 +120,9 @@ def build_gateway(settings: Settings, stores: list[ObjectStore]) -> Gateway:
 
 
 async def open_gateway(settings: Settings) -> Gateway:
-    """Open every share's store and check it answers; raise a domain error if not."""
+    """Open the state store and every share's store and check they answer; raise a domain
+    error if not."""
+    state = await open_state(settings.server.state)
     stores: list[ObjectStore] = []
     try:
         for share_settings in settings.shares:
@@ -127,8 +132,11 @@ async def open_gateway(settings: Settings) -> Gateway:
     except BaseException:
         for store in stores:
             await store.close()
+        await state.close()
         raise
-    return build_gateway(settings, stores)
+    gateway = build_gateway(settings, stores)
+    gateway.state = state
+    return gateway
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:

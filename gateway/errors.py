@@ -103,6 +103,13 @@ class Unavailable(Upstream):
     default_message = "the store is unavailable"
 
 
+class StateUnavailable(GatewayError):
+    """The shared state store (``--state``) could not be reached in time: what needs it
+    (locks, dead properties, guarded writes) waits for it to come back."""
+
+    default_message = "the state store (--state) is unavailable"
+
+
 # HTTP and WebDAV answer every domain error alike (RFC 4918 keeps HTTP's meaning: a refused
 # write is 403, a failed precondition or an existing target with Overwrite: F is 412, a
 # missing parent 409), so one table serves both front-ends and the 207 member statuses.
@@ -119,6 +126,7 @@ STATUS: dict[type[GatewayError], int] = {
     InsufficientStorage: 507,
     AccessDenied: 403,
     Unavailable: 503,
+    StateUnavailable: 503,
     Upstream: 502,
 }
 

@@ -19,7 +19,9 @@ import functools
 import logging
 import os
 import socket
+import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,6 +145,72 @@ def s3rver_settings(endpoint: str, **changes: Any) -> StoreSettings:
         force_path_style=True,
         **changes,
     )
+
+
+# ---- redis ------------------------------------------------------------------------------
+
+
+class RedisServer:
+    """A real ``redis-server`` on 127.0.0.1 and a free port, persistence off, its log in
+    ``directory``. ``stop()`` then ``start()`` restarts it on the same port (an outage)."""
+
+    def __init__(self, directory: Path, *args: str) -> None:
+        self.directory = directory
+        self.args = args  # more redis-server options, e.g. "--requirepass", "secret"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        for _ in range(5 if not self.port else 1):  # another process may take a free port
+            port = self.port or free_port()
+            with open(self.directory / "redis.log", "ab") as log:
+                self.process = subprocess.Popen(
+                    ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--dir", str(self.directory), *self.args],
+                    stdout=log, stderr=subprocess.STDOUT,
+                )
+            if self._answers(port):
+                self.port = port
+                return
+            self.stop()
+        raise RuntimeError(f"redis-server did not start; see {self.directory / 'redis.log'}")
+
+    def _answers(self, port: int) -> bool:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.process and self.process.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith((b"+PONG", b"-NOAUTH")):  # up, password or not
+                        return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@contextlib.contextmanager
+def run_redis(directory: Path, *args: str) -> Iterator[RedisServer]:
+    """A started ``RedisServer`` (see there), stopped at the end."""
+    server = RedisServer(directory, *args)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # ---- buckets -----------------------------------------------------------------------------

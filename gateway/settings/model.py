@@ -123,6 +123,11 @@ class ServerSettings:
         "host names clients use for this server, comma-separated, for a proxy that rewrites "
         "Host without X-Forwarded-Host (COPY/MOVE Destinations on other hosts are refused)",
         metavar="NAMES"))
+    state: str = field(default="memory", metadata=option(
+        "where processes share locks, dead properties, noise files, write guards and cache "
+        "invalidation: memory (this process only), or redis://[user@]host:port/db or "
+        "rediss://... (Redis 7 or Valkey); the password may come from "
+        "BUCKETDAV_STATE_PASSWORD or BUCKETDAV_STATE_PASSWORD_FILE", metavar="URL"))
     # How the server listens, so they are here; --help lists them under security.
     tls_cert: str | None = field(default=None, metadata=option(
         "TLS certificate chain (PEM): serve https (with --tls-key)", metavar="FILE",

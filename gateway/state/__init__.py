@@ -1,0 +1,211 @@
+"""What the gateway's processes share: locks, dead properties, the client-noise area,
+write guards and invalidation events (DESIGN.md, "Shared state").
+
+One narrow protocol, ``StateStore`` (``base.py``), two backends passing one contract suite
+(``tests/state/test_contract.py``):
+
+* ``memory`` (``MemoryState``): the default, in this process; everything lasts for the
+  process's life. Enough for one process.
+* ``redis://[user:password@]host:port/db`` or ``rediss://`` (TLS) (``RedisState``): Redis 7
+  or Valkey, standalone (not Cluster), shared by every process and replica. The password
+  may come from the URL, ``BUCKETDAV_STATE_PASSWORD`` or a file named by
+  ``BUCKETDAV_STATE_PASSWORD_FILE`` (never needed on a command line). Dead properties
+  survive gateway restarts.
+
+``open_state(url)`` opens either; with Redis it checks the server answers and fails with one
+line (``StateUnavailable``) if not. Layering: this package imports only ``gateway.errors``
+and ``gateway.settings``; the engine, fs and webdav layers use it.
+
+The model, the same in both backends:
+
+* **Scope**: every record lives in a scope, a string the caller chooses as the identity of
+  what is shared: a store's description plus its share's key prefix, so two shares over one
+  bucket do not collide while the jails of one share (same scope, different paths) do
+  share their locks and properties.
+* **Paths** (lock roots): names joined by ``/`` with no leading or trailing slash, ``""``
+  being the scope's root; a collection has the same path as a file of its name would.
+  Property and noise **keys** are opaque strings to the store (callers use the same path
+  form), except that the prefix forms of the properties work on plain string prefixes: pass
+  ``"dir/"`` for what is under ``dir``.
+* **Locks** (RFC 4918): ``acquire`` checks, in one atomic step (a Lua script on Redis),
+  locks on the ancestors with depth infinity, on the root itself and — for a
+  depth-infinity request — below it (two shared locks never conflict; anything with an
+  exclusive one does), then the caps (``LockLimits``: locks per resource, live locks per
+  principal across scopes), and grants. Conflicts raise ``LockConflict`` (423) naming the
+  conflicting lock's root, caps ``LockLimit`` (507). Tokens are ``urn:uuid:``. Expiry is by
+  TTL (``timeout`` seconds from the grant or the last ``refresh``); expired locks vanish
+  from every answer. ``created`` keeps the paths created under a lock (the placeholder rule
+  of DESIGN.md); ``drop`` forgets a deleted resource's locks and marks.
+* **Dead properties** per (scope, key): ``{"{namespace}name": xml}``; ``props_patch`` is
+  all or nothing and bounded (``PropsLimit``, 507, past ``max_bytes`` of names plus values);
+  copy, move and delete follow COPY, MOVE and DELETE, one key or a whole prefix (the
+  destination's old properties are dropped first: COPY and MOVE replace).
+* **The client-noise area**: ``._*``, ``.DS_Store``... files by (scope, key) with the
+  semantics of ``gateway.fs.noise`` (``NoiseLimits``: 10 min TTL from the last put or move,
+  16 MiB per scope with ``ENTRY_OVERHEAD`` bytes charged per entry, bodies over 1 MiB kept
+  as metadata only); when full, the entries put longest ago go first.
+* **Write guards**: ``async with state.guard(scope, key):`` is held by one caller at a time
+  across processes; a second caller waits (polling, up to ``wait`` seconds, default
+  ``GUARD_WAIT``) and then gets ``Busy`` (423). A holder that died frees it after ``ttl``
+  (``GUARD_TTL``): the holder must finish within ``ttl``.
+* **Invalidation events**: ``publish(scope, key, prefix=...)`` reaches every subscriber of
+  every process (this one's too, on Redis a moment later); after a lost subscription comes
+  back, subscribers get ``EVERYTHING`` because events may have been missed.
+* **Failure**: a Redis that cannot be reached makes operations raise ``StateUnavailable``
+  (503, naming the state store) within a short timeout, and at once while it is known down;
+  ``available`` says so, ``healthy()`` tries for /readyz, and the store reconnects with
+  backoff by itself. A guard released while Redis is down expires after its ttl.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from gateway.errors import StateUnavailable
+from gateway.settings import SettingsError
+from gateway.state.base import (
+    ENTRY_OVERHEAD,
+    EVERYTHING,
+    GUARD_TTL,
+    GUARD_WAIT,
+    LOCK_LIMITS,
+    NOISE_LIMITS,
+    PROPS_MAX_BYTES,
+    Busy,
+    Depth,
+    Invalidation,
+    LockConflict,
+    LockLimit,
+    LockLimits,
+    LockNotOwned,
+    LockRecord,
+    NoiseFile,
+    NoiseLimits,
+    PropsLimit,
+    StateStore,
+    ancestors,
+    is_below,
+    props_size,
+)
+from gateway.state.memory import MemoryState
+
+__all__ = [
+    "ENTRY_OVERHEAD",
+    "EVERYTHING",
+    "GUARD_TTL",
+    "GUARD_WAIT",
+    "LOCK_LIMITS",
+    "NOISE_LIMITS",
+    "PASSWORD_ENV",
+    "PASSWORD_FILE_ENV",
+    "PROPS_MAX_BYTES",
+    "Busy",
+    "Depth",
+    "Invalidation",
+    "LockConflict",
+    "LockLimit",
+    "LockLimits",
+    "LockNotOwned",
+    "LockRecord",
+    "MemoryState",
+    "NoiseFile",
+    "NoiseLimits",
+    "PropsLimit",
+    "StateStore",
+    "StateUnavailable",
+    "ancestors",
+    "is_below",
+    "open_state",
+    "props_size",
+    "state_description",
+]
+
+PASSWORD_ENV = "BUCKETDAV_STATE_PASSWORD"
+PASSWORD_FILE_ENV = "BUCKETDAV_STATE_PASSWORD_FILE"
+
+
+def _password(env: Mapping[str, str]) -> str | None:
+    """The Redis password from the environment, or from the file it names. Read here, like
+    the AWS chain reads its own variables: a secret never passes through the settings."""
+    if env.get(PASSWORD_ENV):
+        return env[PASSWORD_ENV]
+    path = env.get(PASSWORD_FILE_ENV)
+    if not path:
+        return None
+    try:
+        return Path(path).read_text("utf-8").rstrip("\r\n")
+    except OSError as e:
+        raise SettingsError(f"{PASSWORD_FILE_ENV}: cannot read {path}: {e.strerror}") from None
+
+
+def state_description(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    netloc = f"{user}@{hostport}" if user else hostport
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+async def open_state(
+    url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    namespace: str = "bucketdav",
+    timeout: float = 2.0,  # noqa: ASYNC109 - bounds every later call too
+) -> StateStore:
+    """Open the state store named by ``--state``: ``memory`` or a Redis URL.
+
+    A malformed URL raises ``SettingsError``; a Redis that does not answer within
+    ``timeout`` raises ``StateUnavailable`` with one line saying which and why. ``namespace``
+    prefixes every Redis key, so deployments can share one database.
+    """
+    if url == "memory":
+        return MemoryState()
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise SettingsError(
+            f"--state {state_description(url)!r}: use memory, redis://host:port/db or "
+            "rediss://host:port/db"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = parts._replace(netloc="")
+    db = parts.path.strip("/")
+    if not parts.hostname or port is None or not (db == "" or db.isdigit()):
+        raise SettingsError(
+            f"--state {state_description(url)!r}: expected "
+            f"{parts.scheme}://[user:password@]host:port/db"
+        )
+    from redis.asyncio import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from gateway.state.redis import RedisState
+
+    password = None if parts.password is not None else _password(os.environ if env is None
+                                                                  else env)
+    client = Redis.from_url(
+        url,
+        password=password,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        # One quick second try (a pooled connection may be stale after a restart); the
+        # store's own backoff does the rest.
+        retry=Retry(NoBackoff(), 1),
+        decode_responses=False,
+    )
+    store = RedisState(client, state_description(url), namespace=namespace, timeout=timeout)
+    try:
+        await store.start()
+    except BaseException:
+        await client.aclose()
+        raise
+    return store

@@ -1,0 +1,183 @@
+"""What only the Redis backend has: its URL and password, and a server that goes away
+(stopped, or hung) and comes back. Each test runs its own ``redis-server``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.errors import StateUnavailable, status_for
+from gateway.settings import SettingsError
+from gateway.state import (
+    EVERYTHING,
+    PASSWORD_ENV,
+    PASSWORD_FILE_ENV,
+    Invalidation,
+    StateStore,
+    open_state,
+)
+from tests.servers import RedisServer, free_port, run_redis
+
+S = "scope"
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_an_unreachable_url_fails_fast_with_one_line() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    started = time.monotonic()
+    with pytest.raises(StateUnavailable) as info:
+        await open_state(url)
+    assert time.monotonic() - started < 3
+    assert info.value.message.startswith(f"cannot reach the state store {url}: ")
+    assert "\n" not in info.value.message and status_for(info.value) == 503
+
+
+@pytest.mark.parametrize("url", [
+    "mem", "http://127.0.0.1:6379/0", "redis://", "redis://127.0.0.1/0",
+    "redis://127.0.0.1:port/0", "redis://127.0.0.1:6379/db", "redis://:pw@127.0.0.1:x/0",
+])
+async def test_malformed_urls_are_refused(url: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        await open_state(url)
+    assert "--state" in str(info.value) and "pw" not in str(info.value)
+
+
+async def test_the_password_comes_from_the_url_env_or_a_file(tmp_path: Path) -> None:
+    secret = f"pw-{uuid.uuid4().hex}"
+    (tmp_path / "pw").write_text(secret + "\n")
+    with run_redis(tmp_path, "--requirepass", secret) as server:
+        with pytest.raises(StateUnavailable) as info:
+            await open_state(server.url, env={})
+        assert secret not in info.value.message
+        with pytest.raises(StateUnavailable):
+            await open_state(server.url, env={PASSWORD_ENV: "wrong"})
+        host = server.url.removeprefix("redis://")
+        for url, env in [
+            (server.url, {PASSWORD_ENV: secret}),
+            (server.url, {PASSWORD_FILE_ENV: str(tmp_path / "pw")}),
+            (f"redis://:{secret}@{host}", {}),
+            (f"redis://default:{secret}@{host}", {PASSWORD_ENV: "ignored: the URL has one"}),
+        ]:
+            store = await open_state(url, env=env)
+            try:
+                await store.ping()
+                assert secret not in store.description
+            finally:
+                await store.close()
+        with pytest.raises(SettingsError):
+            await open_state(server.url, env={PASSWORD_FILE_ENV: str(tmp_path / "none")})
+
+
+def operations(store: StateStore) -> list[Callable[[], Awaitable[Any]]]:
+    async def guarded() -> None:
+        async with store.guard(S, "k", wait=0):
+            pass
+
+    return [
+        lambda: store.acquire(S, "b", exclusive=True, depth="0", owner="", principal="p",
+                              timeout=60),
+        lambda: store.covering(S, "a"),
+        lambda: store.props_get(S, "k"),
+        lambda: store.props_patch(S, "k", {"{n}x": "1"}, []),
+        lambda: store.noise_get(S, "._k"),
+        lambda: store.publish(S, "k"),
+        guarded,
+    ]
+
+
+async def test_redis_stopped_then_back(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    server.start()
+    stores: list[StateStore] = []
+    try:
+        namespace = uuid.uuid4().hex
+        a = await open_state(server.url, namespace=namespace)
+        b = await open_state(server.url, namespace=namespace)
+        stores += [a, b]
+        seen: list[Invalidation] = []
+        a.subscribe(seen.append)
+        await a.acquire(S, "a", exclusive=True, depth="0", owner="", principal="p", timeout=60)
+
+        server.stop()
+        for store in (a, b):
+            for operation in operations(store):
+                started = time.monotonic()
+                with pytest.raises(StateUnavailable) as info:
+                    await operation()
+                assert time.monotonic() - started < 1
+                assert server.url in info.value.message and status_for(info.value) == 503
+            assert not store.available
+            assert not await store.healthy()
+
+        server.start()  # the same port, empty (persistence is off in tests)
+        await until(lambda: b.healthy())
+        await until(lambda: asyncio.sleep(0, a.available))
+        record = await b.acquire(S, "a", exclusive=True, depth="0", owner="", principal="p",
+                                 timeout=60)
+        assert [r.token for r in await a.covering(S, "a")] == [record.token]
+        await until(lambda: asyncio.sleep(0, EVERYTHING in seen))  # events may have been missed
+        await b.publish(S, "after")
+        await until(lambda: asyncio.sleep(0, Invalidation(S, "after") in seen))
+    finally:
+        for store in stores:
+            await store.close()
+        server.stop()
+
+
+async def test_a_hung_redis_costs_a_short_timeout(tmp_path: Path) -> None:
+    with run_redis(tmp_path) as server:
+        store = await open_state(server.url, namespace=uuid.uuid4().hex, timeout=0.5)
+        assert server.process is not None
+        try:
+            os.kill(server.process.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            with pytest.raises(StateUnavailable):
+                await store.props_get(S, "k")
+            assert time.monotonic() - started < 1.5
+            with pytest.raises(StateUnavailable):  # known down: refused at once
+                await store.props_get(S, "k")
+            assert time.monotonic() - started < 1.5
+            os.kill(server.process.pid, signal.SIGCONT)
+            await until(lambda: asyncio.sleep(0, store.available))
+            assert await store.props_get(S, "k") == {}
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+            await store.close()
+
+
+async def test_a_foreign_message_on_the_channel_does_not_stop_events(
+    redis_server: RedisServer,
+) -> None:
+    namespace = uuid.uuid4().hex
+    store = await open_state(redis_server.url, namespace=namespace)
+    try:
+        seen: list[Invalidation] = []
+        store.subscribe(seen.append)
+        raw = await open_state(redis_server.url, namespace=namespace)
+        try:
+            from redis.asyncio import Redis
+
+            client = Redis.from_url(redis_server.url)
+            await client.publish(f"{namespace}:events", b"\xffnot json")
+            await client.publish(f"{namespace}:events", b'{"scope": 1}')
+            await client.aclose()
+            await raw.publish(S, "after")
+        finally:
+            await raw.close()
+        await until(lambda: asyncio.sleep(0, seen == [Invalidation(S, "after")]))
+    finally:
+        await store.close()
