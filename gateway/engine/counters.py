@@ -34,6 +34,8 @@ class Counters:
     retries: int = 0  # ranged GETs retried after a transient error
     changed: int = 0  # reads that found the object replaced (If-Match failed)
     aborts: int = 0  # reads that ended with an error after they started
+    # listings: keys that are not valid paths (control characters, ...), left out each time
+    invalid_keys_hidden: int = 0
     budget: MemoryBudget | None = field(default=None, repr=False, compare=False)
 
     @property

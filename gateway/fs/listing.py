@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.engine import StoreView
+from gateway.engine import Counters, StoreView
 from gateway.fs.noise import is_client_noise
 from gateway.fs.paths import is_valid_name
 from gateway.storage.base import ObjectInfo
@@ -57,13 +57,19 @@ async def shadow_and_filter(
     pages: AsyncIterator[tuple[tuple[ObjectInfo, ...], tuple[str, ...]]],
     prefix: str,
     show_noise: bool = False,
+    counters: Counters | None = None,
 ) -> AsyncIterator[Entry]:
     pending: list[Entry] = []  # files that a later "name/" could still shadow
     last_dir: str | None = None
     last_key: str | None = None
 
     def visible(entry: Entry) -> bool:
-        return is_valid_name(entry.name) and (show_noise or not is_client_noise(entry.name))
+        if not is_valid_name(entry.name):
+            # Put there behind the gateway; counted so an operator learns they exist.
+            if counters is not None:
+                counters.invalid_keys_hidden += 1
+            return False
+        return show_noise or not is_client_noise(entry.name)
 
     async for objects, prefixes in pages:
         for sort_key, entry in _page_entries(prefix, objects, prefixes):
@@ -108,5 +114,5 @@ async def list_dir(view: StoreView, prefix: str, show_noise: bool = False
                 return
             token = page.next_token
 
-    async for entry in shadow_and_filter(pages(), prefix, show_noise):
+    async for entry in shadow_and_filter(pages(), prefix, show_noise, view.engine.counters):
         yield entry

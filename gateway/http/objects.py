@@ -10,12 +10,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncGenerator
 from types import TracebackType
+from urllib.parse import quote
 
 from aiohttp import web
 
 from gateway.engine import OpenRead
 from gateway.errors import NotFound, ObjectChanged, PreconditionFailed
-from gateway.fs.paths import DavPath
+from gateway.fs.paths import DavPath, split_target
 from gateway.fs.preconditions import Outcome, evaluate, if_range_allows
 from gateway.fs.share import Share
 from gateway.http.ranges import (
@@ -151,6 +152,17 @@ async def _multipart(
     yield closing(boundary)
 
 
+# Every visible ASCII byte: what may stand in a header as it is.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def raw_query(request: web.Request) -> str:
+    """The query exactly as the client sent it (still percent-encoded: decoding it would
+    change its meaning, ``%23`` into a fragment, ``%0D%0A`` into a broken header); a byte
+    a header cannot carry as it is gets percent-encoded."""
+    return quote(split_target(request.raw_path)[1], safe=_HEADER_SAFE)
+
+
 async def get_path(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     """GET/HEAD on any path: object, directory redirect, or 404."""
     if share.is_noise(path):  # client noise: the share's noise area, never the store
@@ -167,7 +179,8 @@ async def get_path(request: web.Request, share: Share, path: DavPath) -> web.Str
     except NotFound:
         if await share.is_dir(path):
             location = share.href(path, is_dir=True)
-            if request.query_string:
-                location += "?" + request.query_string
+            query = raw_query(request)
+            if query:
+                location += "?" + query
             return plain(301, f"moved to {location}", {"Location": location})
         raise NotFound(f"{share.href(path)} does not exist") from None

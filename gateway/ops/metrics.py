@@ -203,6 +203,13 @@ class GatewayCollector(Collector):
         budget = self.engine.budget
         values.pop("budget_limit", None)
         values.pop("budget_in_use", None)
+        hidden = values.pop("invalid_keys_hidden", None)
+        if isinstance(hidden, int):  # about the store's keys, not the engine's work
+            yield CounterMetricFamily(
+                "bucketdav_invalid_keys_hidden",
+                "Keys that are not valid paths (control characters, ...) left out of listings",
+                value=hidden,
+            )
         for name, value in sorted(values.items()):
             if not isinstance(value, int):
                 continue

@@ -24,6 +24,17 @@ CHUNK = 256 * 1024
 SIDE = ".bucketdav"  # temp files and multipart parts; never listed
 
 
+class NameTooLong(InvalidPath):
+    """A name or path longer than the folder's file system holds (ENAMETOOLONG)."""
+
+
+def _limit(root: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(root, name)
+    except (OSError, ValueError):
+        return default
+
+
 def _etag(st: os.stat_result) -> str:
     return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
 
@@ -44,6 +55,9 @@ class LocalStore:
             path.mkdir(parents=True, exist_ok=True)
         self.root = path.resolve()
         self._side = self.root / SIDE
+        # Checked before any system call, so the OS never answers ENAMETOOLONG.
+        self._name_max = _limit(self.root, "PC_NAME_MAX", 255)
+        self._path_max = _limit(self.root, "PC_PATH_MAX", 4096)
 
     @property
     def description(self) -> str:
@@ -59,7 +73,18 @@ class LocalStore:
                 raise InvalidPath(f"invalid key {key!r}")
         if comps and comps[0] == SIDE:
             raise InvalidPath(f"{SIDE} is reserved")
+        for c in comps:
+            if len(os.fsencode(c)) > self._name_max:
+                raise NameTooLong(
+                    f"a name of {len(os.fsencode(c))} bytes is too long for this share's "
+                    f"folder: its file system holds names of up to {self._name_max} bytes"
+                )
         path = self.root.joinpath(*comps)
+        if len(os.fsencode(path)) >= self._path_max:
+            raise NameTooLong(
+                f"the path is too long for this share's folder: {len(os.fsencode(path))} "
+                f"bytes on disk, its file system holds up to {self._path_max - 1} bytes"
+            )
         # A symlink inside the root must not lead out of it.
         real = Path(os.path.realpath(path))
         if real != self.root and self.root not in real.parents:
@@ -87,6 +112,8 @@ class LocalStore:
         base_key, name_prefix = prefix[: slash + 1], prefix[slash + 1 :]
         try:
             base = self._path(base_key)
+        except NameTooLong:
+            raise
         except InvalidPath:
             return []
         out: list[tuple[str, os.stat_result | None]] = []

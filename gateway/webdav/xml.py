@@ -200,6 +200,12 @@ def _raw_element(body: bytes, start: int, end: int, scope: dict[str, str]) -> st
     return f"<D:{local}{decls}>{text}</D:{local}>"
 
 
+def _declared(body: bytes) -> str:
+    """The encoding the XML declaration names, quoted, for an error message."""
+    declared = _ENCODING_DECL.match(body.lstrip(b"\xef\xbb\xbf"))
+    return repr(declared.group(1).decode()) if declared else "(none declared)"
+
+
 def _is_utf8(body: bytes) -> bool:
     if body.startswith((b"\xfe\xff", b"\xff\xfe")):
         return False
@@ -228,6 +234,13 @@ def parse(
                          ) from None
     except ET.ParseError as exc:
         raise BadRequest(f"request body is not well-formed XML: {exc}") from None
+    except (ValueError, LookupError):
+        # Expat takes UTF-8, UTF-16 and single-byte encodings only: others (utf-7, utf-32,
+        # shift_jis) are a ValueError, names Python does not know a LookupError.
+        raise BadRequest(
+            f"request body refused: its declared encoding {_declared(body)} cannot be read; "
+            "send UTF-8"
+        ) from None
     if not isinstance(root, ET.Element):
         raise BadRequest("request body is not an XML document")
     return XmlDoc(root, target.kept)
