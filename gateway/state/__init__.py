@@ -124,6 +124,7 @@ __all__ = [
 ]
 
 PASSWORD_ENV = "BUCKETDAV_STATE_PASSWORD"
+MAX_CONNECTIONS = 32  # to Redis, per process (one of them held by the event subscription)
 PASSWORD_FILE_ENV = "BUCKETDAV_STATE_PASSWORD_FILE"
 
 
@@ -184,7 +185,7 @@ async def open_state(
             f"--state {state_description(url)!r}: expected "
             f"{parts.scheme}://[user:password@]host:port/db"
         )
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
@@ -192,8 +193,12 @@ async def open_state(
 
     password = None if parts.password is not None else _password(os.environ if env is None
                                                                   else env)
-    client = Redis.from_url(
+    # A bounded pool: a burst of requests waits for a connection (within the timeout)
+    # instead of opening thousands of them at once.
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout,
         password=password,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
@@ -202,6 +207,7 @@ async def open_state(
         retry=Retry(NoBackoff(), 1),
         decode_responses=False,
     )
+    client = Redis.from_pool(pool)
     store = RedisState(client, state_description(url), namespace=namespace, timeout=timeout)
     try:
         await store.start()

@@ -117,6 +117,15 @@ async def test_concurrent_acquires_from_separate_clients_grant_one(
     assert await clients[0].count() == 1
 
 
+async def test_a_burst_from_one_client_is_served(connect: Connect) -> None:
+    """Many requests at once share a bounded set of connections rather than each opening
+    its own (which made a burst of 2,000 fail as "unavailable")."""
+    state = await connect()
+    roots = [f"burst/{i}" for i in range(1500)]
+    await asyncio.gather(*(lock(state, r, principal=f"u{i % 3}") for i, r in enumerate(roots)))
+    assert len(await state.below(S, "burst")) == 1500
+
+
 async def test_parent_and_child_racing_do_not_both_win(connect: Connect) -> None:
     for round_ in range(5):
         a, b = await connect(), await connect()
