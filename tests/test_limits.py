@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from aiohttp import ClientSession
+from aiohttp.streams import StreamReader
 
-from gateway.ops.limits import LIMITS
+from gateway.ops.clients import address_key
+from gateway.ops.limits import LIMITS, BodyWatch
 from gateway.settings import LimitSettings
 from tests.apps import memory_app, parse_reply, raw_request, serving
 
@@ -125,7 +129,8 @@ class TestConcurrency:
             async with session.put(url + "/second.bin", data=b"c") as resp:
                 assert resp.status == 503
                 assert resp.headers["Retry-After"] == "5"
-                assert await resp.text() == "too many uploads in progress: retry later\n"
+                assert await resp.text() == (
+                    "too many uploads in progress (--max-uploads 1): retry later\n")
             gate.set()
             async with await first as resp:
                 assert resp.status == 201
@@ -145,7 +150,8 @@ class TestConcurrency:
             reply = parse_reply(await asyncio.wait_for(reader.read(), 10))
             writer.close()
             assert reply.status == 503
-            assert reply.body == b"too many connections: retry later\n"
+            assert reply.body == (
+                b"too many connections to this server (--max-client-connections): retry later\n")
             assert limits.refused_connections == 1
             for _, w in held:
                 w.close()
@@ -215,3 +221,58 @@ class TestExpectContinue:
             writer.close()
         assert reply.status == 201
         assert built.stores["/"].objects["ok.bin"].data == b"hello"
+
+
+class TestPerClient:
+    def test_clients_are_told_apart_by_ipv4_address_or_ipv6_64(self) -> None:
+        assert address_key("192.0.2.7") == address_key("::ffff:192.0.2.7") == "192.0.2.7"
+        assert address_key("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+        assert address_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+        assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+        assert address_key(None) == "?"
+
+    def test_a_body_is_judged_window_by_window(self) -> None:
+        content = SimpleNamespace(total_bytes=0)
+        watch = BodyWatch(cast(StreamReader, content), None, "--max-upload-size")
+        watch.restart_window(0.0)
+        content.total_bytes = 10_000
+        assert watch.too_slow(0.5, 1000, 1.0) is None  # within the grace period
+        assert watch.too_slow(1.0, 1000, 1.0) is None  # fast enough: a new window starts
+        content.total_bytes = 10_500  # the next window brings 500 bytes in 1 s
+        assert watch.too_slow(2.0, 1000, 1.0) == 500
+        assert watch.too_slow(2.0, 0, 1.0) is None  # 0: no minimum
+
+    async def test_uploads_of_one_address_past_its_share_get_429(self) -> None:
+        built = memory_app(limits=LimitSettings(max_uploads=4, max_uploads_per_client=1))
+        limits = built.app[LIMITS]
+        gate = asyncio.Event()
+        async with serving(built.app) as url, ClientSession() as session:
+            first = asyncio.ensure_future(
+                session.put(url + "/first.bin", data=chunks(b"a" * 1000, b"b", gate=gate))
+            )
+            for _ in range(200):
+                if limits.uploads:
+                    break
+                await asyncio.sleep(0.01)
+            async with session.put(url + "/second.bin", data=b"c") as resp:
+                assert resp.status == 429
+                assert resp.headers["Retry-After"] == "5"
+                assert "--max-uploads-per-client 1" in await resp.text()
+            gate.set()
+            async with await first as resp:
+                assert resp.status == 201
+        assert limits.uploads_by_client == {}
+
+    async def test_a_head_not_complete_in_time_gets_408_and_is_closed(self) -> None:
+        built = memory_app(limits=LimitSettings(header_timeout=0.3))
+        async with serving(built.app) as url:
+            reader, writer = await connect(url)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            await writer.drain()
+            data = await asyncio.wait_for(reader.read(), 20)
+            writer.close()
+        reply = parse_reply(data)
+        assert reply.status == 408
+        assert b"--header-timeout" in reply.body
+        assert built.app[LIMITS].per_address == {}
+

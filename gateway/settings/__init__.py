@@ -126,6 +126,18 @@ def _check_locks(limits: LimitSettings) -> None:
             raise SettingsError(f"{flag} must be at least 1")
 
 
+def _check_clients(limits: LimitSettings) -> None:
+    for flag, count in (("--max-connections-per-address", limits.max_connections_per_address),
+                        ("--max-uploads-per-client", limits.max_uploads_per_client),
+                        ("--min-upload-rate", limits.min_upload_rate)):
+        if count < 0:
+            raise SettingsError(f"{flag} must be 0 (no limit) or more")
+    for flag, seconds in (("--header-timeout", limits.header_timeout),
+                          ("--upload-rate-grace", limits.upload_rate_grace)):
+        if not seconds > 0:
+            raise SettingsError(f"{flag} must be more than 0 seconds")
+
+
 def build_settings(
     values: Mapping[str, Any],
     source: str | None,
@@ -150,6 +162,7 @@ def build_settings(
     if limits.max_uploads < 1 or limits.max_client_connections < 1:
         raise SettingsError("--max-uploads and --max-client-connections must be at least 1")
     _check_locks(limits)
+    _check_clients(limits)
     shares = build_shares(source, config.get("share"), values, explicit)
     auth = build_auth(values, config.get("user"), [s.name for s in shares])
     _check_server(server, auth)

@@ -156,14 +156,31 @@ class LimitSettings:
         "deepest element nesting in an XML request body"))
     max_client_connections: int = field(default=1000, metadata=option(
         "most open client connections (more: 503 and closed)"))
+    # Per client as well as in total, so that one client cannot hold every slot.
+    max_connections_per_address: int = field(default=64, metadata=option(
+        "most open connections from one client address, an IPv6 /64 counting as one "
+        "(more: 429 and closed); 0: no per-address limit"))
     keepalive_timeout: float = field(default=75.0, metadata=option(
         "seconds a connection may wait idle or for a complete request head",
         metavar="SECONDS"))
+    header_timeout: float = field(default=20.0, metadata=option(
+        "seconds a client gets to send a complete request head, from connecting or from "
+        "the head's first byte (later: 408 and closed)", metavar="SECONDS"))
     client_timeout: float = field(default=60.0, metadata=option(
         "seconds a client may send nothing while its request body is awaited",
         metavar="SECONDS"))
+    min_upload_rate: Size = field(default=1024, metadata=option(
+        "slowest a request body may arrive, in bytes per second averaged over each "
+        "--upload-rate-grace window (slower: 408, nothing written); 0: no minimum",
+        metavar="SIZE"))
+    upload_rate_grace: float = field(default=20.0, metadata=option(
+        "seconds a request body gets before --min-upload-rate is checked, and the window "
+        "it is averaged over", metavar="SECONDS"))
     max_uploads: int = field(default=64, metadata=option(
         "most uploads (PUT) in progress at once (more: 503)"))
+    max_uploads_per_client: int = field(default=16, metadata=option(
+        "most uploads in progress for one user, anonymous clients counted per address "
+        "(more: 429); 0: no per-client limit"))
     max_upload_size: Size | None = field(default=None, metadata=option(
         "largest upload, e.g. 5G (larger: 413); default: no limit", metavar="SIZE"))
     # Locks live in memory and show in every PROPFIND of what they cover: bound them.
