@@ -6,11 +6,12 @@ One narrow protocol, ``StateStore`` (``base.py``), two backends passing one cont
 
 * ``memory`` (``MemoryState``): the default, in this process; everything lasts for the
   process's life. Enough for one process.
-* ``redis://[user:password@]host:port/db`` or ``rediss://`` (TLS) (``RedisState``): Redis 7
-  or Valkey, standalone (not Cluster), shared by every process and replica. The password
-  may come from the URL, ``BUCKETDAV_STATE_PASSWORD`` or a file named by
-  ``BUCKETDAV_STATE_PASSWORD_FILE`` (never needed on a command line). Dead properties
-  survive gateway restarts.
+* ``redis://[user:password@]host:port/db`` or ``rediss://`` (TLS, verified against the
+  system's CAs or ``?ssl_ca_certs=FILE``) (``RedisState``): Redis 7 or Valkey, standalone
+  (not Cluster), shared by every process and replica. The password may come from the URL,
+  ``BUCKETDAV_STATE_PASSWORD`` or a file named by ``BUCKETDAV_STATE_PASSWORD_FILE`` (never
+  needed on a command line). Dead properties survive gateway restarts (and Redis restarts,
+  as far as its own persistence goes).
 
 ``open_state(url)`` opens either; with Redis it checks the server answers and fails with one
 line (``StateUnavailable``) if not. Layering: this package imports only ``gateway.errors``
@@ -55,6 +56,20 @@ The model, the same in both backends:
   (503, naming the state store) within a short timeout, and at once while it is known down;
   ``available`` says so, ``healthy()`` tries for /readyz, and the store reconnects with
   backoff by itself. A guard released while Redis is down expires after its ttl.
+
+Who uses what (the app opens the store, ``Gateway.state``, and closes it):
+
+* the lock service: ``acquire`` / ``refresh`` / ``release`` / ``get`` for LOCK and UNLOCK,
+  ``covering`` for lockdiscovery and the If header, ``below`` for recursive writes,
+  ``drop`` after DELETE and MOVE, ``note_created`` / ``LockRecord.created`` for the
+  placeholder rule, ``count`` for metrics;
+* PROPPATCH and PROPFIND: ``props_get`` / ``props_patch``; COPY, MOVE and DELETE: the other
+  ``props_*`` (the ``_prefix`` forms for collections);
+* the noise area (``gateway.fs.noise``): ``noise_*`` with ``NoiseLimits``;
+* the engine's write guard: ``guard`` around a create's commit;
+* the metadata and listing caches: ``publish`` after every write, ``subscribe`` to drop
+  entries (``Invalidation.everything``: all of them);
+* /readyz: ``healthy()``; anything else answers 503 through ``StateUnavailable``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from gateway.errors import StateUnavailable, status_for
 from gateway.settings import SettingsError
@@ -181,3 +182,32 @@ async def test_a_foreign_message_on_the_channel_does_not_stop_events(
         await until(lambda: asyncio.sleep(0, seen == [Invalidation(S, "after")]))
     finally:
         await store.close()
+
+
+async def test_rediss_verifies_the_server_with_the_ca_named_in_the_url(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    tls_port = free_port()
+    with run_redis(tmp_path, "--tls-port", str(tls_port), "--tls-auth-clients", "no",
+                   "--tls-cert-file", str(tmp_path / "cert.pem"),
+                   "--tls-key-file", str(tmp_path / "key.pem"),
+                   "--tls-ca-cert-file", str(tmp_path / "ca.pem")):
+        url = f"rediss://127.0.0.1:{tls_port}/0"
+        with pytest.raises(StateUnavailable) as info:  # a server this machine does not trust
+            await open_state(url)
+        assert info.value.message.startswith(f"cannot reach the state store {url}")
+        store = await open_state(f"{url}?ssl_ca_certs={tmp_path / 'ca.pem'}",
+                                 namespace=uuid.uuid4().hex)
+        try:
+            seen: list[Invalidation] = []
+            store.subscribe(seen.append)
+            record = await store.acquire(S, "a", exclusive=True, depth="0", owner="",
+                                         principal="p", timeout=60)
+            assert await store.get(record.token) == record
+            await store.publish(S, "k")
+            await until(lambda: asyncio.sleep(0, seen == [Invalidation(S, "k")]))
+        finally:
+            await store.close()
