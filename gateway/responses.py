@@ -29,6 +29,27 @@ async def send_continue(request: web.Request) -> None:
         request.writer.output_size = 0  # the response proper has not started
 
 
+# What a served object may do in a browser: nothing. Any writer can upload a page or an
+# SVG whose script would otherwise run in the gateway's origin with the credentials of
+# whoever opens it. ``sandbox`` without allow-scripts runs no script (nor forms, popups,
+# plugins); allow-same-origin only lets Chromium's media document load its own source
+# (under a bare sandbox a video or sound opened directly never loads), and without
+# scripts nothing can use that origin. Images, media and inline styles still display.
+OBJECT_POLICY = (
+    "sandbox allow-same-origin; default-src 'none'; img-src 'self' data:; "
+    "media-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+)
+
+
+def object_headers(trusted_html: bool = False) -> dict[str, str]:
+    """The headers of every object response: ``nosniff`` always (a body is only ever
+    what its Content-Type says), the inert policy unless the share trusts its HTML."""
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if not trusted_html:
+        headers["Content-Security-Policy"] = OBJECT_POLICY
+    return headers
+
+
 def plain(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     """A short text body naming the problem: what every refusal looks like."""
     return web.Response(

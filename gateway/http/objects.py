@@ -27,7 +27,13 @@ from gateway.http.ranges import (
     parse_range,
     part_header,
 )
-from gateway.responses import content_type_of, plain, send_streamed, validators
+from gateway.responses import (
+    content_type_of,
+    object_headers,
+    plain,
+    send_streamed,
+    validators,
+)
 from gateway.storage.base import ObjectInfo
 
 # The most ranges one request may ask for (--max-ranges), set by the app.
@@ -77,7 +83,7 @@ async def get_object(request: web.Request, share: Share, path: DavPath) -> web.S
                     info = await share.view.stat(key)
                 else:
                     info = (await source.open(key)).info
-                return await _respond(request, path, source, info, head)
+                return await _respond(request, share, path, source, info, head)
         except ObjectChanged:
             # Raised only before the status went out: the cached metadata was stale (the
             # object was replaced by someone else). Forget it and decide again, once.
@@ -88,10 +94,11 @@ async def get_object(request: web.Request, share: Share, path: DavPath) -> web.S
 
 
 async def _respond(
-    request: web.Request, path: DavPath, source: _Source, info: ObjectInfo, head: bool
+    request: web.Request, share: Share, path: DavPath, source: _Source, info: ObjectInfo,
+    head: bool,
 ) -> web.StreamResponse:
     outcome = evaluate(request.headers, info, safe_method=True)
-    headers = validators(info)
+    headers = {**validators(info), **object_headers(share.policy.trusted_html)}
     headers["Accept-Ranges"] = "bytes"
     if outcome is Outcome.NOT_MODIFIED:
         return web.Response(status=304, headers=headers)
@@ -171,6 +178,7 @@ async def get_path(request: web.Request, share: Share, path: DavPath) -> web.Str
             raise NotFound(f"{share.href(path)} does not exist")
         headers = {
             **validators(held.info),
+            **object_headers(share.policy.trusted_html),
             "Content-Type": content_type_of(held.info.content_type, path.name),
         }
         return web.Response(body=held.data, headers=headers)

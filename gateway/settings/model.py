@@ -88,6 +88,10 @@ class Policy:
         "allow MOVE of objects with data (copy + delete)"))
     store_client_noise: bool = field(default=False, metadata=option(
         "store macOS ._* / .DS_Store and Windows desktop.ini / Thumbs.db in the bucket"))
+    # Dangerous: any writer's page then runs as the gateway with its reader's credentials.
+    trusted_html: bool = field(default=False, metadata=option(
+        "let browsers run scripts in served HTML/SVG (drops the objects' sandbox policy); "
+        "only for shares whose every writer is trusted"))
 
 
 @dataclass(frozen=True, slots=True)
