@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import time
 import uuid
 from collections import Counter, OrderedDict
@@ -39,6 +40,8 @@ from gateway.state.base import (
     is_below,
     props_size,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -406,7 +409,10 @@ class MemoryState:
     async def publish(self, scope: str, key: str, *, prefix: bool = False) -> None:
         event = Invalidation(scope, key, prefix)
         for callback in list(self._subscribers):
-            callback(event)
+            try:
+                callback(event)
+            except Exception:  # as on Redis: one subscriber's bug must not stop the others
+                log.exception("invalidation subscriber failed")
 
     def subscribe(self, callback: Callable[[Invalidation], None]) -> Callable[[], None]:
         self._subscribers.append(callback)

@@ -291,6 +291,15 @@ async def test_noise_put_get_move_drop(connect: Connect) -> None:
     assert await b.noise_drop(S, "d/._g") is False
 
 
+async def test_noise_empty_bodies_are_kept_as_empty(connect: Connect) -> None:
+    a, b = await connect(), await connect()  # Finder's first PUT of every file is empty
+    await a.noise_put(S, "._empty", b"", size=0, etag='"d41d8cd98f00b204e9800998ecf8427e"')
+    got = await b.noise_get(S, "._empty")
+    assert got is not None and got.data == b"" and got.size == 0
+    moved = await b.noise_move(S, "._empty", "._moved")
+    assert moved is not None and moved.data == b""
+
+
 async def test_noise_large_bodies_keep_metadata_only(connect: Connect) -> None:
     a = await connect()
     limits = NoiseLimits(max_body=10)
@@ -396,6 +405,24 @@ async def test_events_reach_every_client(connect: Connect) -> None:
             break
         await asyncio.sleep(0.02)
     assert seen_a[-1] == Invalidation(S, "later") and len(seen_b) == 2
+
+
+async def test_a_failing_subscriber_does_not_stop_the_others(connect: Connect) -> None:
+    a, b = await connect(), await connect()
+    seen: list[Invalidation] = []
+
+    def broken(event: Invalidation) -> None:
+        raise RuntimeError("a bug in one cache")
+
+    a.subscribe(broken)
+    a.subscribe(seen.append)
+    await b.publish(S, "one")
+    await b.publish(S, "two")
+    for _ in range(100):
+        if len(seen) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert [e.key for e in seen] == ["one", "two"]
 
 
 async def test_health(connect: Connect) -> None:

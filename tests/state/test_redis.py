@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -211,3 +213,38 @@ async def test_rediss_verifies_the_server_with_the_ca_named_in_the_url(tmp_path:
             await until(lambda: asyncio.sleep(0, seen == [Invalidation(S, "k")]))
         finally:
             await store.close()
+
+
+RACER = """
+import asyncio, sys, time
+from gateway.state import LockConflict, open_state
+
+async def main(url, namespace, me, start):
+    store = await open_state(url, namespace=namespace)
+    time.sleep(max(0.0, start - time.time()))
+    for n in range(30):
+        root = f"r{n}" if me % 2 else f"r{n}/child"  # parents at infinity against children
+        try:
+            await store.acquire("scope", root, exclusive=True, depth="infinity", owner="",
+                                principal=f"p{me}", timeout=60)
+            print(n)
+        except LockConflict:
+            pass
+    await store.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+"""
+
+
+def test_processes_racing_for_locks_get_one_each(redis_server: RedisServer) -> None:
+    """Six processes take the same 30 locks (or a child of them) at once: every lock has
+    exactly one winner, whatever the interleaving of the processes."""
+    namespace, start = uuid.uuid4().hex, time.time() + 3
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACER, redis_server.url, namespace, str(i),
+                          str(start)], stdout=subprocess.PIPE, text=True)
+        for i in range(6)
+    ]
+    won = [int(line) for racer in racers for line in racer.communicate(timeout=60)[0].split()]
+    assert all(racer.returncode == 0 for racer in racers)
+    assert sorted(won) == list(range(30))
