@@ -1,8 +1,10 @@
 """One process-wide memory budget for buffered bytes (read-ahead blocks, upload parts).
 
 Work that would exceed the budget waits, first come first served, until bytes are
-released; the budget never grows. A reservation larger than the whole budget is clamped
-to it, so one large part can still proceed alone instead of waiting forever.
+released; the budget never grows. Every buffered byte is reserved: a reservation larger
+than the whole budget could never be met, and is a bug of its caller (ValueError), never
+clamped, since a clamped reservation would let bytes be held that the budget does not
+count. Callers size their buffers to fit (blocks, upload parts: ``choose_part_size``).
 
 Bytes held only as a cache are reclaimable: before anyone is made to wait (or refused by
 ``try_acquire``), the registered reclaimers are asked to give back what is missing, e.g.
@@ -49,17 +51,22 @@ class MemoryBudget:
     def available(self) -> int:
         return self.limit - self.in_use
 
+    def _check(self, n: int) -> None:
+        if n > self.limit:
+            raise ValueError(f"a reservation of {n} bytes can never fit a budget of "
+                             f"{self.limit} bytes")
+
     def try_acquire(self, n: int) -> int:
         """Reserve ``n`` bytes now if they fit and nobody is waiting; 0 if not."""
-        n = min(n, self.limit)
+        self._check(n)
         if self._waiters or not self._fits(n):
             return 0
         self._take(n)
         return n
 
     async def acquire(self, n: int) -> int:
-        """Wait until ``n`` bytes fit, reserve them and return the amount reserved."""
-        n = min(n, self.limit)
+        """Wait until ``n`` bytes fit, reserve them and return ``n``."""
+        self._check(n)
         if not self._waiters and self._fits(n):
             self._take(n)
             return n

@@ -1,12 +1,17 @@
 """The streaming upload writer: a request body becomes one object, visible only when whole.
 
 A body that fits in one part is one PutObject. A larger one is a multipart upload: parts
-are filled from the stream one at a time, each part's bytes reserved from the process-wide
-memory budget before it is filled and released once the part is uploaded, with at most
-``max_in_flight`` parts uploading at once. So one upload holds at most
-``(max_in_flight + 1) * part_size`` bytes, whatever its size, and all uploads together
-never hold more than the budget (a waiting upload stops reading, and TCP pushes back on
-the client).
+are filled from the stream one at a time, each into one buffer whose bytes are reserved
+from the process-wide memory budget before it is filled and released once the part is
+uploaded, with at most ``max_in_flight`` parts uploading at once. So one upload holds at
+most ``(max_in_flight + 1) * (part_size + CHUNK)`` bytes, whatever its size, and all
+uploads together never hold more than the budget (a waiting upload stops reading, and TCP
+pushes back on the client).
+
+The part size obeys the store (``StoreLimits``) and the budget, whatever length a client
+announces (``choose_part_size``): a length past the store's largest object, or one whose
+smallest legal part the budget cannot hold, is refused (413) before a byte of the body
+is read, so before ``100 Continue``.
 
 On any failure or cancellation (a client that disconnects cancels the handler) the
 multipart upload is aborted: no partial object becomes visible and no parts are left
@@ -18,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
 
 from gateway.engine.budget import MemoryBudget
 from gateway.errors import BadRequest, Exists, GatewayError, NotFound, TooLarge
@@ -28,8 +35,27 @@ from gateway.storage.base import ObjectInfo, ObjectStore, UploadPart
 log = logging.getLogger("bucketdav.upload")
 
 MiB = 1024 * 1024
-MAX_PARTS = 10_000  # S3's limit on parts per multipart upload
+GiB = 1024 * MiB
+TiB = 1024 * GiB
 MAX_IN_FLIGHT = 4
+# The most a producer hands over at once (the PUT handler reads the body this much at a
+# time). A part keeps reading while a chunk of this size still fits in its buffer, so a
+# chunk is copied in whole as it arrives and nothing waits outside a reserved buffer.
+CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLimits:
+    """What one object may be on the store. S3's numbers; R2 and GCS have the same, and
+    the local folder is held to them too, so a share behaves alike on every store."""
+
+    max_object: int = 5 * TiB
+    max_part: int = 5 * GiB  # also the largest single PutObject
+    min_part: int = 5 * MiB  # every part but the last
+    max_parts: int = 10_000
+
+
+S3_LIMITS = StoreLimits()
 
 
 class LengthMismatch(BadRequest):
@@ -69,57 +95,142 @@ def check_length(total: int, expected: int | None, *, ended: bool) -> None:
         )
 
 
-def choose_part_size(base: int, expected_size: int | None) -> int:
-    """Grow the part size for known large bodies so they fit in MAX_PARTS parts."""
-    if expected_size is None:
-        return base
-    return max(base, -(-expected_size // MAX_PARTS))
+def _mib(n: int) -> str:
+    return f"{-(-n // MiB):,} MiB"
+
+
+def refuse_oversize(expected: int | None, limits: StoreLimits = S3_LIMITS) -> None:
+    """TooLarge if the announced length is more than the store can hold in one object."""
+    if expected is not None and expected > limits.max_object:
+        raise TooLarge(
+            f"the announced body of {expected:,} bytes is larger than the store's maximum "
+            f"object size ({limits.max_object // TiB} TiB); nothing was written"
+        )
+
+
+def smallest_part(expected: int | None, limits: StoreLimits = S3_LIMITS) -> int:
+    """The smallest part a body of ``expected`` bytes may be cut into: the store's minimum,
+    or more when ``max_parts`` of that size would not hold it."""
+    if expected is None:
+        return limits.min_part
+    return max(limits.min_part, -(-expected // limits.max_parts))
+
+
+def choose_part_size(
+    base: int, expected: int | None, budget_limit: int, limits: StoreLimits = S3_LIMITS
+) -> int:
+    """The part size for a body of ``expected`` bytes (None: not announced).
+
+    ``base`` (``--write-part-size``) grows for a body that would need more than
+    ``max_parts`` parts, and is capped by the store's largest part and by the budget: a
+    part being filled holds up to ``part + CHUNK`` bytes, which must fit in
+    ``budget_limit``. Raises TooLarge, before any byte is read, for a length past the
+    store's largest object or one whose smallest legal part the budget cannot hold.
+    """
+    refuse_oversize(expected, limits)
+    ceiling = min(budget_limit, limits.max_part) - CHUNK
+    smallest = smallest_part(expected, limits)
+    if expected is not None:
+        # A body no larger than its smallest part is one PutObject of exactly its size.
+        need = expected if expected <= smallest else smallest + CHUNK
+        if need > budget_limit:
+            raise TooLarge(
+                f"the announced body of {expected:,} bytes must be cut into parts of at "
+                f"least {_mib(need)} (the store takes at most {limits.max_parts:,} parts), "
+                f"more than the memory budget of {_mib(budget_limit)} can hold: start "
+                f"bucketdav with --memory-target {-(-need // MiB)} or more; nothing was "
+                "written"
+            )
+        return max(smallest, min(base, ceiling))
+    if ceiling <= 0:
+        raise TooLarge(f"the memory budget of {_mib(budget_limit)} cannot hold a part: "
+                       "start bucketdav with a larger --memory-target; nothing was written")
+    return min(base, ceiling)
 
 
 class BodyReader:
-    """Cuts a stream of chunks into parts and checks the announced length."""
+    """Cuts a stream of chunks into parts and checks the announced length.
+
+    ``read_part`` fills one buffer allocated at its full size up front and hands it over
+    as ``bytes`` without a copy (``BytesIO.getvalue`` returns its own buffer), so a part
+    costs its reservation and nothing more. Each chunk is copied in as it arrives; between
+    parts the reader holds no body bytes. A producer chunk larger than ``CHUNK`` (none
+    from the PUT handler) is taken ``CHUNK`` bytes at a time, its rest kept meanwhile.
+    """
 
     def __init__(self, chunks: AsyncIterable[bytes], expected_size: int | None) -> None:
         self._chunks: AsyncIterator[bytes] = aiter(chunks)
-        self._left = b""  # read from the stream but not yet handed out
+        self._rest: memoryview | None = None  # the unread rest of an oversized chunk
         self.expected_size = expected_size
-        self.total = 0
+        self.received = 0  # bytes taken from the stream
+        self.delivered = 0  # bytes handed out in parts
         self.eof = False
 
-    async def _next(self) -> bytes:
+    @property
+    def left(self) -> int | None:
+        """Bytes the announced length still promises (None if nothing was announced)."""
+        if self.expected_size is None:
+            return None
+        return self.expected_size - self.delivered
+
+    async def _next(self) -> bytes | memoryview:
+        """The next piece of at most ``CHUNK`` bytes; empty at the end (``eof``)."""
+        if self._rest is not None:
+            piece, rest = self._rest[:CHUNK], self._rest[CHUNK:]
+            self._rest = rest if len(rest) else None
+            return piece
         try:
             chunk = await anext(self._chunks)
         except StopAsyncIteration:
             self.eof = True
             return b""
-        self.total += len(chunk)
-        check_length(self.total, self.expected_size, ended=False)
+        self.received += len(chunk)
+        check_length(self.received, self.expected_size, ended=False)
+        if len(chunk) > CHUNK:
+            whole = memoryview(chunk)
+            self._rest = whole[CHUNK:]
+            return whole[:CHUNK]
         return chunk
 
-    async def read_part(self, size: int) -> bytes:
-        """Up to ``size`` bytes; fewer only at the end of the body."""
-        pieces = [self._left] if self._left else []
-        have = len(self._left)
-        self._left = b""
-        while have < size and not self.eof:
-            chunk = await self._next()
-            if chunk:
-                pieces.append(chunk)
-                have += len(chunk)
-        if have > size:  # split only the last chunk, not the whole part
-            last = pieces[-1]
-            cut = len(last) - (have - size)
-            pieces[-1], self._left = last[:cut], last[cut:]
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    def capacity(self, part_size: int) -> int:
+        """The buffer the next part needs: a part and one chunk, or exactly what is left
+        of an announced body when that is no more."""
+        left = self.left
+        full = part_size + CHUNK
+        return full if left is None else min(full, left)
 
-    async def at_end(self) -> bool:
-        """True once the stream is exhausted (reads ahead at most one chunk)."""
-        while not self._left and not self.eof:
-            self._left = await self._next()
-        return not self._left
+    def _wants_more(self, room: int) -> bool:
+        """Read another piece into a buffer with ``room`` bytes free? While a whole chunk
+        surely fits, or while what is left of an announced body fits."""
+        if self.eof or room <= 0:
+            return False
+        left = self.left
+        return room >= CHUNK or (left is not None and left <= room)
+
+    async def read_part(self, capacity: int) -> bytes:
+        """Up to ``capacity`` bytes: at least ``capacity - CHUNK`` unless the body ends."""
+        buffer = io.BytesIO()
+        if capacity:
+            buffer.seek(capacity - 1)  # allocate the whole part once: it never grows
+            buffer.write(b"\0")
+            buffer.seek(0)
+        have = 0
+        while self._wants_more(capacity - have):
+            written = buffer.write(await self._next())
+            have += written
+            self.delivered += written
+        buffer.truncate(have)
+        return buffer.getvalue()
+
+    async def ended(self) -> bool:
+        """True once the body is known to be over: the stream ended, or the announced
+        length is all delivered and the stream confirms it (more bytes are refused)."""
+        while not self.eof and self.left == 0:
+            await self._next()  # anything but the end raises LengthMismatch
+        return self.eof
 
     def check_complete(self) -> None:
-        check_length(self.total, self.expected_size, ended=True)
+        check_length(self.received, self.expected_size, ended=True)
 
 
 async def write_stream(
@@ -133,34 +244,43 @@ async def write_stream(
     expected_size: int | None = None,
     create_only: bool = False,
     max_in_flight: int = MAX_IN_FLIGHT,
+    limits: StoreLimits = S3_LIMITS,
 ) -> ObjectInfo:
     """Write the whole stream to ``key``; the object appears only when complete.
 
-    ``part_size``: the multipart part size for a body of unknown length.
-    ``expected_size``: the announced length; a body of another length is not committed
-    (LengthMismatch). ``create_only``: refuse (Exists) if the key exists when the object
-    would be committed. Called through ``StoreView.write_stream``, which keeps the caches.
+    ``part_size``: the multipart part size for a body of unknown length (see
+    ``choose_part_size``). ``expected_size``: the announced length; a body of another
+    length is not committed (LengthMismatch). ``create_only``: refuse (Exists) if the key
+    exists when the object would be committed. Called through ``StoreView.write_stream``,
+    which keeps the caches. Refusals of the announced length come before the first chunk
+    is asked for.
     """
-    size = choose_part_size(part_size, expected_size)
+    size = choose_part_size(part_size, expected_size, budget.limit, limits)
     body = BodyReader(chunks, expected_size)
     # A small body of known length reserves only its length: many small PUTs at once
-    # (a Finder copy of a folder) must not each hold a whole part of the budget. It can
-    # never buffer more, since a body past its announced length fails at once.
-    first_size = size if expected_size is None else min(size, expected_size)
-    held = await budget.acquire(first_size)
+    # (a Finder copy of a folder) must not each hold a whole part of the budget.
+    held = await budget.acquire(body.capacity(size))
     handed_over = False
     try:
-        first = await body.read_part(size)
-        if await body.at_end():
+        first = await body.read_part(held)
+        held = _keep_only(budget, held, len(first))
+        if await body.ended():
             body.check_complete()
             return await store.put(key, first, content_type, if_none_match=create_only)
-        upload = _Multipart(store, budget, key, size, max_in_flight, first, held)
+        upload = _Multipart(store, budget, key, size, max_in_flight, first, held, limits)
         handed_over = True  # from here the upload owns the part and its reservation
         del first  # the part must not stay referenced once it is uploaded
     finally:
         if not handed_over:
             budget.release(held)
     return await upload.run(body, content_type, create_only)
+
+
+def _keep_only(budget: MemoryBudget, held: int, used: int) -> int:
+    """Give back what a part's buffer did not use; returns the reservation kept."""
+    if used < held:
+        budget.release(held - used)
+    return used
 
 
 class _Multipart:
@@ -173,6 +293,7 @@ class _Multipart:
         in_flight: int,
         first: bytes,
         held: int,
+        limits: StoreLimits,
     ) -> None:
         self._first: bytes | None = first
         self._held = held  # bytes reserved for ``first``
@@ -180,6 +301,7 @@ class _Multipart:
         self.budget = budget
         self.key = key
         self.part_size = part_size
+        self.limits = limits
         self.slots = asyncio.Semaphore(max(1, in_flight))
         self.tasks: list[asyncio.Task[UploadPart]] = []
 
@@ -209,25 +331,33 @@ class _Multipart:
         held, self._held = self._held, 0
         upload_id: str | None = None
         try:
+            if self.part_size < self.limits.min_part:
+                raise TooLarge(
+                    f"the body is larger than one part of {_mib(self.part_size)}, and the "
+                    "memory budget cannot hold a part of the store's minimum size "
+                    f"({_mib(self.limits.min_part)}): start bucketdav with a larger "
+                    "--memory-target; nothing was written"
+                )
             upload_id = await self.store.create_upload(self.key, content_type)
             number = 0
-            while True:
+            while data:
                 number += 1
-                if number > MAX_PARTS:
+                if number > self.limits.max_parts:
                     raise TooLarge(
-                        f"the body needs more than {MAX_PARTS} parts of "
-                        f"{self.part_size // MiB} MiB: send a Content-Length or start "
-                        "bucketdav with a larger --write-part-size"
+                        f"the body needs more than {self.limits.max_parts:,} parts of "
+                        f"{_mib(self.part_size)}: send a Content-Length or start bucketdav "
+                        "with a larger --write-part-size (and --memory-target)"
                     )
                 await self.slots.acquire()
-                assert data is not None
                 self._start(upload_id, number, data, held)
-                data, held = None, 0
+                data, held = b"", 0
                 self._raise_failures()
-                if await body.at_end():
+                if await body.ended():
                     break
-                held = await self.budget.acquire(self.part_size)
-                data = await body.read_part(self.part_size)
+                held = await self.budget.acquire(body.capacity(self.part_size))
+                data = await body.read_part(held)
+                # Empty: a body of unknown length ended just after the last part.
+                held = _keep_only(self.budget, held, len(data))
             body.check_complete()
             parts = list(await asyncio.gather(*self.tasks))
             if create_only:

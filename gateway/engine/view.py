@@ -173,7 +173,8 @@ class StoreView:
         part_size: int | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
     ) -> ObjectInfo:
-        """Write a stream to ``key`` (``gateway.engine.upload``), visible only when whole."""
+        """Write a stream to ``key`` (``gateway.engine.upload``), visible only when whole;
+        parts sized to fit the engine's memory budget (TooLarge when none can)."""
         with self._creating(key):
             info = await write_stream(
                 self.store,

@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 
-from gateway.engine.upload import check_length
+from gateway.engine.upload import check_length, refuse_oversize
 from gateway.errors import Conflict, GatewayError, NotFound, NotPermitted, Upstream
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
@@ -61,7 +61,11 @@ async def write_file(
     expected_size: int | None = None,
     create_only: bool = False,
 ) -> ObjectInfo:
-    """Create or replace the file at ``path`` from a stream; visible only when complete."""
+    """Create or replace the file at ``path`` from a stream; visible only when complete.
+
+    An announced length the store or the memory budget cannot take is refused before the
+    first chunk is asked for (so before ``100 Continue``), client noise included."""
+    refuse_oversize(expected_size)
     if share.is_noise(path):
         return await _hold(share, path, chunks, content_type, expected_size)
     return await share.view.write_stream(

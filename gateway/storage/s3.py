@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -63,6 +64,20 @@ def _response_date(response: dict[str, Any]) -> datetime:
         return _utc(parsedate_to_datetime(header)) if header else _utc(None)
     except (TypeError, ValueError):
         return _utc(None)
+
+
+class _Body(io.BytesIO):
+    """A request body over ``data`` that is never copied. botocore wraps a bytes body in a
+    BytesIO sharing it, and aiohttp asks that BytesIO for ``getbuffer()`` (for its length
+    only), which copies the whole body first: every part in flight was held twice, the
+    copy outside the engine's memory budget. A new one per request: it is read to its end."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self._data = data
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self._data)
 
 
 class S3Store:
@@ -277,7 +292,7 @@ class S3Store:
         content_type: str | None = None,
         if_none_match: bool = False,
     ) -> ObjectInfo:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data}
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if content_type:
             params["ContentType"] = content_type
         if if_none_match:
@@ -292,13 +307,13 @@ class S3Store:
                     raise Exists(f"{key!r} already exists")
         with self._errors("put", key):
             try:
-                response = await self._s3.put_object(**params)
+                response = await self._s3.put_object(**params, Body=_Body(data))
             except boto.ClientError as e:
                 if not (if_none_match and not_implemented(e)):
                     raise
                 self._conditional_writes = False  # this store refuses the header: HEAD only
                 del params["IfNoneMatch"]
-                response = await self._s3.put_object(**params)
+                response = await self._s3.put_object(**params, Body=_Body(data))
         return ObjectInfo(
             key=key,
             size=len(data),
@@ -318,7 +333,8 @@ class S3Store:
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
         with self._errors("upload_part", key):
             response = await self._s3.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                Body=_Body(data),
             )
         return UploadPart(number, str(response["ETag"]))
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.engine.upload import announced_length
+from gateway.engine.upload import CHUNK, announced_length
 from gateway.errors import BadRequest, Conflict, MethodNotAllowed, PreconditionFailed
 from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
@@ -23,8 +23,6 @@ from gateway.fs.share import Share
 from gateway.responses import guess_type, send_continue, validators
 from gateway.webdav.lockservice import LOCKS
 from gateway.webdav.precheck import current_file, refuse
-
-CHUNK = 256 * 1024
 
 
 async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:

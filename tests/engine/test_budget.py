@@ -59,9 +59,15 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     assert budget.in_use == 0
 
 
-async def test_a_reservation_larger_than_the_budget_is_clamped_to_it() -> None:
+async def test_a_reservation_larger_than_the_budget_is_refused_never_clamped() -> None:
+    """A clamped reservation would let bytes be held that the budget does not count."""
     budget = MemoryBudget(100)
-    assert await budget.acquire(500) == 100
+    with pytest.raises(ValueError, match="can never fit"):
+        await budget.acquire(500)
+    with pytest.raises(ValueError, match="can never fit"):
+        budget.try_acquire(101)
+    assert budget.in_use == 0
+    assert await budget.acquire(100) == 100
     budget.release(100)
 
 

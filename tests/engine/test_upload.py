@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.engine import Engine, StoreView, upload
-from gateway.engine.upload import LengthMismatch, announced_length, check_length, choose_part_size
+from gateway.engine.upload import (
+    CHUNK,
+    S3_LIMITS,
+    LengthMismatch,
+    StoreLimits,
+    announced_length,
+    check_length,
+    choose_part_size,
+)
 from gateway.errors import BadRequest, Exists, TooLarge, Upstream
 from gateway.settings import EngineSettings
 from gateway.storage.base import ObjectStore, UploadPart
@@ -69,11 +77,141 @@ async def until(condition: object, what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+BUDGET = 512 * MiB
+
+
 def test_part_size_grows_only_for_bodies_that_would_pass_10000_parts() -> None:
-    assert choose_part_size(8 * MiB, None) == 8 * MiB
-    assert choose_part_size(8 * MiB, 1024 * MiB) == 8 * MiB
+    assert choose_part_size(8 * MiB, None, BUDGET) == 8 * MiB
+    assert choose_part_size(8 * MiB, 1024 * MiB, BUDGET) == 8 * MiB
     huge = 200_000 * MiB
-    assert choose_part_size(8 * MiB, huge) * 10_000 >= huge
+    assert choose_part_size(8 * MiB, huge, BUDGET) == -(-huge // 10_000)
+
+
+def test_the_part_size_is_capped_by_the_budget_and_by_the_stores_largest_part() -> None:
+    # A part being filled holds the part and one chunk: both fit in the budget.
+    assert choose_part_size(128 * MiB, None, 64 * MiB) == 64 * MiB - CHUNK
+    assert choose_part_size(128 * MiB, 10 * GiB, 64 * MiB) == 64 * MiB - CHUNK
+    assert choose_part_size(8 * GiB, None, 16 * GiB) == 5 * GiB - CHUNK
+    # Grown for 10,000 parts, but no further than the need: the budget stays for others.
+    assert choose_part_size(8 * MiB, 300 * GiB, 64 * MiB) == -(-300 * GiB // 10_000)
+
+
+@pytest.mark.parametrize("announced", [5 * TiB + 1, 10**15])
+def test_a_length_past_the_stores_largest_object_is_too_large(announced: int) -> None:
+    with pytest.raises(TooLarge, match="maximum object size"):
+        choose_part_size(8 * MiB, announced, BUDGET)
+    assert choose_part_size(8 * MiB, 5 * TiB, 1 * GiB) == -(-5 * TiB // 10_000)
+
+
+@pytest.mark.parametrize(
+    ("announced", "budget", "refused"),
+    [
+        (10**12, 64 * MiB, True),  # parts of at least 100 MB
+        (64 * MiB * 10_000, 64 * MiB, True),  # the part fits, but not with a chunk beside it
+        ((64 * MiB - CHUNK) * 10_000, 64 * MiB, False),  # exactly fits
+        (3 * MiB, 4 * MiB, False),  # one PutObject of its own size
+        (4 * MiB + 1, 4 * MiB, True),
+        (6 * MiB, 4 * MiB, True),  # parts of at least 5 MiB, the store's minimum
+    ],
+)
+def test_a_length_whose_smallest_legal_part_cannot_fit_the_budget_is_too_large(
+    announced: int, budget: int, refused: bool
+) -> None:
+    if refused:
+        with pytest.raises(TooLarge, match="--memory-target"):
+            choose_part_size(8 * MiB, announced, budget)
+    else:
+        assert choose_part_size(8 * MiB, announced, budget) * 10_000 >= announced
+
+
+class Untouched:
+    """A body that records whether anyone asked for its first chunk."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        self.asked = True
+        yield b"x"
+
+
+@pytest.mark.parametrize(
+    ("memory_target", "announced", "why"),
+    [(512, 10**15, "maximum object size"), (64, 10**12, "--memory-target 96 or more")],
+)
+async def test_a_refused_length_is_refused_before_the_body_is_asked_for(
+    memory_target: int, announced: int, why: str
+) -> None:
+    store = MemoryStore()
+    view = view_of(store, memory_target=memory_target)
+    body = Untouched()
+    with pytest.raises(TooLarge, match=why):
+        await view.write_stream("f", body.chunks(), expected_size=announced)
+    assert not body.asked
+    assert store.calls["create_upload"] == store.calls["put"] == 0
+    assert view.engine.budget.peak == 0
+
+
+class Discarding(MemoryStore):
+    """Parts are hashed and dropped, so what the process holds is the writer's alone."""
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes
+                          ) -> UploadPart:
+        return await super().upload_part(key, upload_id, number, b"")
+
+
+async def test_a_huge_announced_upload_buffers_no_byte_outside_the_budget() -> None:
+    """Announced 200 GB: 20 MB parts in a 48 MiB budget. 100 MiB are sent and the client
+    goes away. The bytes Python allocates meanwhile never pass what the budget counts
+    (plus the chunk in the producer's hand)."""
+    import tracemalloc
+
+    store = Discarding()
+    view = view_of(store, memory_target=48)
+    budget = view.engine.budget
+    data = pattern(100 * MiB)
+    gate = asyncio.Event()
+    overdrawn: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        async for piece in stream(data, CHUNK):
+            yield piece
+            used, _ = tracemalloc.get_traced_memory()
+            if used - base > budget.in_use + 2 * CHUNK:
+                overdrawn.append(used - base - budget.in_use)
+        await gate.wait()
+
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        task = asyncio.create_task(view.write_stream("f", body(), expected_size=200 * 10**9))
+        await until(lambda: store.calls["upload_part"] >= 4, "four parts uploaded")
+        await asyncio.sleep(0.05)
+        _, peak = tracemalloc.get_traced_memory()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        tracemalloc.stop()
+    assert overdrawn == []
+    assert budget.peak <= budget.limit
+    assert peak - base <= budget.peak + 4 * CHUNK
+    assert budget.in_use == 0
+    assert await store.list_uploads("") == []
+
+
+async def test_with_a_budget_below_the_stores_smallest_part_only_one_part_bodies_pass() -> None:
+    store = MemoryStore()
+    view = view_of(store, memory_target=4)
+    await view.write_stream("small", stream(pattern(3 * MiB)))
+    assert store.objects["small"].data == pattern(3 * MiB)
+    with pytest.raises(TooLarge, match="--memory-target"):
+        await view.write_stream("big", stream(pattern(6 * MiB)))
+    assert "big" not in store.objects
+    assert await store.list_uploads("") == []
+    assert view.engine.budget.in_use == 0
 
 
 async def test_a_body_within_one_part_is_one_put() -> None:
@@ -111,10 +249,11 @@ async def test_40_mib_stream_as_parts_with_memory_bounded_by_parts_in_flight() -
     info = await view.write_stream("big", stream(data))
     assert store.objects["big"].data == data
     assert info.size == len(data)
-    assert store.calls["upload_part"] == 9
+    # Parts of at least 5 MiB, each up to a chunk over: 64 KiB chunks make 5 MiB + 64 KiB.
+    assert store.calls["upload_part"] == 8
     assert 2 <= store.most_in_flight <= upload.MAX_IN_FLIGHT
     budget = view.engine.budget
-    assert budget.peak <= (upload.MAX_IN_FLIGHT + 1) * 5 * MiB
+    assert budget.peak <= (upload.MAX_IN_FLIGHT + 1) * (5 * MiB + CHUNK)
     assert budget.in_use == 0
     assert store.uploads == {}
 
@@ -295,15 +434,45 @@ async def test_create_only_refuses_a_key_that_exists(size: int) -> None:
     assert await store.list_uploads("") == []
 
 
-async def test_a_body_past_the_part_limit_is_refused_and_aborted(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(upload, "MAX_PARTS", 3)
+async def test_a_body_past_the_part_limit_is_refused_and_aborted() -> None:
     store = MemoryStore()
+    view = view_of(store)
+    limits = StoreLimits(min_part=64 * KiB, max_parts=3)
     with pytest.raises(TooLarge, match="--write-part-size"):
-        await view_of(store).write_stream("f", stream(pattern(300 * KiB)), part_size=64 * KiB)
+        await upload.write_stream(store, view.engine.budget, "f", stream(pattern(MiB)),
+                                  part_size=64 * KiB, limits=limits)
     assert "f" not in store.objects
     assert await store.list_uploads("") == []
+    assert view.engine.budget.in_use == 0
+
+
+class PartSizes(MemoryStore):
+    sizes: list[int]
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes
+                          ) -> UploadPart:
+        self.sizes.append(len(data))
+        return await super().upload_part(key, upload_id, number, data)
+
+
+@pytest.mark.parametrize("chunk", [77_777, CHUNK, 3 * CHUNK + 1])
+@pytest.mark.parametrize("announced", [False, True])
+async def test_parts_are_the_part_size_up_to_one_chunk_over_and_obey_the_store(
+    chunk: int, announced: bool
+) -> None:
+    """Odd chunk sizes (even chunks larger than CHUNK) make legal parts, each filled in a
+    buffer of the part size and one chunk."""
+    store = PartSizes()
+    store.sizes = []
+    data = pattern(23 * MiB + 5)
+    view = view_of(store)
+    await view.write_stream("f", stream(data, chunk),
+                            expected_size=len(data) if announced else None)
+    assert store.objects["f"].data == data
+    *full, last = store.sizes
+    assert all(S3_LIMITS.min_part <= size <= 5 * MiB + CHUNK for size in full)
+    assert 0 < last <= 5 * MiB + CHUNK
+    assert view.engine.budget.peak <= (upload.MAX_IN_FLIGHT + 1) * (5 * MiB + CHUNK)
 
 
 # ---- on a real S3 API (moto) ------------------------------------------------------------
