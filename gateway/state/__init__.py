@@ -140,6 +140,7 @@ __all__ = [
 
 PASSWORD_ENV = "BUCKETDAV_STATE_PASSWORD"
 MAX_CONNECTIONS = 32  # to Redis, per process (one of them held by the event subscription)
+HEALTH_CHECK = 15  # seconds a Redis connection may sit idle before it is pinged
 PASSWORD_FILE_ENV = "BUCKETDAV_STATE_PASSWORD_FILE"
 
 
@@ -220,6 +221,9 @@ async def open_state(
         # One quick second try (a pooled connection may be stale after a restart); the
         # store's own backoff does the rest.
         retry=Retry(NoBackoff(), 1),
+        # An idle connection (the event subscription above all) is pinged before use, so a
+        # silent network cut is noticed and the subscription comes back (EVERYTHING).
+        health_check_interval=HEALTH_CHECK,
         decode_responses=False,
     )
     client = Redis.from_pool(pool)

@@ -178,8 +178,9 @@ class RedisState:
             async with asyncio.timeout(self._timeout):
                 await self._client.ping()
         except LOST as e:
+            reason = str(e) or f"no answer within {self._timeout:g} s"
             raise StateUnavailable(
-                f"cannot reach the state store {self._description}: {e or type(e).__name__}"
+                f"cannot reach the state store {self._description}: {reason}"
             ) from None
         self._listener = asyncio.get_running_loop().create_task(self._listen())
         with contextlib.suppress(TimeoutError):

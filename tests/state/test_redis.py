@@ -154,6 +154,10 @@ async def test_a_hung_redis_costs_a_short_timeout(tmp_path: Path) -> None:
             with pytest.raises(StateUnavailable):  # known down: refused at once
                 await store.props_get(S, "k")
             assert time.monotonic() - started < 1.5
+            with pytest.raises(StateUnavailable) as info:  # and a gateway starting now
+                await open_state(server.url, timeout=0.5)
+            assert info.value.message == (
+                f"cannot reach the state store {server.url}: no answer within 0.5 s")
             os.kill(server.process.pid, signal.SIGCONT)
             await until(lambda: asyncio.sleep(0, store.available))
             assert await store.props_get(S, "k") == {}
