@@ -210,19 +210,13 @@ class BodyReader:
     async def read_part(self, capacity: int) -> bytes:
         """Up to ``capacity`` bytes: at least ``capacity - CHUNK`` unless the body ends."""
         buffer = io.BytesIO()
+        if capacity:
+            buffer.seek(capacity - 1)  # allocate the whole part once: it never grows
+            buffer.write(b"\0")
+            buffer.seek(0)
         have = 0
-        sized = False
         while self._wants_more(capacity - have):
-            piece = await self._next()
-            if piece and have and not sized:
-                # A second piece: allocate the whole part once, so it never grows (and is
-                # never copied). A body of one piece costs only its own size.
-                buffer.seek(capacity - 1)
-                buffer.write(b"\0")
-                buffer.seek(have)
-                sized = True
-            written = buffer.write(piece)
-            del piece  # not held while the next one is awaited
+            written = buffer.write(await self._next())
             have += written
             self.delivered += written
         buffer.truncate(have)
