@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
@@ -105,21 +106,45 @@ async def send_streamed(
             if first is not None:
                 await resp.write(first)
                 async for chunk in body:
+                    if request.transport is None or request.transport.is_closing():
+                        return cut(request, resp, CLIENT_GONE)  # before counting more
                     await resp.write(chunk)
         except ConnectionError:
-            resp.force_close()
-            raise  # the client went away
+            return cut(request, resp, CLIENT_GONE)
         except GatewayError as exc:
-            log.warning("aborting a response mid-body: %s", exc.message)
-            resp.force_close()
-            raise ConnectionResetError(exc.message) from exc
-        except Exception as exc:
+            return cut(request, resp, exc.message)  # e.g. the object was replaced
+        except Exception:
             log.exception("aborting a response mid-body after an unexpected error")
-            resp.force_close()
-            raise ConnectionResetError("internal error") from exc
+            return cut(request, resp, "internal error")
     finally:
         await body.aclose()
     await resp.write_eof()
+    return resp
+
+
+CLIENT_GONE = "client gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """Why a response was cut after its status was sent, and how far it got."""
+
+    reason: str
+    sent: int  # bytes handed to the connection, head included
+
+
+CUT = web.RequestKey("bucketdav.cut", Cut)
+
+
+def cut(request: web.Request, resp: web.StreamResponse, reason: str) -> web.StreamResponse:
+    """End ``resp`` by closing its connection: the client sees a short body, never a clean
+    end. The response is returned, not raised: a cut read is an expected event (clients
+    that seek hang up mid-body all the time, objects get replaced), so aiohttp finishes
+    it like any other, and it gets its one access-log line (the reason in it) and its
+    count in the metrics, where raising made a traceback and neither."""
+    request[CUT] = Cut(reason, request.writer.output_size)
+    resp.force_close()
+    request.protocol.force_close()
     return resp
 
 

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from gateway.app import GATEWAY, Gateway, make_app, open_gateway
 from gateway.auth import ACCESS
+from gateway.auth.proxies import TrustedProxies
 from gateway.errors import GatewayError
 from gateway.ops.accesslog import ACCESS_LOGGER, observer_class
 from gateway.ops.admin import Readiness, make_admin_app
@@ -89,13 +90,20 @@ def runner_options(app: web.Application) -> dict[str, Any]:
         # serve() drains for shutdown_grace itself; this is what cancelled requests get
         # to clean up (abort their multipart uploads) before their connections close
         "shutdown_timeout": CLEANUP_GRACE,
-        "handler_cancellation": True,
+        # A client hanging up mid-request is an expected event: its handler is not
+        # cancelled but sees the failure where it touches the connection (a write, a body
+        # read), so a cut read ends like any other, logged and counted once, and a
+        # half-received upload is aborted by the exception its body read raises.
+        "handler_cancellation": False,
         "max_line_size": settings.limits.max_url_bytes,
         "max_field_size": settings.limits.max_header_bytes,
         "max_headers": settings.limits.max_headers,
         "keepalive_timeout": settings.limits.keepalive_timeout,
         "access_log": logging.getLogger(ACCESS_LOGGER),
-        "access_log_class": observer_class(gateway.metrics, settings.ops.access_log),
+        "access_log_class": observer_class(
+            gateway.metrics, settings.ops.access_log,
+            TrustedProxies.parse(settings.auth.trusted_proxy),
+        ),
     }
 
 

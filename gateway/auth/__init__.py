@@ -1,9 +1,10 @@
 """Who is asking and what they may do: HTTP Basic users, rights per share, jails.
 
 ``users`` holds the pure decisions, ``htpasswd`` and ``basic`` check passwords (bcrypt,
-constant time, cached), ``throttle`` slows down repeated failures, and ``access`` is the
-aiohttp glue: the middleware that attaches the user and ``authorize`` that ``dispatch``
-calls once it knows the share.
+the same time for every name, cached), ``throttle`` slows down repeated failures per
+address and user and per account, ``proxies`` says which address a request comes from
+behind ``--trusted-proxy`` proxies, and ``access`` is the aiohttp glue: the middleware
+that attaches the user and ``authorize`` that ``dispatch`` calls once it knows the share.
 """
 
 from __future__ import annotations

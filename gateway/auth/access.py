@@ -1,7 +1,8 @@
 """The aiohttp side of access control.
 
 ``authenticate`` (a middleware) answers 401/429 or attaches the request's ``User`` under
-the typed key ``USER``; ``authorize`` is called by ``dispatch`` once the share is known:
+the typed key ``USER`` (the throttle sees the client address ``--trusted-proxy``
+allows); ``authorize`` is called by ``dispatch`` once the share is known:
 it refuses what the user's grant does not allow (403, before any handler runs) and
 returns the share the user actually sees (jailed, or a root listing only their shares).
 Without users and without anonymous mode no ``ACCESS`` is installed and both pass.
@@ -14,8 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.auth.basic import Authenticator, parse_basic
+from gateway.auth.basic import Authenticator
 from gateway.auth.principal import USER
+from gateway.auth.proxies import client_address
+from gateway.auth.throttle import Throttled
 from gateway.auth.users import WRITE_METHODS, User, refusal
 from gateway.errors import NotPermitted
 from gateway.fs.mounts import ROOT_REFUSAL, RootShare, is_root, jailed, mount_parts, narrowed_root
@@ -71,24 +74,17 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     auth = access.authenticator
     header = request.headers.get("Authorization")
-    user: User | None
+    user: User | Throttled | None
     if header is None:
         user = auth.anonymous
         if user is None:
             return plain(401, "authentication required", access.challenge)
     else:
-        client = request.remote or "?"
-        wait = auth.throttle.retry_after(client)
-        if wait > 0:
-            return plain(
-                429,
-                "too many failed logins from this address: retry later",
-                {"Retry-After": str(math.ceil(wait))},
-            )
-        credentials = parse_basic(header)
-        user = await auth.login(*credentials) if credentials else None
+        user = await auth.authenticate(client_address(request, auth.proxies), header)
+        if isinstance(user, Throttled):
+            return plain(429, f"{user.reason}: retry later",
+                         {"Retry-After": str(math.ceil(user.retry_after))})
         if user is None:
-            auth.throttle.failed(client)
             return plain(401, "wrong user name or password", access.challenge)
     request[USER] = user
     return await handler(request)

@@ -3,9 +3,13 @@
 The access line is written when aiohttp has sent the last byte of the response (so bytes
 and duration are the real ones), through aiohttp's access-logger hook; the same hook
 records the request metrics. It holds method, path (percent-encoded, without the query),
-status, bytes in and out, duration, user, client address and user agent. Never a header
-value other than the user agent, never the query string, never credentials: a password
-cannot reach the log because nothing that could carry one is written.
+status, bytes in and out, duration, user, client address (the one ``--trusted-proxy``
+allows) and user agent, and for a response cut mid-body (client gone, object replaced) why,
+with the bytes that were sent. Never a header value other than the user agent, never the
+query string, never the authority of an absolute-form target (``http://user:pw@host/``),
+never credentials: a password cannot reach the log because nothing that could carry one is
+written. The same goes for aiohttp's own lines about request heads its parser refuses:
+``parser_refusal`` describes the fault without quoting the client's bytes.
 """
 
 from __future__ import annotations
@@ -18,27 +22,69 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import (
+    BadHttpMessage,
+    BadHttpMethod,
+    BadStatusLine,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    PayloadEncodingError,
+)
 
 from gateway.auth import USER
+from gateway.auth.proxies import TrustedProxies, client_address
+from gateway.fs.paths import split_target
 from gateway.ops.metrics import Metrics
+from gateway.responses import CUT
 
 ACCESS_LOGGER = "bucketdav.access"
+NO_PROXIES = TrustedProxies()
 
 
-def access_fields(request: web.BaseRequest, response: web.StreamResponse, seconds: float
-                  ) -> dict[str, Any]:
+def access_fields(request: web.BaseRequest, response: web.StreamResponse, seconds: float,
+                  proxies: TrustedProxies | None = None) -> dict[str, Any]:
     user = request.get(USER)
-    return {
+    cut = request.get(CUT)
+    fields = {
         "method": request.method,
-        "path": request.raw_path.partition("?")[0],
+        "path": split_target(request.raw_path)[0],  # absolute form: its path only
         "status": response.status,
         "bytes_in": request.content.total_bytes,
-        "bytes_out": response.body_length,
+        "bytes_out": cut.sent if cut is not None else response.body_length,
         "duration": round(seconds, 6),
         "user": user.label if user is not None else "-",
-        "client": request.remote or "-",
+        "client": client_address(request, proxies or NO_PROXIES),
         "agent": request.headers.get("User-Agent", "-"),
     }
+    if cut is not None:
+        fields["cut"] = cut.reason
+    return fields
+
+
+# What a log line says about a request head aiohttp's parser refused. Their messages
+# quote the offending line (a request line with userinfo, an Authorization header too
+# long to read): never logged, only what kind of fault it was.
+_REFUSALS: tuple[tuple[type[HttpProcessingError], str], ...] = (
+    (BadHttpMethod, "not an HTTP method (or TLS sent to a plain http port)"),
+    (BadStatusLine, "a malformed request line"),
+    (InvalidURLError, "a malformed request target"),
+    (InvalidHeader, "a malformed header"),
+    (PayloadEncodingError, "a malformed request body"),
+    (BadHttpMessage, "a malformed request head"),
+)
+
+
+def parser_refusal(exc: HttpProcessingError) -> str:
+    if isinstance(exc, LineTooLong):
+        limit = exc.args[1] if len(exc.args) > 1 else "?"
+        return (f"a request line or header line longer than {limit} bytes "
+                "(--max-url-bytes, --max-header-bytes)")
+    for kind, description in _REFUSALS:
+        if isinstance(exc, kind):
+            return description
+    return f"a malformed request ({type(exc).__name__})"
 
 
 def logfmt(fields: dict[str, Any]) -> str:
@@ -53,7 +99,8 @@ def logfmt(fields: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def observer_class(metrics: Metrics | None, log_requests: bool) -> type[AbstractAccessLogger]:
+def observer_class(metrics: Metrics | None, log_requests: bool,
+                   proxies: TrustedProxies | None = None) -> type[AbstractAccessLogger]:
     """An aiohttp access logger class that records metrics and (optionally) logs."""
 
     class RequestObserver(AbstractAccessLogger):
@@ -63,7 +110,7 @@ def observer_class(metrics: Metrics | None, log_requests: bool) -> type[Abstract
 
         def log(self, request: web.BaseRequest, response: web.StreamResponse,
                 time: float) -> None:
-            fields = access_fields(request, response, time)
+            fields = access_fields(request, response, time, proxies)
             if metrics is not None:
                 metrics.observe(fields["method"], fields["status"], time,
                                 fields["bytes_in"], fields["bytes_out"])

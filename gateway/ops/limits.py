@@ -41,6 +41,7 @@ from aiohttp.streams import StreamReader
 
 from gateway.engine.upload import announced_length
 from gateway.errors import BadRequest, TooLarge
+from gateway.ops.accesslog import parser_refusal
 from gateway.ops.clients import address_key, canned_reply, client_of
 from gateway.responses import CONTINUE_PENDING, plain
 from gateway.settings import LimitSettings
@@ -65,7 +66,8 @@ class _ClientFaults(logging.Filter):
     aiohttp reads what is left of a body after the response ("lingering"); a body we
     stopped on purpose raises our refusal again there: expected, dropped. A request head
     its parser refuses (too long, malformed) is logged by aiohttp as an error with a
-    traceback; anyone can send one, so it becomes one INFO line.
+    traceback; anyone can send one, so it becomes one INFO line that describes the fault
+    without quoting the client's bytes (they may hold a password).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -75,7 +77,7 @@ class _ClientFaults(logging.Filter):
         if isinstance(exc, HttpProcessingError) and isinstance(record.args, tuple):
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.msg = str(record.msg) + ": %s"
-            record.args = (*record.args, str(exc.message).strip().splitlines()[0][:200])
+            record.args = (*record.args, parser_refusal(exc))
             record.exc_info = record.exc_text = None
         return True
 

@@ -87,6 +87,7 @@ __all__ = [
     "parse_mount",
     "parse_source",
     "read_config_file",
+    "trusted_networks",
 ]
 
 
@@ -99,7 +100,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def trusted_networks(spec: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
+                                                 ...]:
+    """``--trusted-proxy``: ``10.0.0.0/8, 192.0.2.7, ::1`` as networks; a bad entry is named."""
+    networks = []
+    for item in (spec or "").split(","):
+        text = item.strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"--trusted-proxy: {text!r} is not an IP address or a CIDR block"
+            ) from None
+    return tuple(networks)
+
+
 def _check_server(server: ServerSettings, auth: AuthSettings) -> None:
+    trusted_networks(auth.trusted_proxy)
     if server.max_ranges < 1:
         raise SettingsError("--max-ranges must be at least 1")
     if (server.tls_cert is None) != (server.tls_key is None):

@@ -244,6 +244,10 @@ class AuthSettings:
     allow_insecure_auth: bool = field(default=False, metadata=option(
         "allow passwords over plain http on a non-loopback address (they travel in clear "
         "text)"))
+    trusted_proxy: str | None = field(default=None, metadata=option(
+        "addresses or CIDR blocks of proxies whose X-Forwarded-For / Forwarded name the "
+        "client (comma-separated); the login throttle and the access log use that client",
+        metavar="ADDRESSES"))
     realm: str = "bucketdav"
 
     @property

@@ -3,11 +3,8 @@
 Keys are relative paths under the root; a directory stands for the ``dir/`` marker
 object. Writes go to a temporary file inside ``.bucketdav/`` under the root (same
 filesystem) and are renamed into place when complete, so a partial file is never
-visible. A create-only write (``if_none_match``: PUT, completed upload or copy) is a hard
-link of the temporary file instead, which fails if the name exists: of two processes or
-threads creating one name, exactly one succeeds. No key can name a path outside the root:
-keys are checked component by component and the resolved path must stay under the
-resolved root (symlinks included).
+visible. No key can name a path outside the root: keys are checked component by
+component and the resolved path must stay under the resolved root (symlinks included).
 """
 
 from __future__ import annotations
@@ -187,14 +184,11 @@ class LocalStore:
     def _put(self, key: str, data: bytes, if_none_match: bool) -> ObjectInfo:
         if key.endswith("/"):
             path = self._path(key)
+            if if_none_match and path.exists():
+                raise Exists(f"{key!r} exists")
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.mkdir(exist_ok=not if_none_match)  # create-only: mkdir is atomic
-            except FileExistsError:
-                if if_none_match and path.is_dir():
-                    raise Exists(f"{key!r} exists") from None
-                raise Conflict(f"{key!r} is a file") from None
-            except NotADirectoryError:
+                path.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
                 raise Conflict(f"{key!r} is a file") from None
             return _info(key, path.stat())
         self._path(key)
@@ -207,9 +201,7 @@ class LocalStore:
             raise NotFound("no such upload")
         return self._side / f"upload-{upload_id}"
 
-    def _complete(
-        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool
-    ) -> ObjectInfo:
+    def _complete(self, key: str, upload_id: str, parts: list[UploadPart]) -> ObjectInfo:
         folder = self._upload_dir(upload_id)
         if not folder.is_dir():
             raise NotFound("no such upload")
@@ -219,7 +211,7 @@ class LocalStore:
                 with open(folder / str(part.number), "rb") as f:
                     shutil.copyfileobj(f, out, CHUNK)
         shutil.rmtree(folder, ignore_errors=True)
-        return self._commit(temp, key, if_none_match)
+        return self._commit(temp, key, False)
 
     def _delete(self, key: str) -> None:
         path = self._path(key)
@@ -323,9 +315,9 @@ class LocalStore:
         return UploadPart(number, f'"{number}"')
 
     async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
+        self, key: str, upload_id: str, parts: list[UploadPart]
     ) -> ObjectInfo:
-        return await asyncio.to_thread(self._complete, key, upload_id, parts, if_none_match)
+        return await asyncio.to_thread(self._complete, key, upload_id, parts)
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self._upload_dir(upload_id), True)
@@ -344,11 +336,11 @@ class LocalStore:
 
         return await asyncio.to_thread(scan)
 
-    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
+    async def copy(self, src: str, dst: str) -> ObjectInfo:
         def run() -> ObjectInfo:
             source = self._path(src)
             if key_is_dir(src):
-                return self._put(dst, b"", if_none_match)
+                return self._put(dst, b"", False)
             self._path(dst)
             temp = self._temp()
             try:
@@ -356,7 +348,7 @@ class LocalStore:
             except FileNotFoundError:
                 temp.unlink(missing_ok=True)
                 raise NotFound(f"no object {src!r}") from None
-            return self._commit(temp, dst, if_none_match)
+            return self._commit(temp, dst, False)
 
         return await asyncio.to_thread(run)
 

@@ -13,7 +13,7 @@ import pytest
 from gateway.auth import basic as basic_module
 from gateway.auth.basic import Authenticator, parse_basic
 from gateway.auth.htpasswd import HtpasswdError, HtpasswdFile, parse_htpasswd
-from gateway.auth.throttle import FailureThrottle
+from gateway.auth.throttle import FailureThrottle, LoginThrottle
 from gateway.auth.users import User, refusal
 from gateway.settings import AuthSettings, Grant, UserSettings
 from tests.auth.support import bcrypt_hash
@@ -70,6 +70,42 @@ class TestThrottle:
         for i in range(1000):
             throttle.failed(f"10.0.{i // 256}.{i % 256}")
         assert len(throttle) == 100
+
+
+class TestLoginThrottle:
+    def test_keyed_on_address_and_user(self) -> None:
+        throttle = LoginThrottle(per_client=FailureThrottle(burst=3, refill=60.0))
+        for _ in range(3):
+            assert throttle.check("10.0.0.1", "alice") is None
+            throttle.failed("10.0.0.1", "alice")
+        refused = throttle.check("10.0.0.1", "alice")
+        assert refused is not None and refused.retry_after == pytest.approx(60.0)
+        assert throttle.check("10.0.0.1", "bob") is None  # another user at that address
+        assert throttle.check("10.0.0.2", "alice") is None  # the user elsewhere
+
+    def test_one_budget_per_account_across_addresses(self) -> None:
+        throttle = LoginThrottle(per_account=FailureThrottle(burst=5, refill=60.0))
+        throttle.succeeded("10.0.0.1", "alice")  # where alice works
+        for i in range(5):
+            throttle.failed(f"203.0.113.{i}", "alice")
+        refused = throttle.check("203.0.113.99", "alice")
+        assert refused is not None and "for this user" in refused.reason
+        assert throttle.check("10.0.0.1", "alice") is None  # her own address still tries
+        assert throttle.check("203.0.113.99", "bob") is None
+
+    def test_a_success_starts_the_address_over(self) -> None:
+        throttle = LoginThrottle(per_client=FailureThrottle(burst=2, refill=60.0))
+        throttle.failed("a", "alice")
+        throttle.failed("a", "alice")
+        assert throttle.check("a", "alice") is not None
+        throttle.succeeded("a", "alice")
+        assert throttle.check("a", "alice") is None
+
+    def test_long_names_are_keyed_by_a_digest(self) -> None:
+        throttle = LoginThrottle()
+        throttle.failed("a", "x" * 8000)
+        assert all(len(key) < 100 for key in throttle.per_client._buckets)
+        assert all(len(key) < 100 for key in throttle.per_account._buckets)
 
 
 class TestHtpasswd:

@@ -13,7 +13,7 @@ from aiohttp import ClientSession
 
 from gateway.auth import ACCESS, Access
 from gateway.auth.basic import Authenticator
-from gateway.auth.throttle import FailureThrottle
+from gateway.auth.throttle import FailureThrottle, LoginThrottle
 from gateway.settings import AuthSettings, Grant, UserSettings
 from tests.apps import MemoryApp, memory_app, raw_request, serving
 from tests.auth.support import basic, bcrypt_hash
@@ -115,10 +115,11 @@ class TestAuthentication:
         status, _, body = await request(url, "GET", "/home/top.txt", headers=ALICE)
         assert (status, body) == (200, b"top")
 
-    async def test_repeated_failures_from_one_address_are_slowed_down(self) -> None:
+    async def test_repeated_failures_for_a_user_from_one_address_are_slowed_down(self) -> None:
         built = app_with()
         built.app[ACCESS] = Access(Authenticator(
-            AuthSettings(users=USERS), throttle=FailureThrottle(burst=3, refill=3600)
+            AuthSettings(users=USERS),
+            throttle=LoginThrottle(per_client=FailureThrottle(burst=3, refill=3600)),
         ))
         async with serving(built.app) as url:
             for _ in range(3):
