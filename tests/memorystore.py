@@ -190,11 +190,13 @@ class MemoryStore:
         return UploadPart(number, etag)
 
     async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart]
+        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
     ) -> ObjectInfo:
         self._enter("complete_upload", key)
         if upload_id not in self.uploads:
             raise NotFound(f"no upload {upload_id}")
+        if if_none_match and key in self.objects:
+            raise Exists(f"{key!r} exists")  # the upload stays open, as on S3
         _, content_type, stored = self.uploads.pop(upload_id)
         data = b"".join(stored[p.number] for p in sorted(parts, key=lambda p: p.number))
         return self.put_sync(key, data, content_type)
@@ -207,11 +209,13 @@ class MemoryStore:
         self._enter("list_uploads", prefix)
         return [(k, u) for u, (k, _, _) in self.uploads.items() if k.startswith(prefix)]
 
-    async def copy(self, src: str, dst: str) -> ObjectInfo:
+    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
         self._enter("copy", src)
         stored = self.objects.get(src)
         if stored is None:
             raise NotFound(f"no object {src!r}")
+        if if_none_match and dst in self.objects:
+            raise Exists(f"{dst!r} exists")
         return self.put_sync(dst, stored.data, stored.info.content_type)
 
     async def delete(self, key: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from gateway.engine.blocks import BlockCache, BlockKey
 from gateway.engine.budget import MemoryBudget
 from gateway.engine.counters import Counters
+from gateway.engine.guard import ProcessWriteGuard, WriteGuard
 from gateway.engine.tuning import Tuning
 from gateway.settings import EngineSettings
 from gateway.storage.base import ObjectStore
@@ -64,6 +65,8 @@ class Shared:
             self.budget, int(self.budget.limit * tuning.cache_share), self.counters
         )
         self.fetch_slots = asyncio.Semaphore(tuning.max_fetches)
+        # One creator of a new name at a time; several processes would share one instead.
+        self.write_guard: WriteGuard = ProcessWriteGuard()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
 

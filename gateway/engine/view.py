@@ -8,13 +8,17 @@ Every write keeps the caches true at once: the written key's metadata is learnt 
 forgotten), its negative entry, every listing page that could show it and the blocks of
 its other versions are dropped; so the next PROPFIND, listing or GET through this
 gateway sees it.
+
+A create-only write (``create_only``) commits under the engine's write guard, with the
+store's own create-only condition: of two creators of one new name, exactly one wins and
+the other gets ``Exists`` (412), whatever the store enforces (``gateway.engine.guard``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 from gateway.engine.blocks import Block, BlockKey
@@ -55,6 +59,8 @@ class StoreView:
         )
         self.ctx = ReadContext(engine, store, self.id, slots, self.object_changed)
         self.meta = MetadataCache(engine.settings.metadata_ttl)
+        # Guarded names are per store: two shares over one bucket guard the same keys.
+        self._guard_scope = store.description
         self._opening: dict[str, _Opening] = {}
 
     def __repr__(self) -> str:
@@ -149,6 +155,13 @@ class StoreView:
             self.invalidate(key)
             raise
 
+    def _commit_guard(self, key: str, create_only: bool
+                      ) -> AbstractAsyncContextManager[None]:
+        """Held around a create's commit: one creator of ``key`` at a time."""
+        if not create_only:
+            return nullcontext()
+        return self.engine.write_guard.guard(self._guard_scope, key)
+
     async def put(
         self,
         key: str,
@@ -159,7 +172,8 @@ class StoreView:
     ) -> ObjectInfo:
         """One PutObject; ``create_only`` refuses (Exists) if the key exists."""
         with self._creating(key):
-            info = await self.store.put(key, data, content_type, if_none_match=create_only)
+            async with self._commit_guard(key, create_only):
+                info = await self.store.put(key, data, content_type, if_none_match=create_only)
         return self._written(info)
 
     async def write_stream(
@@ -186,12 +200,17 @@ class StoreView:
                 expected_size=expected_size,
                 create_only=create_only,
                 max_in_flight=max_in_flight,
+                commit_guard=self._commit_guard(key, create_only),
             )
         return self._written(info)
 
-    async def copy(self, src: str, dst: str) -> ObjectInfo:
-        """A server-side copy of ``src`` to ``dst``."""
-        return self._written(await self.store.copy(src, dst))
+    async def copy(self, src: str, dst: str, *, create_only: bool = False) -> ObjectInfo:
+        """A server-side copy of ``src`` to ``dst``; ``create_only`` refuses (Exists) if
+        ``dst`` exists."""
+        with self._creating(dst):
+            async with self._commit_guard(dst, create_only):
+                info = await self.store.copy(src, dst, if_none_match=create_only)
+        return self._written(info)
 
     async def delete(self, key: str) -> None:
         await self.store.delete(key)

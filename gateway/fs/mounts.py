@@ -86,7 +86,7 @@ class RootStore:
         raise NotPermitted(ROOT_REFUSAL)
 
     async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart]
+        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
     ) -> ObjectInfo:
         raise NotPermitted(ROOT_REFUSAL)
 
@@ -96,7 +96,7 @@ class RootStore:
     async def list_uploads(self, prefix: str) -> list[tuple[str, str]]:
         return []
 
-    async def copy(self, src: str, dst: str) -> ObjectInfo:
+    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
         raise NotPermitted(ROOT_REFUSAL)
 
     async def delete(self, key: str) -> None:

@@ -130,20 +130,23 @@ async def _read_small(share: Share, info: ObjectInfo, limit: int) -> bytes | Non
 
 
 async def transfer_file(
-    share: Share, src: DavPath, dst: DavPath, info: ObjectInfo, *, move: bool
+    share: Share, src: DavPath, dst: DavPath, info: ObjectInfo, *, move: bool,
+    create_only: bool = False,
 ) -> ObjectInfo:
     """COPY (``move=False``) or MOVE one file; ``info`` describes the source.
 
     Store to store is a server-side copy (an empty file is written anew: no data moves);
-    the noise area is involved when either name is client noise.
+    the noise area is involved when either name is client noise. ``create_only``: the
+    target must still be absent when the copy commits (Exists, and a MOVE keeps its source).
     """
     src_aside, dst_aside = share.is_noise(src), share.is_noise(dst)
     dst_key = share.key(dst)
     if not src_aside and not dst_aside:
         if info.size == 0:
-            result = await share.view.put(dst_key, b"", info.content_type)
+            result = await share.view.put(dst_key, b"", info.content_type,
+                                          create_only=create_only)
         else:
-            result = await share.view.copy(info.key, dst_key)
+            result = await share.view.copy(info.key, dst_key, create_only=create_only)
     else:
         if src_aside:
             held = share.noise_file(src)
@@ -158,7 +161,8 @@ async def transfer_file(
                     f"{share.href(src)} is client metadata whose body was not kept; "
                     "it cannot be copied into the share"
                 )
-            result = await share.view.put(dst_key, data, info.content_type)
+            result = await share.view.put(dst_key, data, info.content_type,
+                                          create_only=create_only)
     if move:
         await delete_file(share, src)
     return result

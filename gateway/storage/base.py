@@ -3,6 +3,11 @@
 Keys are full object keys (the share's prefix included). Ranges are half-open
 ``[start, end)`` byte offsets. Every implementation translates its own failures into
 ``gateway.errors`` exactly once, here at the edge.
+
+The three ways to make an object visible (``put``, ``complete_upload``, ``copy``) take
+``if_none_match``: create only, refuse with ``Exists`` if the key is there. A store enforces
+it itself where it can (atomic across processes); where it cannot it looks first, which is
+safe only under the engine's write guard (``gateway.engine.guard``).
 """
 
 from __future__ import annotations
@@ -106,8 +111,11 @@ class ObjectStore(Protocol):
         ...
 
     async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart]
-    ) -> ObjectInfo: ...
+        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
+    ) -> ObjectInfo:
+        """Make the upload the object. ``if_none_match`` refuses (Exists) if the key exists
+        by then; the caller still aborts the upload."""
+        ...
 
     async def abort_upload(self, key: str, upload_id: str) -> None: ...
 
@@ -115,7 +123,9 @@ class ObjectStore(Protocol):
         """Open multipart uploads under prefix as ``(key, upload_id)`` pairs."""
         ...
 
-    async def copy(self, src: str, dst: str) -> ObjectInfo: ...
+    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
+        """Server-side copy. ``if_none_match`` refuses (Exists) if ``dst`` exists."""
+        ...
 
     async def delete(self, key: str) -> None:
         """Delete one key; deleting a missing key is not an error."""

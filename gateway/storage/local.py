@@ -3,8 +3,11 @@
 Keys are relative paths under the root; a directory stands for the ``dir/`` marker
 object. Writes go to a temporary file inside ``.bucketdav/`` under the root (same
 filesystem) and are renamed into place when complete, so a partial file is never
-visible. No key can name a path outside the root: keys are checked component by
-component and the resolved path must stay under the resolved root (symlinks included).
+visible. A create-only write (``if_none_match``: PUT, completed upload or copy) is a hard
+link of the temporary file instead, which fails if the name exists: of two processes or
+threads creating one name, exactly one succeeds. No key can name a path outside the root:
+keys are checked component by component and the resolved path must stay under the
+resolved root (symlinks included).
 """
 
 from __future__ import annotations
@@ -184,11 +187,14 @@ class LocalStore:
     def _put(self, key: str, data: bytes, if_none_match: bool) -> ObjectInfo:
         if key.endswith("/"):
             path = self._path(key)
-            if if_none_match and path.exists():
-                raise Exists(f"{key!r} exists")
             try:
-                path.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.mkdir(exist_ok=not if_none_match)  # create-only: mkdir is atomic
+            except FileExistsError:
+                if if_none_match and path.is_dir():
+                    raise Exists(f"{key!r} exists") from None
+                raise Conflict(f"{key!r} is a file") from None
+            except NotADirectoryError:
                 raise Conflict(f"{key!r} is a file") from None
             return _info(key, path.stat())
         self._path(key)
@@ -201,7 +207,9 @@ class LocalStore:
             raise NotFound("no such upload")
         return self._side / f"upload-{upload_id}"
 
-    def _complete(self, key: str, upload_id: str, parts: list[UploadPart]) -> ObjectInfo:
+    def _complete(
+        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool
+    ) -> ObjectInfo:
         folder = self._upload_dir(upload_id)
         if not folder.is_dir():
             raise NotFound("no such upload")
@@ -211,7 +219,7 @@ class LocalStore:
                 with open(folder / str(part.number), "rb") as f:
                     shutil.copyfileobj(f, out, CHUNK)
         shutil.rmtree(folder, ignore_errors=True)
-        return self._commit(temp, key, False)
+        return self._commit(temp, key, if_none_match)
 
     def _delete(self, key: str) -> None:
         path = self._path(key)
@@ -315,9 +323,9 @@ class LocalStore:
         return UploadPart(number, f'"{number}"')
 
     async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart]
+        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
     ) -> ObjectInfo:
-        return await asyncio.to_thread(self._complete, key, upload_id, parts)
+        return await asyncio.to_thread(self._complete, key, upload_id, parts, if_none_match)
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self._upload_dir(upload_id), True)
@@ -336,11 +344,11 @@ class LocalStore:
 
         return await asyncio.to_thread(scan)
 
-    async def copy(self, src: str, dst: str) -> ObjectInfo:
+    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
         def run() -> ObjectInfo:
             source = self._path(src)
             if key_is_dir(src):
-                return self._put(dst, b"", False)
+                return self._put(dst, b"", if_none_match)
             self._path(dst)
             temp = self._temp()
             try:
@@ -348,7 +356,7 @@ class LocalStore:
             except FileNotFoundError:
                 temp.unlink(missing_ok=True)
                 raise NotFound(f"no object {src!r}") from None
-            return self._commit(temp, dst, False)
+            return self._commit(temp, dst, if_none_match)
 
         return await asyncio.to_thread(run)
 

@@ -7,9 +7,13 @@ streamed: the body of a GET is handed out chunk by chunk and its connection goes
 to the pool (or is closed) when the ``GetResult`` is consumed or closed.
 
 Defensive checks for S3-compatibles that are laxer than S3 (all seen in s3rver):
-``If-Match`` on GET is also verified against the ETag of the answer, ``If-None-Match``
-on PUT is preceded by a HEAD unless the provider is known to enforce it, and a ranged
-answer is trusted only as far as its ``Content-Range`` total allows.
+``If-Match`` on GET is also verified against the ETag of the answer, a create-only write
+(``If-None-Match: *`` on PutObject, CompleteMultipartUpload and CopyObject) is preceded by
+a HEAD unless the provider is known to enforce the header there (s3rver ignores it on all
+three, moto on CopyObject), and a ranged answer is trusted only as far as its
+``Content-Range`` total allows. The header is always sent, so a store that enforces it
+closes the window the HEAD leaves between processes; inside one process the engine's write
+guard closes it.
 """
 
 from __future__ import annotations
@@ -98,6 +102,9 @@ class S3Store:
         self.scheme = scheme
         self.preset: Preset = resolve(Source(scheme, bucket), self.settings)
         self._conditional_writes = self.preset.conditional_writes
+        # If-None-Match on CompleteMultipartUpload and CopyObject came later than on
+        # PutObject and is less widely honoured: trusted on AWS itself only.
+        self._conditional_commits = self._conditional_writes and self.preset.endpoint_url is None
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
 
@@ -299,12 +306,8 @@ class S3Store:
             params["IfNoneMatch"] = "*"
             if not self._conditional_writes:
                 # Not every S3-compatible enforces If-None-Match (s3rver ignores it, some
-                # older MinIO/Ceph too), so look first. This leaves a race: a writer that
-                # creates the key between this HEAD and the PUT below is overwritten. The
-                # header is still sent, so a store that does enforce it closes the race.
-                with contextlib.suppress(NotFound):
-                    await self._head(key)
-                    raise Exists(f"{key!r} already exists")
+                # older MinIO/Ceph too), so look first (see the module's docstring).
+                await self._refuse_existing(key)
         with self._errors("put", key):
             try:
                 response = await self._s3.put_object(**params, Body=_Body(data))
@@ -321,6 +324,12 @@ class S3Store:
             last_modified=_response_date(response),
             content_type=content_type,
         )
+
+    async def _refuse_existing(self, key: str) -> None:
+        """Exists if ``key`` is there now (a store that may ignore If-None-Match)."""
+        with contextlib.suppress(NotFound):
+            await self._head(key)
+            raise Exists(f"{key!r} already exists")
 
     async def create_upload(self, key: str, content_type: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -339,18 +348,31 @@ class S3Store:
         return UploadPart(number, str(response["ETag"]))
 
     async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart]
+        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
     ) -> ObjectInfo:
         ordered = [
             {"PartNumber": p.number, "ETag": p.etag} for p in sorted(parts, key=lambda p: p.number)
         ]
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "MultipartUpload": {"Parts": ordered},
+        }
+        if if_none_match:
+            params["IfNoneMatch"] = "*"
+            if not self._conditional_commits:
+                await self._refuse_existing(key)
         with self._errors("complete_upload", key):
-            await self._s3.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": ordered},
-            )
+            try:
+                await self._s3.complete_multipart_upload(**params)
+            except boto.ClientError as e:
+                if not (if_none_match and not_implemented(e)):
+                    raise
+                self._conditional_commits = False  # refused: the HEAD above from now on
+                await self._refuse_existing(key)
+                del params["IfNoneMatch"]
+                await self._s3.complete_multipart_upload(**params)
         # The answer carries no size or date: ask once, now that the object exists.
         return await self._head(key)
 
@@ -366,17 +388,35 @@ class S3Store:
                 found.extend((u["Key"], u["UploadId"]) for u in page.get("Uploads", ()))
         return found
 
-    async def copy(self, src: str, dst: str) -> ObjectInfo:
+    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
         source = await self._head(src)
+        if if_none_match:
+            # Looked at on AWS too: CopyObject's If-None-Match is the newest condition.
+            await self._refuse_existing(dst)
         if source.size > self.multipart_copy_threshold:
-            return await self._copy_in_parts(source, dst)
-        with self._errors("copy", src):
-            response = await self._s3.copy_object(
-                Bucket=self.bucket,
-                Key=dst,
-                CopySource={"Bucket": self.bucket, "Key": src},
-                CopySourceIfMatch=source.etag,  # the size we report is this version's
-            )
+            return await self._copy_in_parts(source, dst, if_none_match)
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": dst,
+            "CopySource": {"Bucket": self.bucket, "Key": src},
+            "CopySourceIfMatch": source.etag,  # the size we report is this version's
+        }
+        if if_none_match:
+            params["IfNoneMatch"] = "*"
+        try:
+            with self._errors("copy", src):
+                try:
+                    response = await self._s3.copy_object(**params)
+                except boto.ClientError as e:
+                    if not (if_none_match and not_implemented(e)):
+                        raise
+                    del params["IfNoneMatch"]  # refused: the HEAD above has looked
+                    response = await self._s3.copy_object(**params)
+        except ObjectChanged:
+            # One 412 for two conditions: the source changed, or the target exists now.
+            if if_none_match:
+                await self._refuse_existing(dst)
+            raise
         result = response.get("CopyObjectResult", {})
         return ObjectInfo(
             key=dst,
@@ -386,7 +426,8 @@ class S3Store:
             content_type=source.content_type,
         )
 
-    async def _copy_in_parts(self, source: ObjectInfo, dst: str) -> ObjectInfo:
+    async def _copy_in_parts(self, source: ObjectInfo, dst: str, if_none_match: bool
+                             ) -> ObjectInfo:
         """UploadPartCopy for objects past CopyObject's 5 GiB limit."""
         part_size = max(self.copy_part_size, -(-source.size // 10_000))
         upload_id = await self.create_upload(dst, source.content_type)
@@ -413,7 +454,7 @@ class S3Store:
         ]
         try:
             parts = await asyncio.gather(*tasks)
-            return await self.complete_upload(dst, upload_id, list(parts))
+            return await self.complete_upload(dst, upload_id, list(parts), if_none_match)
         except BaseException:
             for task in tasks:
                 task.cancel()

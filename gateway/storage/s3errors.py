@@ -35,6 +35,8 @@ _BUSY = frozenset({  # and any other 5xx
     "RequestTimeout", "ServiceUnavailable", "InternalError", "500", "502", "503", "504",
 })
 # fmt: on
+# Operations that create an object: a failed If-None-Match means "it already exists".
+_CREATES = frozenset({"put", "complete_upload"})
 # Failures to reach the store or to keep talking to it (mid-stream included).
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     boto.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError, SSLError, proxy
@@ -69,7 +71,8 @@ def translate_error(
     """The domain error for a failure of operation ``op``; None if it is not a store error.
 
     ``where`` names the store in messages. A precondition failure means "the object
-    changed" on reads and copies and "it already exists" on a conditional PUT.
+    changed" on reads and copies and "it already exists" on a conditional PUT or
+    CompleteMultipartUpload (a copy tells the two apart itself: ``S3Store.copy``).
     """
     if isinstance(error, boto.ClientError):
         status = error_status(error)
@@ -83,11 +86,15 @@ def translate_error(
         if code in _NOT_FOUND or (status == 404 and code not in _BUSY):
             return NotFound(f"no object {target}")
         if code in _PRECONDITION or status == 412:
-            if op == "put":
+            if op in _CREATES:
                 return Exists(f"{target} already exists")
             if op in ("get", "head", "copy"):
                 return ObjectChanged(f"{target} changed")
             return PreconditionFailed(f"precondition failed on {target}")
+        if code == "ConditionalRequestConflict" and op in (*_CREATES, "copy"):
+            # S3's 409 while another conditional write of the key is under way: that one
+            # creates it, this one does not.
+            return Exists(f"{target} is being created by someone else")
         if code in _DENIED or status == 403:
             return AccessDenied(
                 f"{where} refused the gateway's credentials ({code} on {op} {target})"

@@ -100,7 +100,9 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
         await ops.delete_file(share, dst)
 
     if source is not None:
-        await ops.transfer_file(share, src, dst, source, move=move)
+        # A new name in default mode: only if it is still free when the copy commits.
+        create_only = not exists and not share.policy.allow_overwrite
+        await ops.transfer_file(share, src, dst, source, move=move, create_only=create_only)
         failures = {}
     elif not move:
         failures, _ = await ops.copy_tree(share, src, dst, shallow=shallow)

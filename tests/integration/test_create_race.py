@@ -1,7 +1,6 @@
 """A key created by someone else while a PUT is under way is not replaced (SEMANTICS, PUT:
-"Creating in default mode commits with If-None-Match: * (single-part bodies) or checks the key
-is still absent before completing (multipart): a key created by someone else meanwhile is not
-replaced (412)").
+"Creating in default mode is create-only at the commit, whatever the body's size: a key created
+by someone else meanwhile is not replaced (412, the upload aborted)").
 
 A real ``bucketdav serve`` over moto, and a real race: the other writer creates the key straight
 in the bucket after the gateway has checked that the name is free and before it commits, at a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -23,7 +24,14 @@ from gateway.state import (
     EVERYTHING,
     PASSWORD_ENV,
     PASSWORD_FILE_ENV,
+    Depth,
     Invalidation,
+    LockConflict,
+    LockLimit,
+    LockLimits,
+    LockNotOwned,
+    LockRecord,
+    MemoryState,
     StateStore,
     open_state,
 )
@@ -252,3 +260,71 @@ def test_processes_racing_for_locks_get_one_each(redis_server: RedisServer) -> N
     won = [int(line) for racer in racers for line in racer.communicate(timeout=60)[0].split()]
     assert all(racer.returncode == 0 for racer in racers)
     assert sorted(won) == list(range(30))
+
+
+PATHS = ["", "a", "a/b", "a/b/c", "a/x", "ab", "b"]
+
+
+def shape(records: list[LockRecord], tokens: dict[str, int]) -> list[tuple[Any, ...]]:
+    """Locks as both backends must agree on them (tokens by their order of grant)."""
+    return sorted((tokens[r.token], r.root, r.depth, r.exclusive) for r in records)
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_memory_and_redis_agree_on_random_lock_histories(
+    redis_server: RedisServer, seed: int
+) -> None:
+    """The same random history of LOCK, UNLOCK and DELETE on both backends: every grant,
+    conflict and cap decision and every lookup after it are the same."""
+    rng = random.Random(seed)
+    memory = MemoryState()
+    redis = await open_state(redis_server.url, namespace=uuid.uuid4().hex)
+    limits = LockLimits(max_per_resource=2, max_per_principal=4)
+    granted: list[tuple[str, str]] = []  # (memory token, redis token)
+    order: dict[str, int] = {}
+    try:
+        for _ in range(60):
+            roll = rng.random()
+            if roll < 0.6:
+                exclusive = rng.random() < 0.5
+                depth: Depth = rng.choice(["0", "infinity"])
+                principal, root = rng.choice(["p", "q"]), rng.choice(PATHS)
+                results: list[LockRecord | str] = []
+                for store in (memory, redis):
+                    try:
+                        results.append(await store.acquire(
+                            S, root, exclusive=exclusive, depth=depth, owner="",
+                            principal=principal, timeout=60, limits=limits))
+                    except (LockConflict, LockLimit) as e:
+                        results.append(type(e).__name__)
+                if isinstance(results[0], LockRecord) and isinstance(results[1], LockRecord):
+                    granted.append((results[0].token, results[1].token))
+                    order[results[0].token] = order[results[1].token] = len(order)
+                else:
+                    assert results[0] == results[1], (root, exclusive, depth, principal)
+            elif roll < 0.8 and granted:
+                pair = granted[rng.randrange(len(granted))]
+                who = rng.choice(["p", "q"])
+                outcomes: list[bool | str] = []
+                for store, token in zip((memory, redis), pair, strict=True):
+                    try:
+                        outcomes.append(await store.release(token, who))
+                    except LockNotOwned:
+                        outcomes.append("LockNotOwned")
+                assert outcomes[0] == outcomes[1]
+                if outcomes[0] is True:
+                    granted.remove(pair)
+            else:
+                path, recursive = rng.choice(PATHS), rng.random() < 0.5
+                assert await memory.drop(S, path, recursive=recursive) == await redis.drop(
+                    S, path, recursive=recursive)
+                live = {t for t, _ in granted if await memory.get(t)}
+                granted = [(m, r) for m, r in granted if m in live]
+            for path in PATHS:
+                assert shape(await memory.covering(S, path), order) == shape(
+                    await redis.covering(S, path), order)
+                assert shape(await memory.below(S, path), order) == shape(
+                    await redis.below(S, path), order)
+            assert await memory.count() == await redis.count()
+    finally:
+        await redis.close()

@@ -14,6 +14,10 @@ behaviour of that store, not a weaker common one:
 * s3rver cannot list or abort multipart uploads (NotImplemented / MethodNotAllowed, which
   S3Store reports as ``Upstream``), and repeats common prefixes on every page of a
   delimited listing (marked xfail, strict).
+* Create-only writes (``if_none_match``) refuse an existing key on every store. The header
+  itself is enforced by moto on PutObject and CompleteMultipartUpload only, by s3rver
+  nowhere; S3Store looks first there, which is atomic only under the engine's write guard
+  (``test_s3_sends_if_none_match_and_what_each_store_makes_of_it``).
 """
 
 from __future__ import annotations
@@ -366,6 +370,91 @@ async def test_put_if_none_match(subject: Subject) -> None:
     assert (await store.head("new")).etag == replaced.etag != created.etag
 
 
+async def test_put_if_none_match_of_a_marker(subject: Subject) -> None:
+    store = subject.store
+    await store.put("mk/", b"", if_none_match=True)
+    with pytest.raises(Exists):
+        await store.put("mk/", b"", if_none_match=True)
+    await store.put("mk/", b"")  # without the condition: not an error
+
+
+async def _one_part_upload(store: ObjectStore, key: str, data: bytes
+                           ) -> tuple[str, list[UploadPart]]:
+    upload_id = await store.create_upload(key)
+    return upload_id, [await store.upload_part(key, upload_id, 1, data)]
+
+
+async def test_complete_upload_if_none_match(subject: Subject) -> None:
+    store = subject.store
+    first, second = payload(1000, seed=8), payload(1000, seed=9)
+    first_id, first_parts = await _one_part_upload(store, "cu/new", first)
+    second_id, second_parts = await _one_part_upload(store, "cu/new", second)
+    created = await store.complete_upload("cu/new", first_id, first_parts, if_none_match=True)
+    assert created.size == len(first)
+    with pytest.raises(Exists):
+        await store.complete_upload("cu/new", second_id, second_parts, if_none_match=True)
+    assert await read(await store.get("cu/new")) == first
+    if subject.kind != "s3rver":  # s3rver cannot abort (see test_abort_upload)
+        await store.abort_upload("cu/new", second_id)  # the caller aborts the loser
+    if subject.lists_uploads:
+        assert await store.list_uploads("cu/") == []
+
+
+async def test_copy_if_none_match(subject: Subject) -> None:
+    store = subject.store
+    first, second = payload(5000, seed=10), payload(5000, seed=11)
+    await store.put("cp/a", first)
+    await store.put("cp/b", second)
+    created = await store.copy("cp/a", "cp/x", if_none_match=True)
+    assert created.size == len(first)
+    with pytest.raises(Exists):
+        await store.copy("cp/b", "cp/x", if_none_match=True)
+    assert await read(await store.get("cp/x")) == first
+    with pytest.raises(NotFound):  # a missing source is still NotFound
+        await store.copy("cp/missing", "cp/y", if_none_match=True)
+    await store.copy("cp/b", "cp/x")  # without the condition: replaced
+    assert await read(await store.get("cp/x")) == second
+
+
+async def _create(store: ObjectStore, op: str, key: str, data: bytes) -> ObjectInfo:
+    """A create-only write of ``data`` to ``key`` by ``op``."""
+    if op == "put":
+        return await store.put(key, data, if_none_match=True)
+    if op == "complete_upload":
+        upload_id, parts = await _one_part_upload(store, key, data)
+        try:
+            return await store.complete_upload(key, upload_id, parts, if_none_match=True)
+        except Exists:
+            await store.abort_upload(key, upload_id)
+            raise
+    source = f"sources/{hashlib.md5(data, usedforsecurity=False).hexdigest()}"
+    await store.put(source, data)
+    return await store.copy(source, key, if_none_match=True)
+
+
+@pytest.mark.parametrize("subject", ["memory", "local"], indirect=True)
+@pytest.mark.parametrize("op", ["put", "complete_upload", "copy"])
+async def test_concurrent_create_only_writes_of_one_key_one_wins(subject: Subject, op: str
+                                                                 ) -> None:
+    """Alone, without the engine's write guard, on the stores that decide it atomically
+    themselves (the local folder: a hard link, from several threads at once). S3Store looks
+    first where the store may ignore If-None-Match, so two creators can both pass the look:
+    the guard covers that (tests/engine/test_guard.py, tests/integration/test_one_creator.py).
+    """
+    store = subject.store
+    for i in range(5):
+        key = f"race/{i}"
+        data = [payload(2000, seed=100 * i + j) for j in range(4)]
+        results = await asyncio.gather(
+            *(_create(store, op, key, d) for d in data), return_exceptions=True
+        )
+        won = [j for j, r in enumerate(results) if isinstance(r, ObjectInfo)]
+        assert len(won) == 1, results
+        assert all(isinstance(r, Exists) for j, r in enumerate(results) if j not in won)
+        assert await read(await store.get(key)) == data[won[0]]
+    assert await store.list_uploads("race/") == []
+
+
 async def test_multipart_upload(subject: Subject) -> None:
     store = subject.store
     first, second = payload(5 * MiB, seed=4), payload(1000, seed=5)  # S3: parts >= 5 MiB
@@ -490,6 +579,44 @@ async def test_s3_copy_in_parts(moto_bucket: tuple[str, str]) -> None:
             == (data[5 * MiB - 3 : 5 * MiB + 3])
         )
         assert await store.list_uploads("") == []
+
+
+# What each S3-compatible enforces itself: with the look-first HEAD taken away, only the
+# If-None-Match header stands between a create and the key someone else wrote. moto
+# enforces it on PutObject and CompleteMultipartUpload but not on CopyObject; s3rver on
+# none. Where it is not enforced the engine's write guard and the HEAD are what hold.
+ENFORCED = {"moto": {"put", "complete_upload"}, "s3rver": set[str]()}
+
+
+@pytest.mark.parametrize("kind", sorted(S3_KINDS))
+@pytest.mark.parametrize("op", ["put", "complete_upload", "copy"])
+async def test_s3_sends_if_none_match_and_what_each_store_makes_of_it(
+    kind: str, op: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint, bucket = request.getfixturevalue(f"{kind}_bucket")
+    settings = moto_settings(endpoint) if kind == "moto" else s3rver_settings(endpoint)
+    async with S3Store(bucket, settings) as store:
+        await store.put("taken", b"theirs")
+        await store.put("source", b"ours")
+
+        async def blind(key: str) -> None:
+            return None
+
+        monkeypatch.setattr(store, "_refuse_existing", blind)
+        if op == "put":
+            write = store.put("taken", b"ours", if_none_match=True)
+        elif op == "complete_upload":
+            upload_id, parts = await _one_part_upload(store, "taken", b"ours")
+            write = store.complete_upload("taken", upload_id, parts, if_none_match=True)
+        else:
+            write = store.copy("source", "taken", if_none_match=True)
+        if op in ENFORCED[kind]:
+            with pytest.raises(Exists):
+                await write
+            assert await read(await store.get("taken")) == b"theirs"
+        else:
+            await write
+            assert await read(await store.get("taken")) == b"ours"
 
 
 # ---- factory ----------------------------------------------------------------------------

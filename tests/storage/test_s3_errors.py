@@ -81,6 +81,10 @@ def test_credential_refusals_are_access_denied(code: str, status: int) -> None:
         ("412", 412, "head", ObjectChanged),
         ("PreconditionFailed", 412, "copy", ObjectChanged),
         ("PreconditionFailed", 412, "put", Exists),
+        ("PreconditionFailed", 412, "complete_upload", Exists),  # If-None-Match: *
+        ("ConditionalRequestConflict", 409, "put", Exists),  # another create under way
+        ("ConditionalRequestConflict", 409, "complete_upload", Exists),
+        ("ConditionalRequestConflict", 409, "copy", Exists),
         ("PreconditionFailed", 412, "delete", PreconditionFailed),
         ("SlowDown", 503, "get", Unavailable),
         ("ServiceUnavailable", 503, "put", Unavailable),

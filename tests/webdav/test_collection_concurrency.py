@@ -41,9 +41,9 @@ class SlowStore(MemoryStore):
         await self._held()
         return await super().delete_many(keys)
 
-    async def copy(self, src: str, dst: str) -> ObjectInfo:
+    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
         await self._held()
-        return await super().copy(src, dst)
+        return await super().copy(src, dst, if_none_match)
 
 
 def tree(store: MemoryStore, objects: int) -> set[str]:
