@@ -29,7 +29,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from gateway.engine.budget import MemoryBudget
-from gateway.errors import BadRequest, Exists, GatewayError, NotFound, TooLarge
+from gateway.errors import BadRequest, GatewayError, TooLarge
 from gateway.storage.base import ObjectInfo, ObjectStore, UploadPart
 
 log = logging.getLogger("bucketdav.upload")
@@ -251,6 +251,7 @@ async def write_stream(
     create_only: bool = False,
     max_in_flight: int = MAX_IN_FLIGHT,
     limits: StoreLimits = S3_LIMITS,
+    commit_guard: contextlib.AbstractAsyncContextManager[None] | None = None,
 ) -> ObjectInfo:
     """Write the whole stream to ``key``; the object appears only when complete.
 
@@ -259,7 +260,8 @@ async def write_stream(
     length is not committed (LengthMismatch). ``create_only``: refuse (Exists) if the key
     exists when the object would be committed. Called through ``StoreView.write_stream``,
     which keeps the caches. Refusals of the announced length come before the first chunk
-    is asked for.
+    is asked for. ``commit_guard`` is held around the one request that makes the object
+    visible, never while the body streams (``gateway.engine.guard``).
     """
     size = choose_part_size(part_size, expected_size, budget.limit, limits)
     body = BodyReader(chunks, expected_size)
@@ -272,14 +274,15 @@ async def write_stream(
         held = _keep_only(budget, held, len(first))
         if await body.ended():
             body.check_complete()
-            return await store.put(key, first, content_type, if_none_match=create_only)
+            async with commit_guard or contextlib.nullcontext():
+                return await store.put(key, first, content_type, if_none_match=create_only)
         upload = _Multipart(store, budget, key, size, max_in_flight, first, held, limits)
         handed_over = True  # from here the upload owns the part and its reservation
         del first  # the part must not stay referenced once it is uploaded
     finally:
         if not handed_over:
             budget.release(held)
-    return await upload.run(body, content_type, create_only)
+    return await upload.run(body, content_type, create_only, commit_guard)
 
 
 def _keep_only(budget: MemoryBudget, held: int, used: int) -> int:
@@ -329,7 +332,8 @@ class _Multipart:
                 if error is not None:
                     raise error
 
-    async def run(self, body: BodyReader, content_type: str | None, create_only: bool
+    async def run(self, body: BodyReader, content_type: str | None, create_only: bool,
+                  commit_guard: contextlib.AbstractAsyncContextManager[None] | None = None
                   ) -> ObjectInfo:
         """Upload the first part and the rest of ``body``; every reservation is released
         exactly once, by the part's task or here."""
@@ -366,11 +370,11 @@ class _Multipart:
                 held = _keep_only(self.budget, held, len(data))
             body.check_complete()
             parts = list(await asyncio.gather(*self.tasks))
-            if create_only:
-                with contextlib.suppress(NotFound):
-                    await self.store.head(self.key)
-                    raise Exists(f"{self.key!r} was created by someone else meanwhile")
-            return await self.store.complete_upload(self.key, upload_id, parts)
+            # Create-only: the store refuses (Exists) a key created by someone else meanwhile.
+            async with commit_guard or contextlib.nullcontext():
+                return await self.store.complete_upload(
+                    self.key, upload_id, parts, if_none_match=create_only
+                )
         except BaseException:
             if held:
                 self.budget.release(held)
