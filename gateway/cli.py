@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from multiprocessing.connection import Connection
 from typing import Any
 
 from gateway import __version__
 from gateway.ops.accesslog import configure_logging
+from gateway.ops.workers import WorkerLink
 from gateway.server import serve
 from gateway.settings import OPTIONS, ByteSize, Settings, SettingsError, load_settings
 
@@ -87,14 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(settings: Settings) -> int:
+def _run(main: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(serve(settings))
+            return runner.run(main)
     except ImportError:  # pragma: no cover - uvloop is a dependency, but not on Windows
-        return asyncio.run(serve(settings))
+        return asyncio.run(main)
+
+
+def run_worker(settings: Settings, index: int, conn: Connection) -> None:
+    """A worker process of ``--workers N`` (started by the parent, in a fresh interpreter)."""
+    configure_logging(settings.ops.log_level, settings.ops.log_format)
+    raise SystemExit(_run(serve(settings, worker=WorkerLink(index, conn))))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,4 +118,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bucketdav: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.ops.log_level, settings.ops.log_format)
-    return _run(settings)
+    return _run(serve(settings, worker_target=run_worker))

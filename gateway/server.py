@@ -4,6 +4,11 @@ Shutdown on SIGTERM/SIGINT: the readiness probe turns 503, the listener closes, 
 in flight get ``shutdown_grace`` seconds to finish, the rest are cancelled (an upload
 cancelled this way aborts its multipart upload: nothing partial becomes visible), the
 stores close, and the process exits 0.
+
+With ``--workers N`` (N > 1) ``serve`` runs ``serve_workers``: a parent that holds the
+port, starts N workers (each this same ``serve``, listening with SO_REUSEPORT) through
+``gateway.ops.workers.Supervisor``, serves the admin port for all of them, and on
+SIGTERM/SIGINT passes the signal on and waits for their drains.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from gateway.auth import ACCESS
 from gateway.auth.proxies import TrustedProxies
 from gateway.errors import GatewayError
 from gateway.ops.accesslog import ACCESS_LOGGER, observer_class
-from gateway.ops.admin import Readiness, make_admin_app
+from gateway.ops.admin import Readiness, make_admin_app, make_workers_admin_app
 from gateway.ops.limits import LIMITS, Limits
+from gateway.ops.workers import Supervisor, WorkerLink, WorkerTarget
+from gateway.ops.workers import check as check_workers
 from gateway.settings import Settings, SettingsError, is_loopback
 
 log = logging.getLogger("bucketdav")
@@ -45,7 +52,7 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
 class GuardedSite(web.BaseSite):
     """A TCP listener whose connections go through ``Limits`` (count, body watch)."""
 
-    __slots__ = ("_host", "_limits", "_port")
+    __slots__ = ("_host", "_limits", "_port", "_reuse_port")
 
     def __init__(
         self,
@@ -55,11 +62,13 @@ class GuardedSite(web.BaseSite):
         limits: Limits,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 512,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
         self._port = port
         self._limits = limits
+        self._reuse_port = reuse_port  # a worker: its siblings listen on the same port
 
     @property
     def name(self) -> str:
@@ -78,6 +87,7 @@ class GuardedSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=True,
+            reuse_port=self._reuse_port or None,
         )
 
 
@@ -127,16 +137,11 @@ def warnings_for(settings: Settings) -> list[str]:
     return found
 
 
-async def start_admin(
-    settings: Settings, readiness: Readiness, gateway: Gateway
-) -> web.AppRunner | None:
+async def start_admin(settings: Settings, app: web.Application) -> web.AppRunner | None:
     """The admin listener; failing to bind it is reported but does not stop the gateway
     (the shares still serve; the probes that cannot connect will show the problem)."""
     ops = settings.ops
-    runner = web.AppRunner(
-        make_admin_app(readiness, gateway.metrics), handle_signals=False, access_log=None,
-        shutdown_timeout=1.0,
-    )
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
         await web.TCPSite(runner, ops.admin_host, ops.admin_port, reuse_address=True).start()
@@ -148,8 +153,29 @@ async def start_admin(
     return runner
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> int:
-    """Run until SIGINT/SIGTERM, then drain within the grace period. Returns exit code."""
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def serve(
+    settings: Settings,
+    ready: asyncio.Event | None = None,
+    *,
+    worker: WorkerLink | None = None,
+    worker_target: WorkerTarget | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM, then drain within the grace period. Returns exit code.
+
+    ``worker``: this process is one of several workers (its parent's link): it listens with
+    SO_REUSEPORT, tells the parent when it serves instead of printing where, and drains
+    when its parent goes away. ``worker_target``: what a worker process runs, for
+    ``--workers N`` (the command's entry point, which sets up logging and the loop)."""
+    if settings.server.workers > 1:
+        if worker_target is None:
+            raise ValueError("--workers N needs a worker_target")
+        return await serve_workers(settings, worker_target, ready)
     try:
         context = (
             tls_context(settings.server.tls_cert, settings.server.tls_key)
@@ -168,9 +194,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> int:
         await gateway.close()
         print(f"bucketdav: {exc}", file=sys.stderr)
         return 2
-    for warning in warnings_for(settings) + (
+    warnings = warnings_for(settings) + (
         app[ACCESS].authenticator.prepare() if ACCESS in app else []
-    ):
+    )
+    for warning in warnings if worker is None or worker.index == 0 else []:
         print(f"bucketdav: warning: {warning}", file=sys.stderr)
 
     server = settings.server
@@ -180,7 +207,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> int:
                            zip(settings.shares, gateway.stores, strict=True)])
     admin_runner: web.AppRunner | None = None
     try:
-        site = GuardedSite(runner, server.host, server.port, app[LIMITS], context)
+        site = GuardedSite(runner, server.host, server.port, app[LIMITS], context,
+                           reuse_port=worker is not None)
         await site.start()
         host, port = runner.addresses[0][:2]
     except OSError as exc:
@@ -188,18 +216,17 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> int:
         print(f"bucketdav: cannot listen on {server.host}:{server.port}: {exc}", file=sys.stderr)
         return 2
     if settings.ops.admin:
-        admin_runner = await start_admin(settings, readiness, gateway)
-    scheme = "https" if context else "http"
-    print(f"bucketdav: serving {describe(settings)} at {_url(scheme, host, port)}", flush=True)
-    if admin_runner is not None:
-        admin_host, admin_port = admin_runner.addresses[0][:2]
-        print(f"bucketdav: admin endpoints (livez, readyz, metrics) at "
-              f"{_url('http', admin_host, admin_port)}", flush=True)
-
+        admin_runner = await start_admin(settings, make_admin_app(readiness, gateway.metrics))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
+    if worker is not None:
+        worker.started(admin_runner.addresses[0][1] if admin_runner is not None else None)
+        worker.watch(asyncio.get_running_loop(), stop.set)
+    else:
+        scheme = "https" if context else "http"
+        print(f"bucketdav: serving {describe(settings)} at {_url(scheme, host, port)}",
+              flush=True)
+        announce_admin(admin_runner)
     if ready is not None:
         ready.set()
     await stop.wait()
@@ -218,3 +245,53 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> int:
         await admin_runner.cleanup()
     print("bucketdav: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def announce_admin(admin_runner: web.AppRunner | None) -> None:
+    if admin_runner is not None:
+        admin_host, admin_port = admin_runner.addresses[0][:2]
+        print(f"bucketdav: admin endpoints (livez, readyz, metrics) at "
+              f"{_url('http', admin_host, admin_port)}", flush=True)
+
+
+async def serve_workers(
+    settings: Settings, target: WorkerTarget, ready: asyncio.Event | None = None
+) -> int:
+    """The parent of ``--workers N``: start them, keep them running, drain them on
+    SIGTERM/SIGINT. Exit status 2 when they cannot start, 1 when they keep dying."""
+    server = settings.server
+    try:
+        check_workers(settings)
+    except SettingsError as exc:
+        print(f"bucketdav: {exc}", file=sys.stderr)
+        return 2
+    supervisor = Supervisor(settings, target)
+    try:
+        port = supervisor.reserve()
+    except OSError as exc:
+        print(f"bucketdav: cannot listen on {server.host}:{server.port}: {exc}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    failed = await supervisor.start(stop)
+    if failed is not None:
+        return failed
+    admin_runner = await start_admin(settings, make_workers_admin_app(supervisor)) \
+        if settings.ops.admin else None
+    scheme = "https" if server.tls else "http"
+    print(f"bucketdav: {supervisor.count} workers serving {describe(settings)} at "
+          f"{_url(scheme, server.host, port)}", flush=True)
+    announce_admin(admin_runner)
+    if ready is not None:
+        ready.set()
+    gave_up = await supervisor.supervise(stop)
+    if gave_up is None:
+        print(f"bucketdav: shutting down {supervisor.count} workers (in-flight requests get "
+              f"{server.shutdown_grace:g} s)", file=sys.stderr, flush=True)
+        status = await supervisor.stop(server.shutdown_grace)
+    else:
+        status = gave_up
+    if admin_runner is not None:
+        await admin_runner.cleanup()
+    print("bucketdav: stopped", file=sys.stderr, flush=True)
+    return status

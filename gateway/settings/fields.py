@@ -7,6 +7,7 @@ A leaf of the settings package: ``model.py`` declares its fields with these, and
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any, ClassVar
 
@@ -38,6 +39,33 @@ class ByteSize(int):
 
 # A byte count held as an int, read from flags, env and file as a ByteSize ("5G").
 Size = Annotated[int, ByteSize]
+
+
+class WorkerCount(int):
+    """A number of processes, at least 1, or ``auto``: one per CPU this process may use."""
+
+    described: ClassVar[str] = "a number of processes (1 or more) or auto"
+
+    def __new__(cls, value: object) -> WorkerCount:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return super().__new__(cls, cpu_count())
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"not a worker count: {value!r}")
+        count = int(value)
+        if count < 1:
+            raise ValueError(f"not a worker count: {value!r}")
+        return super().__new__(cls, count)
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (a container's CPU set, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+Workers = Annotated[int, WorkerCount]
 
 
 def option(

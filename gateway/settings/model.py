@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from gateway.settings.fields import KiB, MiB, SettingsError, Size, option
+from gateway.settings.fields import KiB, MiB, SettingsError, Size, Workers, option
 
 Scheme = Literal["s3", "gs", "r2", "file"]
 Anonymous = Literal["off", "read-only", "read-write"]
@@ -119,6 +119,9 @@ class ServerSettings:
         "address to listen on", metavar="ADDRESS"))
     port: int = field(default=8080, metadata=option(
         "port to listen on (0 picks a free one)", metavar="PORT"))
+    workers: Workers = field(default=1, metadata=option(
+        "server processes sharing the port, each with its share of --memory-target, or "
+        "auto (one per CPU); more than 1 needs a shared --state", metavar="N"))
     shutdown_grace: float = field(default=10.0, metadata=option(
         "seconds in-flight requests get to finish on shutdown", metavar="SECONDS"))
     max_ranges: int = field(default=64, metadata=option(

@@ -130,7 +130,8 @@ def coerce(option: Option, value: Any, origin: str) -> Any:
     try:
         result = kind(value)
     except (TypeError, ValueError):
-        what = "a size such as 512M or 5G" if kind is ByteSize else kind.__name__
+        what = "a size such as 512M or 5G" if kind is ByteSize else getattr(
+            kind, "described", kind.__name__)
         raise SettingsError(f"{origin}: {option.name} must be {what}, not {value!r}") from None
     if kind in (int, float, ByteSize) and result < 0:
         raise SettingsError(f"{origin}: {option.name} must not be negative")
