@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway import http, webdav
 from gateway.auth import ACCESS, Access, authenticate, authorize
 from gateway.auth.basic import Authenticator
+from gateway.auth.proxies import TrustedProxies
 from gateway.engine import Engine
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, status_for
 from gateway.fs.mounts import needs_root, root_share
@@ -171,7 +172,8 @@ async def last_resort(
 
 
 def make_app(gateway: Gateway) -> web.Application:
-    limits = Limits(gateway.settings.limits)
+    limits = Limits(gateway.settings.limits,
+                    TrustedProxies.parse(gateway.settings.auth.trusted_proxy))
     app = web.Application(
         middlewares=[last_resort, authenticate, limits.middleware],
         client_max_size=gateway.settings.limits.max_xml_bytes,

@@ -8,6 +8,7 @@ import ipaddress
 from aiohttp import web
 
 from gateway.auth import USER
+from gateway.auth.proxies import TrustedProxies, client_address
 
 
 def address_key(host: str | None) -> str:
@@ -26,16 +27,27 @@ def address_key(host: str | None) -> str:
     return str(ip)
 
 
-def client_of(request: web.BaseRequest) -> str | None:
-    """Whose uploads a request counts among: its user, or its address when anonymous
-    (``request.remote``, the peer: forwarding headers are not trusted here). None while
-    credentials are sent but not yet checked (the ``Expect`` handler runs before them)."""
+def trusted(proxies: TrustedProxies, host: str | None) -> bool:
+    """True if ``host`` (a peer address) is one of the ``--trusted-proxy`` proxies."""
+    try:
+        ip = ipaddress.ip_address((host or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return proxies.trusts(ip)
+
+
+def client_of(request: web.BaseRequest, proxies: TrustedProxies) -> str | None:
+    """Whose uploads a request counts among: its user, or its address when anonymous (the
+    peer, or the client a ``--trusted-proxy`` names). None while credentials are sent but
+    not yet checked (the ``Expect`` handler runs before them)."""
     user = request.get(USER)
     if user is not None and not user.anonymous:
         return f"user {user.name}"
     if user is None and "Authorization" in request.headers:
         return None
-    return f"address {address_key(request.remote)}"
+    return f"address {address_key(client_address(request, proxies))}"
 
 
 def canned_reply(status: str, message: str, retry_after: int | None = None) -> bytes:

@@ -39,10 +39,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 
+from gateway.auth.proxies import TrustedProxies
 from gateway.engine.upload import announced_length
 from gateway.errors import BadRequest, TooLarge
 from gateway.ops.accesslog import parser_refusal
-from gateway.ops.clients import address_key, canned_reply, client_of
+from gateway.ops.clients import address_key, canned_reply, client_of, trusted
 from gateway.responses import CONTINUE_PENDING, plain
 from gateway.settings import LimitSettings
 
@@ -141,6 +142,7 @@ class GuardedConnection(asyncio.Protocol):
         self.inner = inner
         self.limits = limits
         self.transport: asyncio.Transport | None = None
+        self.peer: str | None = None
         self.address = "?"
         self.admitted = False  # False: refused, aiohttp's protocol never sees it
         self.last_rx = 0.0
@@ -153,7 +155,8 @@ class GuardedConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = self.transport.get_extra_info("peername")
-        self.address = address_key(peer[0] if isinstance(peer, tuple) and peer else None)
+        self.peer = peer[0] if isinstance(peer, tuple) and peer else None
+        self.address = address_key(self.peer)
         self.last_rx = self.head_since = self.limits.now()
         refused = self.limits.opened(self)
         if refused is not None:
@@ -211,8 +214,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Limits:
     """Per-app limit state: uploads in progress, open connections, watched bodies."""
 
-    def __init__(self, settings: LimitSettings) -> None:
+    def __init__(self, settings: LimitSettings, proxies: TrustedProxies | None = None) -> None:
         self.settings = settings
+        # Their connections carry many clients: bounded by the total, not per address.
+        self.proxies = proxies if proxies is not None else TrustedProxies()
         self.uploads = 0
         self.uploads_by_client: dict[str, int] = {}
         self.refused_connections = 0
@@ -268,7 +273,7 @@ class Limits:
         assert conn.transport is not None
         limit = self.settings.max_connections_per_address
         held = self.per_address.get(conn.address, 0)
-        if limit and held >= limit:
+        if limit and held >= limit and not trusted(self.proxies, conn.peer):
             self.refused_connections += 1
             log.info("client %s holds %d connections: one more refused "
                      "(--max-connections-per-address)", conn.address, held)
@@ -307,7 +312,7 @@ class Limits:
         if request.method != "PUT":
             return None
         retry = {"Retry-After": str(RETRY_AFTER_UPLOADS)}
-        client, per_client = client_of(request), self.settings.max_uploads_per_client
+        client, per_client = client_of(request, self.proxies), self.settings.max_uploads_per_client
         if client and per_client and self.uploads_by_client.get(client, 0) >= per_client:
             whose = "this address" if client.startswith("address ") else client
             return plain(429, f"too many uploads in progress for {whose} "
@@ -326,7 +331,7 @@ class Limits:
             return refused
         max_bytes, flag = self.body_limit(request.method)
         upload = request.method == "PUT"
-        client = client_of(request) or "?"
+        client = client_of(request, self.proxies) or "?"
         conn = self.connections.get(request.transport) if request.transport else None
         watch = None
         if conn is not None and request.body_exists:

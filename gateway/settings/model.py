@@ -166,7 +166,8 @@ class LimitSettings:
     # Per client as well as in total, so that one client cannot hold every slot.
     max_connections_per_address: int = field(default=64, metadata=option(
         "most open connections from one client address, an IPv6 /64 counting as one "
-        "(more: 429 and closed); 0: no per-address limit"))
+        "(more: 429 and closed); 0: no per-address limit; --trusted-proxy addresses are "
+        "exempt"))
     keepalive_timeout: float = field(default=75.0, metadata=option(
         "seconds a connection may wait idle or for a complete request head",
         metavar="SECONDS"))

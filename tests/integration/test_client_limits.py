@@ -43,20 +43,20 @@ def auth(user: str) -> str:
 
 
 def slow_put(url: str, name: str, user: str | None = None, source: str = "127.0.0.1",
-             length: int = 1000) -> socket.socket:
+             length: int = 1000, extra: str = "") -> socket.socket:
     """A PUT announcing ``length`` bytes that sends its head and one byte, then waits."""
     sock = connect(url, source)
     head = (f"PUT /{name} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
-            + (auth(user) if user else "") + "\r\n")
+            + (auth(user) if user else "") + extra + "\r\n")
     sock.sendall(head.encode() + b"x")
     return sock
 
 
 def put(url: str, name: str, body: bytes, user: str | None = None,
-        source: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
+        source: str = "127.0.0.1", extra: str = "") -> tuple[int, dict[str, str], bytes]:
     with contextlib.closing(connect(url, source)) as sock:
         head = (f"PUT /{name} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
-                + (auth(user) if user else "") + "Connection: close\r\n\r\n")
+                + (auth(user) if user else "") + extra + "Connection: close\r\n\r\n")
         sock.sendall(head.encode() + body)
         return read_reply(sock)
 
@@ -168,6 +168,32 @@ class TestUploadsPerClient:
             assert put(gateway.url, "other.txt", b"other", source=OTHER_ADDRESS)[0] == 201
         assert (tmp_path / "other.txt").read_bytes() == b"other"
         assert not (tmp_path / "more.txt").exists()
+
+
+class TestBehindATrustedProxy:
+    def test_anonymous_uploads_count_by_the_address_the_proxy_names(self, tmp_path: Path
+                                                                     ) -> None:
+        flags = ("--max-uploads-per-client", "1", "--trusted-proxy", "127.0.0.1")
+        first = "X-Forwarded-For: 198.51.100.1\r\n"
+        with bucketdav(str(tmp_path), *flags) as gateway, \
+                holding([slow_put(gateway.url, "slow.bin", extra=first)]):
+            wait_for(lambda: metric(gateway, "bucketdav_uploads_in_flight") == 1,
+                     "the slow upload never started")
+            assert put(gateway.url, "same.txt", b"same", extra=first)[0] == 429
+            other = "X-Forwarded-For: 198.51.100.2\r\n"
+            assert put(gateway.url, "other.txt", b"other", extra=other)[0] == 201
+        assert (tmp_path / "other.txt").read_bytes() == b"other"
+
+    def test_a_trusted_proxy_is_not_held_to_the_per_address_limit(self, tmp_path: Path
+                                                                    ) -> None:
+        flags = ("--max-connections-per-address", "2", "--trusted-proxy", "127.0.0.1")
+        with bucketdav(str(tmp_path), *flags) as gateway, \
+                holding([connect(gateway.url) for _ in range(3)]), \
+                holding([connect(gateway.url, OTHER_ADDRESS) for _ in range(2)]):
+            wait_for(lambda: metric(gateway, "bucketdav_open_connections") == 5,
+                     "the proxy's connections were refused")
+            with contextlib.closing(connect(gateway.url, OTHER_ADDRESS)) as sock:
+                assert read_reply(sock)[0] == 429  # an address that is no proxy is held to it
 
 
 class TestConnectionsPerAddress:
