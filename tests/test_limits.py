@@ -276,3 +276,19 @@ class TestPerClient:
         assert b"--header-timeout" in reply.body
         assert built.app[LIMITS].per_address == {}
 
+    async def test_an_idle_connection_between_requests_is_not_a_late_head(self) -> None:
+        built = memory_app(limits=LimitSettings(header_timeout=0.3))
+        head = b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n"
+        async with serving(built.app) as url:
+            reader, writer = await connect(url)
+            for extra in (b"\r\n", b""):  # a stray CRLF after a request starts no head
+                writer.write(head)
+                first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+                assert first.startswith(b"HTTP/1.1 200 ")
+                writer.write(extra)
+                await asyncio.sleep(0.8)  # idle: --keepalive-timeout's business
+            writer.write(head)
+            assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)).startswith(
+                b"HTTP/1.1 200 ")
+            writer.close()
+

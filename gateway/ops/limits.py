@@ -170,7 +170,8 @@ class GuardedConnection(asyncio.Protocol):
         if not self.admitted:
             return
         self.last_rx = self.limits.now()
-        if self.requests == 0 and self.head_since is None:
+        # Bare CRLFs between requests (some clients add them after a body) start no head.
+        if self.requests == 0 and self.head_since is None and data.strip(b"\r\n"):
             self.head_since = self.last_rx
         self.inner.data_received(data)
         watch = self.watch
