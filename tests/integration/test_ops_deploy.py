@@ -3,19 +3,23 @@ carry is one the gateway accepts."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from gateway.settings import Settings, load_settings
 from tests.gatewayproc import bucketdav
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))
@@ -25,7 +29,8 @@ UNIT = ROOT / "deploy" / "systemd" / "bucketdav.service"
 def tool(name: str) -> str:
     """A checker's path; a missing one fails the test, never skips it: scripts/test installs
     them all (hadolint and kubernetes-validate with the test extra, systemd-analyze with
-    Debian's systemd package, which provides it without running systemd)."""
+    Debian's systemd package, which provides it without running systemd, redis-server and
+    haproxy with theirs)."""
     found = shutil.which(name)
     if found is None:
         pytest.fail(f"{name} is not installed: run scripts/install-test-deps and scripts/test")
@@ -95,8 +100,8 @@ def test_the_build_context_is_only_what_the_image_needs() -> None:
 
 def test_every_manifest_passes_kubernetes_validate_strict() -> None:
     kinds = {yaml.safe_load(m.read_text())["kind"] for m in MANIFESTS}
-    assert kinds == {"ConfigMap", "Deployment", "HorizontalPodAutoscaler",
-                     "PodDisruptionBudget", "Secret", "Service"}
+    assert kinds == {"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy",
+                     "PodDisruptionBudget", "Secret", "Service", "StatefulSet"}
     result = run(tool("kubernetes-validate"), "--strict", *map(str, MANIFESTS))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -128,6 +133,53 @@ def test_the_deployment_probes_the_admin_port_and_requests_resources() -> None:
     assert pod["terminationGracePeriodSeconds"] > 20 + 10  # shutdown_grace + cleanup
 
 
+def test_any_pod_answers_any_client_so_the_service_has_no_affinity() -> None:
+    service = manifest("service.yaml")["spec"]
+    assert service.get("sessionAffinity", "None") == "None"
+    assert "sessionAffinityConfig" not in service
+    hpa, pdb = manifest("hpa.yaml")["spec"], manifest("pdb.yaml")["spec"]
+    assert hpa["minReplicas"] >= 2 and manifest("deployment.yaml")["spec"]["replicas"] >= 2
+    assert pdb["minAvailable"] < hpa["minReplicas"]  # a node drain can always go on
+
+
+def test_the_gateway_reads_the_state_store_from_a_secret() -> None:
+    """The URL from the Secret, the password as a file mounted from it: neither is in the
+    Deployment, and the example URL names the Redis Service of the manifests."""
+    pod = manifest("deployment.yaml")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["BUCKETDAV_STATE"]["valueFrom"]["secretKeyRef"] == {
+        "name": "bucketdav-state", "key": "url"}
+    assert "BUCKETDAV_STATE_PASSWORD" not in env
+    password_file = Path(env["BUCKETDAV_STATE_PASSWORD_FILE"]["value"])
+    mount = next(m for m in container["volumeMounts"]
+                 if password_file.parent == Path(m["mountPath"]))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "bucketdav-state"
+    assert {"key": "password", "path": password_file.name} in volume["secret"]["items"]
+
+    secret = manifest("state-secret.yaml")
+    assert secret["metadata"]["name"] == "bucketdav-state"
+    url = urlsplit(secret["stringData"]["url"])
+    assert url.password is None  # the password is its own key, handed over as a file
+    redis = manifest("redis-service.yaml")
+    assert (url.scheme, url.hostname) == ("redis", redis["metadata"]["name"])
+    assert url.port in {p["port"] for p in redis["spec"]["ports"]}
+
+
+def test_redis_keeps_its_data_on_a_volume_claim_and_only_the_gateway_reaches_it() -> None:
+    redis = manifest("redis-statefulset.yaml")["spec"]
+    (claim,) = redis["volumeClaimTemplates"]
+    (container,) = redis["template"]["spec"]["containers"]
+    assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in container["volumeMounts"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert redis["serviceName"] == manifest("redis-service.yaml")["metadata"]["name"]
+    policy = manifest("redis-networkpolicy.yaml")["spec"]
+    assert policy["podSelector"] == redis["selector"]
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [{"podSelector": manifest("deployment.yaml")["spec"]["selector"]}]
+
+
 def test_the_configmap_holds_a_config_the_gateway_accepts(tmp_path: Path) -> None:
     settings = load_toml(manifest("configmap.yaml")["data"]["bucketdav.toml"], tmp_path)
     assert [s.mount for s in settings.shares] == ["/photos/", "/archive/"]
@@ -138,17 +190,159 @@ def test_the_configmap_holds_a_config_the_gateway_accepts(tmp_path: Path) -> Non
 # ---- compose and config examples ---------------------------------------------------------
 
 
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
+    return loaded
+
+
 def test_compose_runs_the_gateway_with_an_s3_store(tmp_path: Path) -> None:
-    compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
-    services = compose["services"]
-    assert {"bucketdav", "minio"} <= set(services)
+    services = compose()["services"]
+    assert {"bucketdav", "minio", "redis", "balancer"} <= set(services)
     gateway = services["bucketdav"]
     assert gateway["build"] == {"context": "..", "dockerfile": "Dockerfile"}
     mount = next(v for v in gateway["volumes"] if v.endswith(":/etc/bucketdav/bucketdav.toml:ro"))
     config = (ROOT / "deploy" / mount.split(":")[0]).resolve()
     settings = load_toml(config.read_text(), tmp_path)
     assert settings.shares[0].store.endpoint_url == "http://minio:9000"
-    assert all(p.startswith("127.0.0.1:") for p in gateway["ports"])
+    for service in services.values():
+        assert all(p.startswith("127.0.0.1:") for p in service.get("ports", []))
+
+
+def test_compose_runs_replicas_on_redis_behind_a_round_robin_balancer() -> None:
+    file = compose()
+    services = file["services"]
+    gateway, balancer = services["bucketdav"], services["balancer"]
+    assert gateway["deploy"]["replicas"] >= 2
+    assert gateway["command"] == ["--state", "redis://redis:6379/0"]
+    assert gateway["depends_on"]["redis"] == {"condition": "service_healthy"}
+    # the password as a file from a compose secret, never a value in the file
+    env = gateway["environment"]
+    assert "BUCKETDAV_STATE_PASSWORD" not in env
+    assert env["BUCKETDAV_STATE_PASSWORD_FILE"] == "/run/secrets/state-password"
+    assert "state-password" in gateway["secrets"] and "state-password" in file["secrets"]
+    assert any(v.endswith(":/data") for v in services["redis"]["volumes"])
+    # the gateways trust the balancer's forwarding headers, and only the balancer's
+    address = balancer["networks"]["default"]["ipv4_address"]
+    assert env["BUCKETDAV_TRUSTED_PROXY"] == address
+    (subnet,) = file["networks"]["default"]["ipam"]["config"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet["subnet"])
+
+    cfg_mount = next(v for v in balancer["volumes"] if v.endswith("haproxy.cfg:ro"))
+    text = (ROOT / "deploy" / cfg_mount.split(":")[0]).read_text()
+    assert re.findall(r"^\s*balance (\S+)", text, re.M) == ["roundrobin", "roundrobin"]
+    assert not re.search(r"^\s*(stick|cookie|hash-type)\b", text, re.M)  # no affinity
+    assert "http-check send meth GET uri /readyz" in text
+    assert re.search(r"default-server check port 9180 ", text)
+    assert "option forwardfor" in text
+
+
+def test_haproxy_accepts_the_balancer_config() -> None:
+    result = run(tool("haproxy"), "-c", "-f", str(ROOT / "deploy/haproxy.cfg"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- the state store, as compose and Kubernetes run it ------------------------------------
+
+
+def redis_as_deployed(where: str) -> tuple[str, str, str]:
+    """(start script, health check, password file) of the Redis a deploy file runs; compose
+    writes a shell's ``$`` as ``$$``."""
+    if where == "compose":
+        redis = compose()["services"]["redis"]
+        return (redis["command"][2].replace("$$", "$"),
+                redis["healthcheck"]["test"][1].replace("$$", "$"), "/run/secrets/state-password")
+    pod = manifest("redis-statefulset.yaml")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["sh", "-c"]
+    return (container["args"][0], container["readinessProbe"]["exec"]["command"][2],
+            "/etc/redis/secret/password")
+
+
+def start_redis(script: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(["sh", "-c", script], stdout=out, stderr=subprocess.STDOUT)
+    return proc
+
+
+def redis_cli(port: int, *args: str, password: str | None = None) -> str:
+    env = {**os.environ, **({"REDISCLI_AUTH": password} if password else {})}
+    result = subprocess.run([tool("redis-cli"), "-p", str(port), *args], capture_output=True,
+                            text=True, timeout=30, check=False, env=env)
+    return result.stdout.strip()
+
+
+def wait_for_redis(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        if redis_cli(port, "ping").startswith(("PONG", "NOAUTH")):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"redis did not start (exit status {proc.poll()})")
+
+
+@pytest.mark.parametrize("where", ["compose", "kubernetes"])
+def test_the_deployed_redis_wants_the_secret_password_and_persists(
+    where: str, tmp_path: Path
+) -> None:
+    """The deploy files' own Redis script, run on a free port: the password comes from the
+    secret file (not the command line), the gateway connects with it as the Deployment and
+    compose hand it over, and what Redis acknowledged survives a restart."""
+    script, check, secret = redis_as_deployed(where)
+    password = tmp_path / "password"
+    password.write_text("a-long-random-state-password\n")  # as a secret file ends
+    port = free_port()
+    data = tmp_path / "data"
+    data.mkdir()
+    # its volume (/data) and port become a directory and a free port of this machine
+    start = (script.replace(secret, str(password)).replace("dir /data", f"dir {data}")
+             .replace("exec redis-server -",
+                      f"exec {tool('redis-server')} - --port {port} --bind 127.0.0.1"))
+    assert str(password) in start and str(data) in start and str(port) in start
+    proc = start_redis(start, tmp_path / "redis.log")
+    try:
+        wait_for_redis(port, proc)
+        secret_text = password.read_text().strip()
+        assert secret_text not in " ".join(Path(f"/proc/{proc.pid}/cmdline").read_text()
+                                           .split("\0"))
+        assert redis_cli(port, "ping").startswith("NOAUTH")  # no password, no service
+        assert redis_cli(port, "config", "get", "appendonly", password=secret_text) \
+            == "appendonly\nyes"
+        assert redis_cli(port, "config", "get", "maxmemory-policy", password=secret_text) \
+            == "maxmemory-policy\nnoeviction"
+
+        # the health check / readiness probe, as written, on this port
+        wrong = tmp_path / "wrong"
+        wrong.write_text("not-it\n")
+        probe = check.replace("redis-cli ", f"{tool('redis-cli')} -p {port} ")
+        assert run("sh", "-c", probe.replace(secret, str(password))).returncode == 0
+        assert run("sh", "-c", probe.replace(secret, str(wrong))).returncode != 0
+
+        # the gateway, configured as the Deployment and compose configure it
+        share = tmp_path / "share"
+        share.mkdir()
+        env = {"BUCKETDAV_STATE": f"redis://127.0.0.1:{port}/0",
+               "BUCKETDAV_STATE_PASSWORD_FILE": str(password)}
+        with bucketdav(str(share), env=env) as server:
+            assert server.url
+        refused = subprocess.run(
+            [sys.executable, "-m", "gateway", "serve", str(share), "--port", "0", "--no-admin"],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, **env, "BUCKETDAV_STATE_PASSWORD_FILE": str(wrong)})
+        assert refused.returncode == 2
+        assert f"127.0.0.1:{port}" in refused.stderr + refused.stdout
+        assert "not-it" not in refused.stderr + refused.stdout
+
+        assert redis_cli(port, "set", "survives", "yes", password=secret_text) == "OK"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    proc = start_redis(start, tmp_path / "redis.log")
+    try:
+        wait_for_redis(port, proc)
+        assert redis_cli(port, "get", "survives", password=secret_text) == "yes"
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.toml")))
