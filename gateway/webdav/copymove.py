@@ -100,8 +100,9 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
         await ops.delete_file(share, dst)
 
     if source is not None:
-        # A new name in default mode: only if it is still free when the copy commits.
-        create_only = not exists and not share.policy.allow_overwrite
+        # A new name in default mode, or whenever the client said Overwrite: F: only if it
+        # is still free when the copy commits.
+        create_only = not exists and not (share.policy.allow_overwrite and replace)
         await ops.transfer_file(share, src, dst, source, move=move, create_only=create_only)
         failures = {}
     elif not move:

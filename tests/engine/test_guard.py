@@ -28,16 +28,18 @@ GAP = 0.01  # seconds between a lax store's look and its write
 
 @dataclass
 class LaxStore(MemoryStore):
-    """Create-only writes are a look (HEAD), a pause, then an unconditional write."""
+    """Create-only writes are a look (HEAD), a pause, then an unconditional write; other
+    writes take the same pause (a write takes time)."""
 
     async def _look(self, key: str, if_none_match: bool) -> None:
         if if_none_match:
             try:
                 await self.head(key)
             except NotFound:
-                await asyncio.sleep(GAP)  # the window a look-first store leaves open
-                return
-            raise Exists(f"{key!r} exists")
+                pass
+            else:
+                raise Exists(f"{key!r} exists")
+        await asyncio.sleep(GAP)  # the window a look-first store leaves open
 
     async def put(self, key: str, data: bytes, content_type: str | None = None,
                   if_none_match: bool = False) -> ObjectInfo:
