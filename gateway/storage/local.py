@@ -4,8 +4,9 @@ Keys are relative paths under the root; a directory stands for the ``dir/`` mark
 object. Writes go to a temporary file inside ``.bucketdav/`` under the root (same
 filesystem) and are renamed into place when complete, so a partial file is never
 visible. A create-only write (``if_none_match``: PUT, completed upload or copy) is a hard
-link of the temporary file instead, which fails if the name exists: of two processes or
-threads creating one name, exactly one succeeds. No key can name a path outside the root:
+link of the temporary file instead (on a file system without hard links, a rename that
+refuses to replace), which fails if the name exists: of two processes or threads creating
+one name, exactly one succeeds. No key can name a path outside the root:
 keys are checked component by component and the resolved path must stay under the
 resolved root (symlinks included).
 """
@@ -13,10 +14,12 @@ resolved root (symlinks included).
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import errno
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +39,60 @@ def _limit(root: Path, name: str, default: int) -> int:
         return os.pathconf(root, name)
     except (OSError, ValueError):
         return default
+
+
+# os.link failing with these means the file system has no hard links (vfat, some FUSE and
+# network mounts), not that anything is wrong with the name.
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
+_RENAME_NOREPLACE = 1  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _load_renameat2() -> Callable[..., int] | None:
+    try:
+        function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not Linux, or a libc without it
+        return None
+    return function
+
+
+_renameat2 = _load_renameat2()
+
+
+def _rename_noreplace(temp: Path, path: Path) -> bool:
+    """Rename ``temp`` to ``path`` unless ``path`` exists (FileExistsError), atomically;
+    False if this system or file system cannot."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(temp), _AT_FDCWD, os.fsencode(path),
+                  _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code == errno.EEXIST:
+        raise FileExistsError(code, os.strerror(code), str(path))
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(path))
+
+
+def _place_new(temp: Path, path: Path) -> None:
+    """Give ``temp`` the name ``path`` only if that name is free (FileExistsError if not),
+    so of several creators exactly one succeeds: a hard link where the file system has them,
+    else a rename that refuses to replace (Linux ``renameat2``), else a look and a rename,
+    which is atomic only inside this process (the engine's write guard)."""
+    try:
+        os.link(temp, path)
+        return
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in _NO_HARD_LINKS:
+            raise
+    if _rename_noreplace(temp, path):
+        return
+    if os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+    os.replace(temp, path)
 
 
 def _etag(st: os.stat_result) -> str:
@@ -175,7 +232,7 @@ class LocalStore:
                 raise Conflict(f"{key!r} is a directory")
             if if_none_match:
                 try:
-                    os.link(temp, path)  # atomic create-if-absent
+                    _place_new(temp, path)
                 except FileExistsError:
                     raise Exists(f"{key!r} exists") from None
             else:
