@@ -85,6 +85,9 @@ class GuardedSite(web.BaseSite):
             self._host,
             self._port,
             ssl=self._ssl_context,
+            # a handshake is part of the request head: bounded alike, not by asyncio's 60 s
+            ssl_handshake_timeout=(
+                self._limits.settings.header_timeout if self._ssl_context else None),
             backlog=self._backlog,
             reuse_address=True,
             reuse_port=self._reuse_port or None,
@@ -204,7 +207,7 @@ async def serve(
     runner = web.AppRunner(app, **runner_options(app))
     await runner.setup()
     readiness = Readiness([(s.mount, store) for s, store in
-                           zip(settings.shares, gateway.stores, strict=True)])
+                           zip(settings.shares, gateway.stores, strict=True)], gateway.state)
     admin_runner: web.AppRunner | None = None
     try:
         site = GuardedSite(runner, server.host, server.port, app[LIMITS], context,

@@ -172,8 +172,9 @@ class LimitSettings:
         "seconds a connection may wait idle or for a complete request head",
         metavar="SECONDS"))
     header_timeout: float = field(default=20.0, metadata=option(
-        "seconds a client gets to send a complete request head, from connecting or from "
-        "the head's first byte (later: 408 and closed)", metavar="SECONDS"))
+        "seconds a client gets to send a complete request head (a TLS handshake "
+        "included), from connecting or from the head's first byte (later: 408 and closed)",
+        metavar="SECONDS"))
     client_timeout: float = field(default=60.0, metadata=option(
         "seconds a client may send nothing while its request body is awaited",
         metavar="SECONDS"))

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import trustme
+
 from tests.auth.support import bcrypt_hash
 from tests.gatewayproc import GatewayProcess, bucketdav, running_gateway
 from tests.servers import client, create_bucket
@@ -242,6 +244,26 @@ class TestSlowHeads:
         assert reply.startswith(b"HTTP/1.1 408 ")
         assert b"--header-timeout" in reply
         assert took < 5
+
+    def test_a_tls_handshake_never_finished_is_cut_at_the_header_timeout(self, tmp_path: Path
+                                                                          ) -> None:
+        ca = trustme.CA()
+        issued = ca.issue_cert("127.0.0.1")
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+        issued.private_key_pem.write_to_path(str(key))
+        (tmp_path / "data").mkdir()
+        with running_gateway(str(tmp_path / "data"), "--tls-cert", str(cert), "--tls-key",
+                             str(key), "--header-timeout", "1") as gateway, \
+                contextlib.closing(connect(gateway.url)) as sock:
+            start = time.monotonic()
+            sock.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and no more
+            sock.settimeout(30)
+            with contextlib.suppress(ConnectionResetError):
+                while sock.recv(65536):
+                    pass
+            took = time.monotonic() - start
+        assert took < 5, f"a stalled handshake held its connection for {took:.0f} s"
 
     def test_an_idle_kept_alive_connection_is_not_a_slow_head(self, tmp_path: Path) -> None:
         (tmp_path / "a.txt").write_text("a")
