@@ -13,8 +13,10 @@ from gateway.auth import ACCESS, Access, authenticate, authorize
 from gateway.auth.basic import Authenticator
 from gateway.auth.proxies import TrustedProxies
 from gateway.engine import Engine
+from gateway.engine.diskcache import open_disk_cache
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, status_for
 from gateway.fs.mounts import needs_root, root_share
+from gateway.fs.noise import NoiseArea
 from gateway.fs.paths import DavPath, decode_path, split_target, strip_mount
 from gateway.fs.share import Share
 from gateway.http import MAX_RANGES
@@ -26,6 +28,7 @@ from gateway.settings import Settings
 from gateway.state import MemoryState, StateStore, open_state
 from gateway.storage.base import ObjectStore
 from gateway.storage.factory import connection_limit, open_store
+from gateway.webdav.deadprops import PROPS, DeadProps
 from gateway.webdav.headers import PUBLIC_HOSTS
 from gateway.webdav.lockservice import LOCKS, LockService
 from gateway.webdav.xml import XML_LIMITS, XmlLimits
@@ -93,6 +96,8 @@ class Gateway:
 
     async def close(self) -> None:
         await self.engine.close()
+        if self.engine.blocks.disk is not None:  # after the engine: its last blocks land
+            await self.engine.blocks.disk.close()
         for store in self.stores:
             await store.close()
         await self.state.close()
@@ -101,29 +106,42 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
-def build_gateway(settings: Settings, stores: list[ObjectStore]) -> Gateway:
-    """The engine, shares and front-ends over open stores (one per share, in order)."""
+def build_gateway(
+    settings: Settings, stores: list[ObjectStore], state: StateStore | None = None
+) -> Gateway:
+    """The engine, shares and front-ends over open stores (one per share, in order) and
+    the state store (a fresh ``memory`` one by default)."""
+    state = state if state is not None else MemoryState()
     engine = Engine(settings.engine)
+    # Cache invalidation always; a state other processes share guards creates too.
+    engine.use_state(state, shared=not isinstance(state, MemoryState))
     metrics = Metrics()
     stores = [
         metrics.instrument(s.mount, store)
         for s, store in zip(settings.shares, stores, strict=True)
     ]
     shares = [
-        Share(share_settings, engine.view(store, connection_limit(share_settings)))
+        Share(share_settings, engine.view(store, connection_limit(share_settings)),
+              NoiseArea(state, f"{store.description} {share_settings.mount}"))
         for share_settings, store in zip(settings.shares, stores, strict=True)
     ]
     shares.sort(key=lambda s: len(s.mount_parts), reverse=True)
     if needs_root(settings.shares):  # "/" lists the shares (last: the shortest mount)
         shares.append(root_share(engine, settings.shares))
-    gateway = Gateway(settings, engine, shares, stores, metrics=metrics)
+    gateway = Gateway(settings, engine, shares, stores, metrics=metrics, state=state)
     return gateway
 
 
 async def open_gateway(settings: Settings) -> Gateway:
     """Open the state store and every share's store and check they answer; raise a domain
-    error if not."""
-    state = await open_state(settings.server.state)
+    error if not. The --cache directory is taken first: refused before anything opens."""
+    disk = open_disk_cache(settings.engine)
+    try:
+        state = await open_state(settings.server.state)
+    except BaseException:
+        if disk is not None:
+            await disk.close()
+        raise
     stores: list[ObjectStore] = []
     try:
         for share_settings in settings.shares:
@@ -134,9 +152,12 @@ async def open_gateway(settings: Settings) -> Gateway:
         for store in stores:
             await store.close()
         await state.close()
+        if disk is not None:
+            await disk.close()
         raise
-    gateway = build_gateway(settings, stores)
-    gateway.state = state
+    gateway = build_gateway(settings, stores, state)
+    if disk is not None:
+        gateway.engine.blocks.use_disk(disk)
     return gateway
 
 
@@ -179,7 +200,8 @@ def make_app(gateway: Gateway) -> web.Application:
         client_max_size=gateway.settings.limits.max_xml_bytes,
     )
     app[GATEWAY] = gateway
-    app[LOCKS] = LockService(gateway.settings.limits)
+    app[LOCKS] = LockService(gateway.state, gateway.settings.limits)
+    app[PROPS] = DeadProps(gateway.state)
     public = gateway.settings.server.public_host or ""
     app[PUBLIC_HOSTS] = frozenset(h.strip() for h in public.split(",") if h.strip())
     app[MAX_RANGES] = gateway.settings.server.max_ranges
@@ -201,5 +223,6 @@ def make_app(gateway: Gateway) -> web.Application:
         await gateway.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_route("*", "/{tail:.*}", dispatch, expect_handler=expect_continue)
+    # [\s\S]: a decoded %0A must reach dispatch (a clear 400), not fall through to a 404.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch, expect_handler=expect_continue)
     return app

@@ -17,7 +17,8 @@ from gateway.settings import Policy, ShareSettings
 class Share:
     settings: ShareSettings
     view: StoreView
-    noise: NoiseArea = field(default_factory=NoiseArea)  # client noise kept out of the store
+    # Client noise kept out of the store; the composition root puts it on the state store.
+    noise: NoiseArea = field(default_factory=NoiseArea)
 
     @property
     def mount(self) -> str:
@@ -42,6 +43,41 @@ class Share:
     def dir_prefix(self, path: DavPath) -> str:
         return path.dir_prefix(self.prefix)
 
+    # ---- shared state (gateway.state): where this share's locks and properties live ----
+    @property
+    def state_scope(self) -> str:
+        """The state-store scope of this share's locks and dead properties: its store.
+
+        Paths and keys in the scope are full object keys (``state_path``, ``props_key``),
+        share prefix and jail included. So every jail of a share, and every share or
+        mount serving the same keys, sees the same locks and properties, while two shares
+        over one bucket with different prefixes never collide (their keys differ), and
+        two stores never do (their descriptions differ).
+        """
+        return self.view.description
+
+    def state_path(self, path: DavPath) -> str:
+        """The lock path of ``path`` in ``state_scope``: its full key, no trailing ``/``
+        (a collection and a file of its name share it, as RFC 4918 lock roots do)."""
+        return self.key(path) if path.parts else self.prefix.rstrip("/")
+
+    def path_of(self, state_path: str) -> DavPath | None:
+        """The path in this share of a ``state_path``: None when it lies above the share's
+        root (a lock taken through a wider view)."""
+        base = self.prefix.rstrip("/")
+        if state_path == base:
+            return DavPath(())
+        if base and not state_path.startswith(base + "/"):
+            return None
+        rest = state_path[len(base) + 1 :] if base else state_path
+        return DavPath(tuple(rest.split("/")))
+
+    def props_key(self, path: DavPath, is_dir: bool) -> str:
+        """The dead-property key of ``path``: its object key, or for a collection its
+        ``dir/`` prefix (the share's prefix for its root), so a collection's properties
+        are the first of the keys its prefix spans."""
+        return self.dir_prefix(path) if is_dir else self.key(path)
+
     def href(self, path: DavPath, is_dir: bool | None = None) -> str:
         return path.href(self.mount, is_dir)
 
@@ -52,9 +88,10 @@ class Share:
             path.name
         )
 
-    def noise_file(self, path: DavPath) -> NoiseFile | None:
-        """The noise area file at ``path`` (a path for which ``is_noise`` is true)."""
-        return None if path.trailing_slash else self.noise.get(self.key(path))
+    async def noise_file(self, path: DavPath) -> NoiseFile | None:
+        """The noise area file at ``path`` (a path for which ``is_noise`` is true);
+        ``StateUnavailable`` (503) while a shared state store cannot be reached."""
+        return None if path.trailing_slash else await self.noise.get(self.key(path))
 
     async def is_dir(self, path: DavPath) -> bool:
         """A directory exists if anything (its marker included) lies under its prefix."""
@@ -68,7 +105,7 @@ class Share:
         if path.is_root:
             return Entry("", True)
         if self.is_noise(path):  # answered without a store call
-            held = self.noise_file(path)
+            held = await self.noise_file(path)
             if held is None:
                 raise NotFound(f"{self.href(path)} does not exist")
             return Entry.file(path.name, held.info)

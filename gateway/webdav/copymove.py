@@ -6,7 +6,7 @@ no data moves, so it is always allowed. MOVE of data is a copy and a delete, not
 and needs --allow-rename. The target follows the overwrite rules: replacing a file needs
 --allow-overwrite (placeholders excepted), replacing a collection deletes it first and
 needs --allow-delete. Members of a collection that fail are listed in a 207; a MOVE that
-succeeded is 201/204, never 207.
+succeeded is 201/204, never 207. Dead properties follow COPY and MOVE; locks stay behind.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.storage.base import ObjectInfo
+from gateway.webdav.deadprops import PROPS
 from gateway.webdav.headers import PUBLIC_HOSTS, destination, overwrite, parse_depth
 from gateway.webdav.lockservice import LOCKS
 from gateway.webdav.multistatus import multistatus
@@ -80,7 +81,7 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
             request, share, src, recursive=True, etag=source.etag if source else None
         )
     if target is not None and not share.is_noise(dst):
-        under_lock = bool(tokens) and service.created_under_lock(share, dst, tokens)
+        under_lock = bool(tokens) and await service.created_under_lock(share, dst, tokens)
         refuse(policy.may_overwrite(share.policy, target.size, under_lock))
     if target_is_dir:
         refuse(policy.may_replace_collection(share.policy))
@@ -92,12 +93,15 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
         refuse(policy.may_rename(share.policy, src_is_dir, empty))
 
     # Clear the target when it is a collection, or a file about to become a collection.
+    props = request.app[PROPS]
     if target_is_dir:
         failures = await ops.delete_tree(share, dst)
         if failures:
             return multistatus(share, failures)
+        await props.deleted(share, dst, is_dir=True)
     elif target is not None and src_is_dir:
         await ops.delete_file(share, dst)
+        await props.deleted(share, dst, is_dir=False)
 
     if source is not None:
         # A new name in default mode, or whenever the client said Overwrite: F: only if it
@@ -109,8 +113,13 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
         failures, _ = await ops.copy_tree(share, src, dst, shallow=shallow)
     else:
         failures = await ops.move_tree(share, src, dst)
+    # Dead properties follow the resource (the target's own are replaced); locks do not
+    # move (RFC 4918 7.7).
     if move:
-        service.forget(share, src, recursive=True)  # locks do not move (RFC 4918 7.7)
+        await props.moved(share, src, dst, is_dir=src_is_dir)
+        await service.forget(share, src, recursive=True)
+    else:
+        await props.copied(share, src, dst, is_dir=src_is_dir, shallow=shallow)
     if failures:
         return multistatus(share, failures)
     location = share.href(dst, is_dir=src_is_dir)

@@ -3,7 +3,9 @@
 Every client built on neon (davfs2, cadaver, litmus) needs both the ``Lock-Token`` header
 and ``prop/lockdiscovery/activelock`` in the body, with the owner echoed as sent. A LOCK on
 an unmapped URL creates the zero-byte placeholder Finder and Windows then PUT into, and
-answers 201 (davfs2 needs the 201 for its following ``If-None-Match: *`` PUT).
+answers 201 (davfs2 needs the 201 for its following ``If-None-Match: *`` PUT). Locks live
+in the state store (``LockService``): while it cannot be reached, LOCK and UNLOCK are 503
+naming it.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamR
     locks = request.app[LOCKS]
     timeout = parse_timeout(request.headers.get("Timeout"))
     if doc is None:
-        return _refresh(request, share, path, locks, timeout)
+        return await _refresh(request, share, path, locks, timeout)
     wanted = parse_lockinfo(doc)
     depth = parse_depth(request.headers, "LOCK", ("0", "infinity"))  # never 1 (RFC 4918 9.10.3)
     try:
@@ -115,18 +117,18 @@ async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamR
     except NotFound:
         entry = None
     _check_conditions(request, entry)
-    locks.check_if(request, share, path, entry.etag if entry else None)
+    await locks.check_if(request, share, path, entry.etag if entry else None)
     if entry is None:
         if path.trailing_slash:
             raise Conflict("LOCK cannot create a collection: create it with MKCOL first")
         if not await share.is_dir(path.parent):
             raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
-    granted = locks.lock(
+    granted = await locks.lock(
         share,
         path,
         is_dir=entry is not None and entry.is_dir,
         exclusive=wanted.exclusive,
-        depth=depth,
+        depth="infinity" if depth == "infinity" else "0",
         owner=wanted.owner,
         timeout=timeout,
         principal=principal_of(request),
@@ -138,16 +140,20 @@ async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamR
         try:
             created = share.is_noise(path) or await _create_placeholder(share, path)
         except BaseException:
-            locks.unlock(share, path, granted.token, principal_of(request))
+            await locks.unlock(share, path, granted.token, principal_of(request))
             raise
         if created:
             status = 201
-            locks.note_created(share, path, {granted.token})
+            await locks.note_created(share, path, {granted.token})
     return xml_response(status, discovery(granted), granted_headers(granted))
 
 
-def _refresh(
-    request: web.Request, share: Share, path: DavPath, locks: LockService, timeout: int | None
+async def _refresh(
+    request: web.Request,
+    share: Share,
+    path: DavPath,
+    locks: LockService,
+    timeout: int | None,  # noqa: ASYNC109 - a lock's Timeout (RFC 4918), not a deadline
 ) -> web.StreamResponse:
     """LOCK without a body: refresh the lock named in the If header."""
     header = request.headers.get("If")
@@ -156,7 +162,7 @@ def _refresh(
             "a LOCK without a body refreshes a lock and needs an If header with its token"
         )
     tokens = submitted_tokens(parse_if(header))
-    refreshed = locks.refresh(share, path, tokens, timeout, principal_of(request))
+    refreshed = await locks.refresh(share, path, tokens, timeout, principal_of(request))
     return xml_response(
         200, discovery(refreshed[0]), {"Timeout": f"Second-{refreshed[0].timeout}"}
     )
@@ -167,6 +173,6 @@ async def unlock(request: web.Request, share: Share, path: DavPath) -> web.Strea
     token = raw.removeprefix("<").removesuffix(">").strip()  # tolerate a token without <>
     if not token:
         raise BadRequest("UNLOCK needs a Lock-Token header")
-    if not request.app[LOCKS].unlock(share, path, token, principal_of(request)):
+    if not await request.app[LOCKS].unlock(share, path, token, principal_of(request)):
         return dav_error(409, "lock-token-matches-request-uri")
     return web.Response(status=204)

@@ -3,11 +3,17 @@
 A Depth 1 answer is written while the listing is read, page by page, in chunks of about
 32 KiB: a folder of 10,000 entries never becomes one string and the first bytes leave at
 once. Only what was asked for is sent (Windows refuses answers past about 1 MB).
+
+Locks and dead properties come from the state store: a Depth 1 answer reads the locks of
+the whole folder in one call, and the dead properties (only when allprop, propname or a
+name no live property has asks for them) a batch of members at a time. A state store that
+is unavailable leaves them out: reads never depend on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,6 +23,8 @@ from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.responses import send_streamed
+from gateway.state import LockRecord
+from gateway.webdav.deadprops import PROPS, DeadProps
 from gateway.webdav.headers import parse_depth
 from gateway.webdav.lockservice import LOCKS, LockService
 from gateway.webdav.props import ALLPROP, LIVE, LOCKDISCOVERY, Resource, names_of, render
@@ -33,6 +41,7 @@ from gateway.webdav.xml import (
 OPEN = '<D:multistatus xmlns:D="DAV:">'
 CLOSE = "</D:multistatus>"
 FLUSH_BYTES = 32 * 1024
+BATCH = 64  # members whose dead properties are read at once (one state call each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +56,19 @@ class PropRequest:
             return False
         return self.names is None or LOCKDISCOVERY in self.names
 
+    @property
+    def wants_dead(self) -> bool:
+        """Dead properties are read for allprop, propname and names no live one has."""
+        return self.names is None or any(name not in LIVE for name in self.names)
+
     def render(self, resource: Resource) -> str:
         if self.propname:
             return render(resource, names_of(resource), values=False)
         if self.names is not None:
             return render(resource, self.names)
         present = [name for name in ALLPROP if LIVE[name](resource) is not None]
-        return render(resource, [*present, *self.include])
+        dead = [name for name in resource.dead if name not in LIVE]
+        return render(resource, [*present, *dead, *self.include])
 
 
 def parse_propfind(doc: XmlDoc | None) -> PropRequest:
@@ -74,39 +89,77 @@ def parse_propfind(doc: XmlDoc | None) -> PropRequest:
     return PropRequest(include=tuple(c.tag for c in include) if include is not None else ())
 
 
+class _Reader:
+    """What one PROPFIND reads from the state store: the locks and dead properties of the
+    resources it answers for, given up on for the rest of the request once the store has
+    been found unavailable."""
+
+    def __init__(self, request: web.Request, share: Share, wanted: PropRequest) -> None:
+        self.locks: LockService = request.app[LOCKS]
+        self.props: DeadProps = request.app[PROPS]
+        self.share = share
+        self.wanted = wanted
+        self.dead_ok = wanted.wants_dead
+
+    async def dead(self, path: DavPath, entry: Entry) -> dict[str, str]:
+        if not self.dead_ok:
+            return {}
+        found = await self.props.get(self.share, path, entry.is_dir)
+        if found is None:
+            self.dead_ok = False
+            return {}
+        return found
+
+    async def one(self, path: DavPath, entry: Entry) -> Resource:
+        held = await self.locks.discover(self.share, path) if self.wanted.wants_locks else ()
+        return Resource(self.share.href(path, is_dir=entry.is_dir), entry, held,
+                        await self.dead(path, entry))
+
+    def member(self, nearby: Sequence[LockRecord], path: DavPath, entry: Entry,
+               dead: dict[str, str]) -> Resource:
+        held = self.locks.covering_of(self.share, path, nearby) if self.wanted.wants_locks \
+            else ()
+        return Resource(self.share.href(path, is_dir=entry.is_dir), entry, held, dead)
+
+
 async def propfind(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     depth = parse_depth(request.headers, "PROPFIND", ("0", "1", "infinity"))
     wanted = parse_propfind(await read_xml(request))
     entry = await share.stat(path)  # client noise: noise area or a 404 without store call
     if entry.is_dir and depth == "infinity":
         return dav_error(403, "propfind-finite-depth")
-    locks = request.app[LOCKS]
-    first = wanted.render(_resource(locks, share, path, entry, wanted))
+    reader = _Reader(request, share, wanted)
+    first = wanted.render(await reader.one(path, entry))
     if not entry.is_dir or depth == "0":
         return xml_response(207, OPEN + first + CLOSE)
 
     resp = web.StreamResponse(status=207, headers={"Content-Type": CONTENT_TYPE})
-    body = _members(locks, share, path, first, wanted)
+    body = _members(reader, path, first)
     return await send_streamed(request, resp, body)
 
 
-async def _members(
-    locks: LockService, share: Share, path: DavPath, first: str, wanted: PropRequest
-) -> AsyncGenerator[bytes, None]:
+async def _members(reader: _Reader, path: DavPath, first: str
+                   ) -> AsyncGenerator[bytes, None]:
     """The 207 body of a Depth 1 answer, in chunks of about ``FLUSH_BYTES``."""
+    share, wanted = reader.share, reader.wanted
     entries = share.listdir(path)
     # The first page is read before the first chunk, so before the status: a store that
     # fails at once gets a clean error status instead of a 207 cut short.
     head = await anext(entries, None)
+    nearby: Sequence[LockRecord] = ()
+    if wanted.wants_locks:
+        nearby = await reader.locks.nearby(share, path) or ()
     yield (XML_DECL + OPEN + first).encode("utf-8")
     buffer: list[str] = []
     size = 0
-    async for child in _chain(head, entries):
-        fragment = wanted.render(
-            _resource(locks, share, path.child(child.name, child.is_dir), child, wanted)
-        )
-        buffer.append(fragment)
-        size += len(fragment)
+    async for batch in _batches(_chain(head, entries)):
+        paths = [path.child(child.name, child.is_dir) for child in batch]
+        dead = await asyncio.gather(*(reader.dead(p, c) for p, c in zip(paths, batch,
+                                                                         strict=True)))
+        for child_path, child, props in zip(paths, batch, dead, strict=True):
+            fragment = wanted.render(reader.member(nearby, child_path, child, props))
+            buffer.append(fragment)
+            size += len(fragment)
         if size >= FLUSH_BYTES:
             yield "".join(buffer).encode("utf-8")
             buffer, size = [], 0
@@ -114,11 +167,15 @@ async def _members(
     yield "".join(buffer).encode("utf-8")
 
 
-def _resource(
-    locks: LockService, share: Share, path: DavPath, entry: Entry, wanted: PropRequest
-) -> Resource:
-    held = locks.discover(share, path) if wanted.wants_locks else ()
-    return Resource(share.href(path, is_dir=entry.is_dir), entry, held)
+async def _batches(entries: AsyncIterator[Entry]) -> AsyncIterator[list[Entry]]:
+    batch: list[Entry] = []
+    async for entry in entries:
+        batch.append(entry)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 async def _chain(head: Entry | None, rest: AsyncIterator[Entry]) -> AsyncIterator[Entry]:

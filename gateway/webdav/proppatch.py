@@ -1,19 +1,21 @@
-"""PROPPATCH: accept what Windows sets during every copy, refuse to store anything else.
+"""PROPPATCH: store dead properties, accept what Windows sets during every copy.
 
 Windows' Mini-Redirector sets ``Win32CreationTime``, ``Win32LastAccessTime``,
 ``Win32LastModifiedTime`` and ``Win32FileAttributes`` around each PUT and fails the copy on
-anything but a 207 with 200 for each. They are accepted and NOT stored: an object store has
-no place for them that would survive a copy or show in a listing, and Windows only needs
-the answer. Every other dead property (Apple's, litmus', ...) is refused inside the 207
-with 403 and a description: storing them would need a sidecar object per resource, which
-would break the one-object-per-file contract. Live DAV: properties are protected.
-PROPPATCH is atomic (RFC 4918 9.2): when one property fails the others are 424.
+anything but a 207 with 200 for each. They are accepted and NOT stored: an object's dates
+are the store's, and Windows only needs the answer. Every other property outside the DAV:
+namespace is a dead property, kept in the state store per resource (``deadprops.py``) and
+returned by PROPFIND. Live DAV: properties are protected (403). PROPPATCH is atomic
+(RFC 4918 9.2): when one property fails the others are 424 and nothing is stored; past the
+per-resource cap nothing is stored either (507 naming it). Instructions apply in document
+order: a property set then removed in one request ends up removed.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -21,10 +23,11 @@ from gateway.errors import BadRequest
 from gateway.fs.paths import DavPath
 from gateway.fs.policy import may_write
 from gateway.fs.share import Share
+from gateway.webdav.deadprops import PROPS
 from gateway.webdav.lockservice import LOCKS
 from gateway.webdav.precheck import refuse
 from gateway.webdav.props import propstat, response
-from gateway.webdav.xml import DAV, XmlDoc, dav, element, read_xml, xml_response
+from gateway.webdav.xml import DAV, XmlDoc, dav, element, read_xml, serialize, xml_response
 
 MS = "urn:schemas-microsoft-com:"
 WIN32_PROPS = frozenset(
@@ -36,38 +39,57 @@ WIN32_PROPS = frozenset(
         "Win32FileAttributes",
     )
 )
-DEAD_REFUSED = "dead properties are not stored by this server"
 PROTECTED = "live properties are computed by the server and cannot be set"
 
 
-def requested(doc: XmlDoc | None) -> list[str]:
-    """The property names a DAV:propertyupdate sets or removes, in order."""
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What one PROPPATCH asks, in document order, and its net effect on dead properties."""
+
+    names: list[str]  # every property named, in order
+    set: dict[str, str]  # dead properties to set: name -> element XML
+    remove: list[str]  # dead properties to remove
+
+
+def requested(doc: XmlDoc | None) -> Update:
+    """The properties a DAV:propertyupdate sets or removes."""
     if doc is None:
         raise BadRequest("PROPPATCH needs a DAV:propertyupdate body")
     if doc.root.tag != dav("propertyupdate"):
         raise BadRequest("a PROPPATCH body must be a DAV:propertyupdate element")
-    names = list(_names(doc.root))
+    names: list[str] = []
+    to_set: dict[str, str] = {}
+    to_remove: dict[str, None] = {}
+    for removing, prop in _instructions(doc.root):
+        names.append(prop.tag)
+        if outcome(prop.tag)[0] != 200 or prop.tag in WIN32_PROPS:
+            continue
+        if removing:
+            to_set.pop(prop.tag, None)
+            to_remove[prop.tag] = None
+        else:
+            to_remove.pop(prop.tag, None)
+            to_set[prop.tag] = serialize(prop)
     if not names:
         raise BadRequest("DAV:propertyupdate sets or removes no property")
-    return names
+    return Update(names, to_set, list(to_remove))
 
 
-def _names(root: ET.Element) -> Iterator[str]:
+def _instructions(root: ET.Element) -> Iterator[tuple[bool, ET.Element]]:
+    """(is a remove, property element), in document order."""
     for action in root:
         if action.tag not in (dav("set"), dav("remove")):
             continue
         for prop in action.findall(dav("prop")):
             for child in prop:
-                yield child.tag
+                yield action.tag == dav("remove"), child
 
 
 def outcome(name: str) -> tuple[int, str | None]:
     """The status one property would get on its own, and why it was refused."""
-    if name in WIN32_PROPS:
-        return 200, None
     if name.startswith("{" + DAV + "}"):
         return 403, PROTECTED
-    return 403, DEAD_REFUSED
+    return 200, None
 
 
 def results(names: list[str]) -> list[tuple[int, str | None, list[str]]]:
@@ -85,12 +107,15 @@ def results(names: list[str]) -> list[tuple[int, str | None, list[str]]]:
 
 async def proppatch(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     refuse(may_write(share.policy))
-    names = requested(await read_xml(request))
+    update = requested(await read_xml(request))
     entry = await share.stat(path)
     await request.app[LOCKS].check_write(request, share, path, etag=entry.etag)
+    groups = results(update.names)
+    if all(code == 200 for code, _, _ in groups) and (update.set or update.remove):
+        # PropsLimit (507, naming the cap) or StateUnavailable (503): nothing is stored.
+        await request.app[PROPS].patch(share, path, entry.is_dir, update.set, update.remove)
     stats = [
-        propstat((element(name) for name in group), code, why)
-        for code, why, group in results(names)
+        propstat((element(name) for name in group), code, why) for code, why, group in groups
     ]
     body = response(share.href(path, is_dir=entry.is_dir), stats)
     return xml_response(207, f'<D:multistatus xmlns:D="DAV:">{body}</D:multistatus>')

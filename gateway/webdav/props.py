@@ -1,13 +1,14 @@
 """Live properties of files and collections, rendered as compact XML fragments.
 
 Nothing here does I/O: a property is computed from the listing/HEAD ``Entry`` and the
-locks that cover the resource. Dead properties are not stored (see proppatch.py).
+locks that cover the resource, or is one of its dead properties (``deadprops.py``), which
+the caller read from the state store and which are written back exactly as stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gateway.fs.listing import Entry
@@ -45,11 +46,13 @@ SUPPORTEDLOCK = "".join(
 
 @dataclass(frozen=True, slots=True)
 class Resource:
-    """One PROPFIND answer: what the href names, and the locks covering it."""
+    """One PROPFIND answer: what the href names, the locks covering it and its dead
+    properties (``{"{ns}name": element XML}``)."""
 
     href: str
     entry: Entry
     locks: Sequence[ActiveLock] = ()
+    dead: Mapping[str, str] = field(default_factory=dict)
 
 
 def _http_date(when: datetime | None) -> str | None:
@@ -84,8 +87,9 @@ LIVE: dict[str, Callable[[Resource], str | None]] = {
 
 
 def names_of(resource: Resource) -> list[str]:
-    """Every property the resource has (for propname)."""
-    return [name for name, render in LIVE.items() if render(resource) is not None]
+    """Every property the resource has (for propname and allprop): live, then dead."""
+    live = [name for name, render in LIVE.items() if render(resource) is not None]
+    return [*live, *(name for name in resource.dead if name not in LIVE)]
 
 
 def activelock(lock: ActiveLock) -> str:
@@ -120,10 +124,12 @@ def render(resource: Resource, names: Iterable[str], *, values: bool = True) -> 
     for name in dict.fromkeys(names):  # drop duplicates, keep order
         renderer = LIVE.get(name)
         value = renderer(resource) if renderer else None
-        if value is None:
-            missing.append(element(name))
-        else:
+        if value is not None:
             found.append(element(name, value if values else ""))
+        elif renderer is None and name in resource.dead:
+            found.append(resource.dead[name] if values else element(name))
+        else:
+            missing.append(element(name))
     stats = []
     if found or not missing:
         stats.append(propstat(found, 200))

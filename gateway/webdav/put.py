@@ -63,7 +63,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
         raise PreconditionFailed("precondition failed: the object's ETag or date differs")
     service = request.app[LOCKS]
     tokens = await service.check_write(request, share, path, etag=info.etag if info else None)
-    under_lock = bool(tokens) and service.created_under_lock(share, path, tokens)
+    under_lock = bool(tokens) and await service.created_under_lock(share, path, tokens)
     if info is not None and not share.is_noise(path):
         refuse(policy.may_overwrite(share.policy, info.size, under_lock))
     written = await ops.write_file(
@@ -77,5 +77,5 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     )
     if tokens and (info is None or info.size == 0):
         # A placeholder filled under a lock may be rewritten with the token until UNLOCK.
-        service.note_created(share, path, tokens)
+        await service.note_created(share, path, tokens)
     return web.Response(status=201 if info is None else 204, headers=validators(written))

@@ -183,7 +183,7 @@ async def test_a_lock_below_the_collection_blocks_its_delete(aiohttp_client: Any
     assert set(store.objects) == {"d/", "d/a", "d/b"}
     assert (await client.delete("/d/", headers={"If": f"</d/a> ({token})"})).status == 204
     assert store.objects == {}
-    assert locks_of(app).discover(share_of(app), DavPath(("d", "a"))) == []
+    assert await locks_of(app).discover(share_of(app), DavPath(("d", "a"))) == []
 
 
 # ---- client noise -----------------------------------------------------------------------------

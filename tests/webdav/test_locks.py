@@ -28,8 +28,9 @@ from gateway.settings import (
     Source,
     build_settings,
 )
+from gateway.state import MemoryState
 from gateway.webdav.lockmethods import parse_timeout
-from gateway.webdav.lockservice import LockService, lock_url
+from gateway.webdav.lockservice import LockService
 from tests.apps import app_for
 from tests.memorystore import MemoryStore
 from tests.webdav.davxml import D, activelock, lock_body, multistatus
@@ -350,15 +351,28 @@ def request_for(path: str, if_header: str | None = None):  # type: ignore[no-unt
     return make_mocked_request("DELETE", path, headers=headers)
 
 
-def take(service: LockService, share: Share, path: str, *, depth: str = "0",
-         exclusive: bool = True, timeout: int | None = 600) -> str:
-    return service.lock(share, p(path), is_dir=path.endswith("/"), exclusive=exclusive,
-                        depth=depth, owner="", timeout=timeout).token
+class Clock:
+    """A wall clock the test moves forward (MemoryState's ``clock``)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def take(service: LockService, share: Share, path: str, *, depth: str = "0",
+               exclusive: bool = True, timeout: int | None = 600,  # noqa: ASYNC109
+               ) -> str:
+    lock = await service.lock(share, p(path), is_dir=path.endswith("/"), exclusive=exclusive,
+                              depth="infinity" if depth == "infinity" else "0", owner="",
+                              timeout=timeout)
+    return lock.token
 
 
 async def test_check_write_recursive_sees_locks_below(share: Share) -> None:
     service = LockService()
-    token = take(service, share, "/d/sub/f")
+    token = await take(service, share, "/d/sub/f")
     with pytest.raises(Locked):
         await service.check_write(request_for("/d/"), share, p("/d/"), recursive=True)
     assert await service.check_write(request_for("/d/"), share, p("/d/")) == set()
@@ -368,7 +382,7 @@ async def test_check_write_recursive_sees_locks_below(share: Share) -> None:
 
 async def test_check_write_returns_the_submitted_tokens_covering_the_path(share: Share) -> None:
     service = LockService()
-    token = take(service, share, "/d/", depth="infinity")
+    token = await take(service, share, "/d/", depth="infinity")
     request = request_for("/d/f", f"(<{token}>)")
     assert await service.check_write(request, share, p("/d/f")) == {token}
 
@@ -389,37 +403,37 @@ async def test_untagged_conditions_do_not_apply_to_another_resource(share: Share
     await service.check_write(request, share, p("/dst"), etag=None)
 
 
-def test_created_under_lock_lasts_until_unlock(share: Share) -> None:
+async def test_created_under_lock_lasts_until_unlock(share: Share) -> None:
     service = LockService()
-    token = take(service, share, "/new")
-    assert not service.created_under_lock(share, p("/new"), {token})
-    service.note_created(share, p("/new"), {token})
-    assert service.created_under_lock(share, p("/new"), {token})
-    assert not service.created_under_lock(share, p("/new"), {"urn:uuid:other"})
-    assert not service.created_under_lock(share, p("/other"), {token})
-    assert service.unlock(share, p("/new"), token)
-    assert not service.created_under_lock(share, p("/new"), {token})
+    token = await take(service, share, "/new")
+    assert not await service.created_under_lock(share, p("/new"), {token})
+    await service.note_created(share, p("/new"), {token})
+    assert await service.created_under_lock(share, p("/new"), {token})
+    assert not await service.created_under_lock(share, p("/new"), {"urn:uuid:other"})
+    assert not await service.created_under_lock(share, p("/other"), {token})
+    assert await service.unlock(share, p("/new"), token)
+    assert not await service.created_under_lock(share, p("/new"), {token})
 
 
-def test_forget_and_move_drop_the_locks(share: Share) -> None:
+async def test_forget_drops_the_locks(share: Share) -> None:
     service = LockService()
-    take(service, share, "/a/b")
-    take(service, share, "/a/", depth="0")
-    take(service, share, "/c")
-    service.forget(share, p("/c"), recursive=False)
-    assert service.discover(share, p("/c")) == []
-    service.move(share, p("/a/"), p("/z/"))
-    assert service.discover(share, p("/a/b")) == []
-    assert service.discover(share, p("/a/")) == []
+    await take(service, share, "/a/b")
+    await take(service, share, "/a/", depth="0")
+    await take(service, share, "/c")
+    await service.forget(share, p("/c"), recursive=False)
+    assert await service.discover(share, p("/c")) == []
+    await service.forget(share, p("/a/"), recursive=True)  # MOVE's source
+    assert await service.discover(share, p("/a/b")) == []
+    assert await service.discover(share, p("/a/")) == []
 
 
-def test_expired_locks_disappear(share: Share) -> None:
-    service = LockService()
-    token = take(service, share, "/f")
-    lock = service.manager.get_lock(token)
-    lock["expire"] = time.time() - 1  # the clock moved past the timeout
-    assert service.discover(share, p("/f")) == []
-    assert take(service, share, "/f")
+async def test_expired_locks_disappear(share: Share) -> None:
+    clock = Clock()
+    service = LockService(MemoryState(clock))
+    await take(service, share, "/f")
+    clock.now += 601  # the clock moved past the timeout
+    assert await service.discover(share, p("/f")) == []
+    assert await take(service, share, "/f")
 
 
 async def test_propfind_after_unlock_shows_no_lock(client: TestClient) -> None:
@@ -431,10 +445,11 @@ async def test_propfind_after_unlock_shows_no_lock(client: TestClient) -> None:
 
 
 async def test_an_expired_lock_below_does_not_break_a_recursive_check(share: Share) -> None:
-    service = LockService()
-    token = take(service, share, "/d/sub/f")
-    take(service, share, "/d/sub/g")
-    service.manager.get_lock(token)["expire"] = time.time() - 1
+    clock = Clock()
+    service = LockService(MemoryState(clock))
+    await take(service, share, "/d/sub/f", timeout=60)
+    await take(service, share, "/d/sub/g")
+    clock.now += 61
     with pytest.raises(Locked, match="g"):
         await service.check_write(request_for("/d/"), share, p("/d/"), recursive=True)
 
@@ -490,7 +505,7 @@ async def test_lock_on_an_unmapped_url_then_put_with_the_token(
     assert store.objects["litmus/fresh"].data == b"two"
 
 
-def test_locks_belong_to_keys_so_prefix_jails_never_collide() -> None:
+async def test_locks_belong_to_keys_so_prefix_jails_never_collide() -> None:
     """Two users jailed to different prefixes see the same href for different objects;
     two mounts of the same keys see the same objects. Locks follow the objects."""
     engine, store = Engine(EngineSettings()), MemoryStore()
@@ -501,11 +516,11 @@ def test_locks_belong_to_keys_so_prefix_jails_never_collide() -> None:
     alice, bob, alice_again = share("/", "alice/"), share("/", "bob/"), share("/x/", "alice/")
     doc = DavPath(("doc.txt",))
     locks = LockService()
-    locks.lock(alice, doc, is_dir=False, exclusive=True, depth="0", owner="", timeout=60)
-    assert locks.manager.get_url_lock_list(lock_url(bob, doc)) == []
-    locks.lock(bob, doc, is_dir=False, exclusive=True, depth="0", owner="", timeout=60)
+    await locks.lock(alice, doc, is_dir=False, exclusive=True, depth="0", owner="", timeout=60)
+    assert await locks.discover(bob, doc) == []
+    await locks.lock(bob, doc, is_dir=False, exclusive=True, depth="0", owner="", timeout=60)
     with pytest.raises(Locked):
-        locks.lock(alice_again, doc, is_dir=False, exclusive=True, depth="0", owner="",
+        await locks.lock(alice_again, doc, is_dir=False, exclusive=True, depth="0", owner="",
                    timeout=60)
 
 
@@ -580,24 +595,27 @@ async def test_the_timeout_cap_is_a_flag_and_refreshes_keep_to_it(capped: TestCl
     assert activelock(body).findtext(f"{D}timeout") == "Second-7200"
 
 
-def test_expired_locks_count_toward_no_cap(share: Share) -> None:
-    service = LockService(CAPS)
-    tokens = [take(service, share, f"/f{i}") for i in range(3)]
+async def test_expired_locks_count_toward_no_cap(share: Share) -> None:
+    clock = Clock()
+    service = LockService(MemoryState(clock), CAPS)
+    await take(service, share, "/f0", timeout=60)
+    for i in range(1, 3):
+        await take(service, share, f"/f{i}")
     with pytest.raises(InsufficientStorage):
-        take(service, share, "/f3")
-    service.manager.get_lock(tokens[0])["expire"] = time.time() - 1
-    assert take(service, share, "/f3")
+        await take(service, share, "/f3")
+    clock.now += 61
+    assert await take(service, share, "/f3")
 
 
-def test_the_user_cap_counts_each_user_apart(share: Share) -> None:
-    service = LockService(CAPS)
+async def test_the_user_cap_counts_each_user_apart(share: Share) -> None:
+    service = LockService(limits=CAPS)
     for i in range(3):
-        service.lock(share, p(f"/a{i}"), is_dir=False, exclusive=True, depth="0", owner="",
+        await service.lock(share, p(f"/a{i}"), is_dir=False, exclusive=True, depth="0", owner="",
                      timeout=60, principal="ann")
     with pytest.raises(InsufficientStorage, match="ann holds 3 locks"):
-        service.lock(share, p("/a3"), is_dir=False, exclusive=True, depth="0", owner="",
+        await service.lock(share, p("/a3"), is_dir=False, exclusive=True, depth="0", owner="",
                      timeout=60, principal="ann")
-    service.lock(share, p("/a3"), is_dir=False, exclusive=True, depth="0", owner="",
+    await service.lock(share, p("/a3"), is_dir=False, exclusive=True, depth="0", owner="",
                  timeout=60, principal="ben")
 
 
@@ -621,19 +639,19 @@ async def test_lock_roots_show_in_the_asking_user_s_view() -> None:
 
     whole, jailed = share("/s/", ""), share("/s/", "jail/")
     locks = LockService()
-    locks.lock(whole, p("/jail/d/"), is_dir=True, exclusive=False, depth="infinity",
+    await locks.lock(whole, p("/jail/d/"), is_dir=True, exclusive=False, depth="infinity",
                owner="", timeout=60, principal="ann")
-    assert [lk.root for lk in locks.discover(jailed, p("/d/f"))] == ["/s/d/"]
-    assert [lk.root for lk in locks.discover(whole, p("/jail/d/f"))] == ["/s/jail/d/"]
-    locks.lock(jailed, p("/mine"), is_dir=False, exclusive=True, depth="0", owner="",
+    assert [lk.root for lk in await locks.discover(jailed, p("/d/f"))] == ["/s/d/"]
+    assert [lk.root for lk in await locks.discover(whole, p("/jail/d/f"))] == ["/s/jail/d/"]
+    await locks.lock(jailed, p("/mine"), is_dir=False, exclusive=True, depth="0", owner="",
                timeout=60, principal="bob")
-    assert [lk.root for lk in locks.discover(jailed, p("/mine"))] == ["/s/mine"]
-    assert [lk.root for lk in locks.discover(whole, p("/jail/mine"))] == ["/s/jail/mine"]
+    assert [lk.root for lk in await locks.discover(jailed, p("/mine"))] == ["/s/mine"]
+    assert [lk.root for lk in await locks.discover(whole, p("/jail/mine"))] == ["/s/jail/mine"]
     # A lock above the jail covers the whole view: it shows as the view's root.
     above = LockService()
-    above.lock(whole, p("/"), is_dir=True, exclusive=True, depth="infinity", owner="",
+    await above.lock(whole, p("/"), is_dir=True, exclusive=True, depth="infinity", owner="",
                timeout=60, principal="ann")
-    assert [lk.root for lk in above.discover(jailed, p("/d/f"))] == ["/s/"]
+    assert [lk.root for lk in await above.discover(jailed, p("/d/f"))] == ["/s/"]
     with pytest.raises(Locked) as refused:
         await above.check_write(request_for("/s/d/f"), jailed, p("/d/f"))
     assert "jail" not in refused.value.message
