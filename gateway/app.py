@@ -13,10 +13,8 @@ from gateway.auth import ACCESS, Access, authenticate, authorize
 from gateway.auth.basic import Authenticator
 from gateway.auth.proxies import TrustedProxies
 from gateway.engine import Engine
-from gateway.engine.diskcache import open_disk_cache
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, status_for
 from gateway.fs.mounts import needs_root, root_share
-from gateway.fs.noise import NoiseArea
 from gateway.fs.paths import DavPath, decode_path, split_target, strip_mount
 from gateway.fs.share import Share
 from gateway.http import MAX_RANGES
@@ -96,8 +94,6 @@ class Gateway:
 
     async def close(self) -> None:
         await self.engine.close()
-        if self.engine.blocks.disk is not None:  # after the engine: its last blocks land
-            await self.engine.blocks.disk.close()
         for store in self.stores:
             await store.close()
         await self.state.close()
@@ -106,42 +102,29 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
-def build_gateway(
-    settings: Settings, stores: list[ObjectStore], state: StateStore | None = None
-) -> Gateway:
-    """The engine, shares and front-ends over open stores (one per share, in order) and
-    the state store (a fresh ``memory`` one by default)."""
-    state = state if state is not None else MemoryState()
+def build_gateway(settings: Settings, stores: list[ObjectStore]) -> Gateway:
+    """The engine, shares and front-ends over open stores (one per share, in order)."""
     engine = Engine(settings.engine)
-    # Cache invalidation always; a state other processes share guards creates too.
-    engine.use_state(state, shared=not isinstance(state, MemoryState))
     metrics = Metrics()
     stores = [
         metrics.instrument(s.mount, store)
         for s, store in zip(settings.shares, stores, strict=True)
     ]
     shares = [
-        Share(share_settings, engine.view(store, connection_limit(share_settings)),
-              NoiseArea(state, f"{store.description} {share_settings.mount}"))
+        Share(share_settings, engine.view(store, connection_limit(share_settings)))
         for share_settings, store in zip(settings.shares, stores, strict=True)
     ]
     shares.sort(key=lambda s: len(s.mount_parts), reverse=True)
     if needs_root(settings.shares):  # "/" lists the shares (last: the shortest mount)
         shares.append(root_share(engine, settings.shares))
-    gateway = Gateway(settings, engine, shares, stores, metrics=metrics, state=state)
+    gateway = Gateway(settings, engine, shares, stores, metrics=metrics)
     return gateway
 
 
 async def open_gateway(settings: Settings) -> Gateway:
     """Open the state store and every share's store and check they answer; raise a domain
-    error if not. The --cache directory is taken first: refused before anything opens."""
-    disk = open_disk_cache(settings.engine)
-    try:
-        state = await open_state(settings.server.state)
-    except BaseException:
-        if disk is not None:
-            await disk.close()
-        raise
+    error if not."""
+    state = await open_state(settings.server.state)
     stores: list[ObjectStore] = []
     try:
         for share_settings in settings.shares:
@@ -152,12 +135,9 @@ async def open_gateway(settings: Settings) -> Gateway:
         for store in stores:
             await store.close()
         await state.close()
-        if disk is not None:
-            await disk.close()
         raise
-    gateway = build_gateway(settings, stores, state)
-    if disk is not None:
-        gateway.engine.blocks.use_disk(disk)
+    gateway = build_gateway(settings, stores)
+    gateway.state = state
     return gateway
 
 
@@ -223,6 +203,5 @@ def make_app(gateway: Gateway) -> web.Application:
         await gateway.close()
 
     app.cleanup_ctx.append(lifecycle)
-    # [\s\S]: a decoded %0A must reach dispatch (a clear 400), not fall through to a 404.
-    app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch, expect_handler=expect_continue)
+    app.router.add_route("*", "/{tail:.*}", dispatch, expect_handler=expect_continue)
     return app
