@@ -17,7 +17,9 @@ then, the operation's answer stands and one log line says the properties did not
 from __future__ import annotations
 
 import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Awaitable
+from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
@@ -25,8 +27,32 @@ from gateway.errors import StateUnavailable
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.state import PROPS_MAX_BYTES, StateStore
+from gateway.webdav.xml import escape, qname
 
 log = logging.getLogger(__name__)
+
+XML_NS = "http://www.w3.org/XML/1998/namespace"  # xml:lang, xml:space: never redeclared
+
+
+def stored_xml(elem: ET.Element) -> str:
+    """A property element as stored and returned: compact XML carrying its own namespace
+    declarations, so it can be written into any answer as it is. ``xml:lang`` and the
+    other ``xml:`` attributes keep their reserved prefix (RFC 4918 section 4.3 asks that
+    xml:lang be kept; binding another prefix to that namespace would make the whole
+    PROPFIND answer malformed)."""
+    tag, decl = qname(elem.tag)
+    attrs = []
+    for i, (name, value) in enumerate(elem.attrib.items()):
+        if name.startswith("{" + XML_NS + "}"):
+            attr, attr_decl = "xml:" + name.partition("}")[2], ""
+        else:
+            attr, attr_decl = qname(name, f"a{i}")
+        attrs.append(f"{attr_decl} {attr}={quoteattr(value)}")
+    inner = escape(elem.text or "") + "".join(
+        stored_xml(child) + escape(child.tail or "") for child in elem
+    )
+    head = f"<{tag}{decl}{''.join(attrs)}"
+    return f"{head}/>" if not inner else f"{head}>{inner}</{tag}>"
 
 
 class DeadProps:

@@ -300,3 +300,14 @@ async def test_a_state_store_down_is_a_503_for_proppatch_not_for_propfind(
     assert set(multistatus(await resp.read())) == {"/", "/doc.txt", "/dir/"}
     state.down = False
     assert (await props_of(client, "/doc.txt", COLOR))[COLOR].text == "red"
+
+
+async def test_xml_lang_is_kept_and_the_answer_stays_well_formed(client: TestClient) -> None:
+    """RFC 4918 (4.3) asks that xml:lang be kept; rebinding its namespace to another
+    prefix would make every PROPFIND of the folder malformed."""
+    body = update(f'<x:color xmlns:x="{NS}" xml:lang="fr">rouge</x:color>')
+    assert (await proppatch(client, "/doc.txt", body))[0] == 207
+    found = await props_of(client, "/doc.txt", COLOR)
+    assert found[COLOR].get("{http://www.w3.org/XML/1998/namespace}lang") == "fr"
+    resp = await client.request("PROPFIND", "/", headers={"Depth": "1"})
+    assert multistatus(await resp.read())["/doc.txt"].ok()[COLOR].text == "rouge"
