@@ -15,6 +15,7 @@ from gateway.auth.proxies import TrustedProxies
 from gateway.engine import Engine
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, status_for
 from gateway.fs.mounts import needs_root, root_share
+from gateway.fs.noise import NoiseArea
 from gateway.fs.paths import DavPath, decode_path, split_target, strip_mount
 from gateway.fs.share import Share
 from gateway.http import MAX_RANGES
@@ -102,22 +103,29 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
-def build_gateway(settings: Settings, stores: list[ObjectStore]) -> Gateway:
-    """The engine, shares and front-ends over open stores (one per share, in order)."""
+def build_gateway(
+    settings: Settings, stores: list[ObjectStore], state: StateStore | None = None
+) -> Gateway:
+    """The engine, shares and front-ends over open stores (one per share, in order) and
+    the state store (a fresh ``memory`` one by default)."""
+    state = state if state is not None else MemoryState()
     engine = Engine(settings.engine)
+    # Cache invalidation always; a state other processes share guards creates too.
+    engine.use_state(state, shared=not isinstance(state, MemoryState))
     metrics = Metrics()
     stores = [
         metrics.instrument(s.mount, store)
         for s, store in zip(settings.shares, stores, strict=True)
     ]
     shares = [
-        Share(share_settings, engine.view(store, connection_limit(share_settings)))
+        Share(share_settings, engine.view(store, connection_limit(share_settings)),
+              NoiseArea(state, f"{store.description} {share_settings.mount}"))
         for share_settings, store in zip(settings.shares, stores, strict=True)
     ]
     shares.sort(key=lambda s: len(s.mount_parts), reverse=True)
     if needs_root(settings.shares):  # "/" lists the shares (last: the shortest mount)
         shares.append(root_share(engine, settings.shares))
-    gateway = Gateway(settings, engine, shares, stores, metrics=metrics)
+    gateway = Gateway(settings, engine, shares, stores, metrics=metrics, state=state)
     return gateway
 
 
@@ -136,9 +144,7 @@ async def open_gateway(settings: Settings) -> Gateway:
             await store.close()
         await state.close()
         raise
-    gateway = build_gateway(settings, stores)
-    gateway.state = state
-    return gateway
+    return build_gateway(settings, stores, state)
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:

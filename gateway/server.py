@@ -207,7 +207,7 @@ async def serve(
     runner = web.AppRunner(app, **runner_options(app))
     await runner.setup()
     readiness = Readiness([(s.mount, store) for s, store in
-                           zip(settings.shares, gateway.stores, strict=True)])
+                           zip(settings.shares, gateway.stores, strict=True)], gateway.state)
     admin_runner: web.AppRunner | None = None
     try:
         site = GuardedSite(runner, server.host, server.port, app[LIMITS], context,

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from gateway.engine.blocks import BlockCache, BlockKey
 from gateway.engine.budget import MemoryBudget
 from gateway.engine.counters import Counters
+from gateway.engine.events import CacheEvents
 from gateway.engine.guard import ProcessWriteGuard, WriteGuard
 from gateway.engine.tuning import Tuning
 from gateway.settings import EngineSettings
@@ -67,6 +68,8 @@ class Shared:
         self.fetch_slots = asyncio.Semaphore(tuning.max_fetches)
         # One creator of a new name at a time; several processes would share one instead.
         self.write_guard: WriteGuard = ProcessWriteGuard()
+        # Writes told to every process's caches once a state store is attached (Engine).
+        self.events = CacheEvents()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
 
@@ -100,6 +103,7 @@ class Shared:
         self.blocks.clear()
 
     async def close(self) -> None:
+        self.events.detach()
         for task in list(self._tasks):
             task.cancel()
         await self.wait_idle()

@@ -89,6 +89,19 @@ class MetadataCache:
                 for page_key in pages:
                     self._pages.pop(page_key, None)
 
+    def invalidate_prefix(self, prefix: str) -> None:
+        """Forget every key under ``prefix`` and every listing page that could show one
+        (those of its ancestors and those under it). Costs a pass over the cache: it
+        answers another process's tree operation, not every write."""
+        for key in [k for k in self._infos if k.startswith(prefix)]:
+            self._infos.pop(key, None)
+        self.invalidate_listings(prefix)
+        for page_prefix in [p for p in self._by_prefix if p.startswith(prefix)]:
+            pages = self._by_prefix.pop(page_prefix)
+            self._indexed -= len(pages)
+            for page_key in pages:
+                self._pages.pop(page_key, None)
+
     def clear(self) -> None:
         self._infos.clear()
         self._pages.clear()

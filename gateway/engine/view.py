@@ -7,7 +7,8 @@ read, and ``put``, ``copy``, ``delete``, ``delete_many``, ``write_stream`` to wr
 Every write keeps the caches true at once: the written key's metadata is learnt (or
 forgotten), its negative entry, every listing page that could show it and the blocks of
 its other versions are dropped; so the next PROPFIND, listing or GET through this
-gateway sees it.
+gateway sees it. The write is then published to every other process's caches
+(``gateway.engine.events``), which drop what they knew of the key at once.
 
 A create-only write (``create_only``) commits under the engine's write guard, with the
 store's own create-only condition: of two creators of one new name, exactly one wins and
@@ -62,6 +63,7 @@ class StoreView:
         # Guarded names are per store: two shares over one bucket guard the same keys.
         self._guard_scope = store.description
         self._opening: dict[str, _Opening] = {}
+        engine.events.register(self)
 
     def __repr__(self) -> str:
         return f"StoreView({self.store.description})"
@@ -132,6 +134,21 @@ class StoreView:
         self.meta.invalidate(key)
         self.engine.blocks.retire_object(self.id, key)
 
+    def forget(self, key: str, prefix: bool) -> None:
+        """Another process wrote ``key`` (with ``prefix``: keys under it): drop what is
+        known of it here."""
+        if prefix:
+            self.meta.invalidate_prefix(key)
+        else:
+            self.invalidate(key)
+
+    def forget_everything(self) -> None:
+        """Events may have been missed: ask the store again about everything."""
+        self.meta.clear()
+
+    async def _publish(self, key: str, *, prefix: bool = False) -> None:
+        await self.engine.events.publish(self, key, prefix=prefix)
+
     def object_changed(self, key: str, etag: str) -> None:
         """A read found ``key`` no longer at ``etag``: forget that version."""
         known = self.meta.info(key)
@@ -174,7 +191,9 @@ class StoreView:
         with self._creating(key):
             async with self._commit_guard(key, create_only):
                 info = await self.store.put(key, data, content_type, if_none_match=create_only)
-        return self._written(info)
+        self._written(info)
+        await self._publish(key)
+        return info
 
     async def write_stream(
         self,
@@ -202,7 +221,9 @@ class StoreView:
                 max_in_flight=max_in_flight,
                 commit_guard=self._commit_guard(key, create_only),
             )
-        return self._written(info)
+        self._written(info)
+        await self._publish(key)
+        return info
 
     async def copy(self, src: str, dst: str, *, create_only: bool = False) -> ObjectInfo:
         """A server-side copy of ``src`` to ``dst``; ``create_only`` refuses (Exists) if
@@ -210,11 +231,14 @@ class StoreView:
         with self._creating(dst):
             async with self._commit_guard(dst, create_only):
                 info = await self.store.copy(src, dst, if_none_match=create_only)
-        return self._written(info)
+        self._written(info)
+        await self._publish(dst)
+        return info
 
     async def delete(self, key: str) -> None:
         await self.store.delete(key)
         self.invalidate(key)
+        await self._publish(key)
 
     async def delete_many(self, keys: list[str]) -> dict[str, str]:
         """One DeleteObjects call; returns the keys the store refused, with its reason.
@@ -224,6 +248,9 @@ class StoreView:
         finally:
             for key in keys:
                 self.invalidate(key)
+            if keys:  # one event for the batch: what lies under the keys' common prefix
+                common = min(keys)[: _shared_length(min(keys), max(keys))]
+                await self._publish(common, prefix=len(keys) > 1)
 
     # ---- reads -------------------------------------------------------------------------
     async def open(self, key: str, info: ObjectInfo | None = None) -> OpenRead:
@@ -330,6 +357,15 @@ class StoreView:
                 self.ctx.slots.release()
                 raise
             await asyncio.sleep(backoff_delay(failures, engine.tuning))
+
+
+def _shared_length(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share (of the least and greatest keys
+    of a batch: every key of it shares them)."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _store_connections(store: ObjectStore) -> int:

@@ -3,20 +3,21 @@
 macOS writes AppleDouble ``._name`` files and ``.DS_Store``; Windows writes
 ``desktop.ini`` and ``Thumbs.db``; Finder probes a fixed list of names at every mount.
 
-By default those files are accepted into a small per-share noise area, in memory, for a
+By default those files are accepted into a small per-share noise area on the state store
+(``--state``: this process's memory, or Redis shared by every process and replica), for a
 short time instead of being written to the bucket: never listed, never stored, evicted
-after a TTL or when the area is full. Finder reads its ``._name`` files back at once, and
-refusing the write breaks the copy (error -36). Bodies larger than ``max_body`` are
-accepted and dropped (their metadata is kept, so the follow-up PROPFIND still answers).
+after a TTL or when the area is full (the entries put longest ago first). Finder reads its
+``._name`` files back at once, and refusing the write breaks the copy (error -36). Bodies
+larger than ``max_body`` are accepted and dropped (their metadata is kept, so the follow-up
+PROPFIND still answers).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from cachetools import TTLCache
-
+from gateway.state import NOISE_LIMITS, MemoryState, NoiseLimits, StateStore
+from gateway.state import NoiseFile as HeldFile
 from gateway.storage.base import ObjectInfo
 
 _EXACT = frozenset(
@@ -49,41 +50,55 @@ def is_client_noise(name: str) -> bool:
 
 
 
-
-KiB = 1024
-MiB = 1024 * KiB
-ENTRY_OVERHEAD = 512  # bytes charged per entry, so the byte cap also caps the entry count
-
-
 @dataclass(frozen=True, slots=True)
 class NoiseFile:
     info: ObjectInfo
     data: bytes | None  # None: the body was larger than max_body and was dropped
 
 
-def _size(held: NoiseFile) -> int:
-    return ENTRY_OVERHEAD + (len(held.data) if held.data is not None else 0)
+def _file(held: HeldFile) -> NoiseFile:
+    info = ObjectInfo(
+        key=held.key,
+        size=held.size,
+        etag=held.etag,
+        last_modified=held.last_modified,
+        content_type=held.content_type,
+    )
+    return NoiseFile(info, held.data)
 
 
 class NoiseArea:
-    """Client-noise files by object key, bounded in entries, bytes and time."""
+    """One share's client-noise files, kept on the state store (``StateStore.noise_*``) so
+    every process and replica sees them: bounded in bytes (``ENTRY_OVERHEAD`` charged per
+    entry, so in entries too) and time, bodies over ``max_body`` kept as metadata only.
+
+    ``scope`` names the share in the state store (each share has an area of its own);
+    without a state store the area is a private in-memory one. The calls raise
+    ``StateUnavailable`` (503) while a shared state store cannot be reached.
+    """
 
     def __init__(
         self,
-        ttl: float = 600.0,
-        max_bytes: int = 16 * MiB,
-        max_body: int = 1 * MiB,
+        state: StateStore | None = None,
+        scope: str = "",
+        limits: NoiseLimits = NOISE_LIMITS,
     ) -> None:
-        self.max_body = max_body
-        self._files: TTLCache[str, NoiseFile] = TTLCache(max_bytes, ttl, getsizeof=_size)
+        self.state: StateStore = state if state is not None else MemoryState()
+        self.scope = scope
+        self.limits = limits
 
-    def __len__(self) -> int:
-        return len(self._files)
+    @property
+    def max_body(self) -> int:
+        return self.limits.max_body
 
-    def get(self, key: str) -> NoiseFile | None:
-        return self._files.get(key)
+    async def count(self) -> int:
+        return await self.state.noise_count(self.scope)
 
-    def keep(
+    async def get(self, key: str) -> NoiseFile | None:
+        held = await self.state.noise_get(self.scope, key)
+        return _file(held) if held is not None else None
+
+    async def keep(
         self,
         key: str,
         data: bytes | None,
@@ -92,26 +107,16 @@ class NoiseArea:
         content_type: str | None = None,
     ) -> ObjectInfo:
         """Keep a file (``data`` None or over ``max_body``: metadata only)."""
-        if data is not None and len(data) > self.max_body:
-            data = None
-        info = ObjectInfo(
-            key=key,
-            size=size,
-            etag=etag,
-            last_modified=datetime.now(UTC).replace(microsecond=0),
-            content_type=content_type,
+        held = await self.state.noise_put(
+            self.scope, key, data, size=size, etag=etag, content_type=content_type,
+            limits=self.limits,
         )
-        self._files.pop(key, None)
-        self._files[key] = NoiseFile(info, data)
-        return info
+        return _file(held).info
 
-    def drop(self, key: str) -> bool:
-        return self._files.pop(key, None) is not None
+    async def drop(self, key: str) -> bool:
+        return await self.state.noise_drop(self.scope, key)
 
-    def move(self, src: str, dst: str) -> ObjectInfo | None:
-        """Rename a held file; None if ``src`` is not held."""
-        held = self._files.pop(src, None)
-        if held is None:
-            return None
-        info = held.info
-        return self.keep(dst, held.data, info.size, info.etag, info.content_type)
+    async def move(self, src: str, dst: str) -> ObjectInfo | None:
+        """Rename a held file (a fresh TTL); None if ``src`` is not held."""
+        held = await self.state.noise_move(self.scope, src, dst, limits=self.limits)
+        return _file(held).info if held is not None else None

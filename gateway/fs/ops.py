@@ -5,7 +5,8 @@ caller). Every write goes through the share's ``StoreView``, which keeps its cac
 (metadata, listings, negative entries), so the next PROPFIND, listing or GET through this
 gateway sees it.
 
-Client noise (``Share.is_noise``) is written to the share's noise area, never the store.
+Client noise (``Share.is_noise``) is written to the share's noise area (on the state
+store: every process sees it), never the store.
 Collections are handled under their EXACT ``dir/`` prefix: ``dir2`` and ``dir-x`` are other
 names, never touched. Tree operations are capped at ``MAX_TREE`` objects per request and
 refuse before changing anything past it.
@@ -98,21 +99,22 @@ async def _hold(
                 kept = None
     check_length(size, expected_size, ended=True)
     data = b"".join(kept) if kept is not None else None
-    return share.noise.keep(share.key(path), data, size, f'"{digest.hexdigest()}"', content_type)
+    return await share.noise.keep(share.key(path), data, size, f'"{digest.hexdigest()}"',
+                                  content_type)
 
 
 async def create_empty(share: Share, path: DavPath, content_type: str | None = None
                        ) -> ObjectInfo:
     """A zero-byte file (a placeholder: the next PUT may replace it)."""
     if share.is_noise(path):
-        return share.noise.keep(share.key(path), b"", 0, f'"{hashlib.md5(b"").hexdigest()}"',
-                                content_type)
+        return await share.noise.keep(share.key(path), b"", 0,
+                                      f'"{hashlib.md5(b"").hexdigest()}"', content_type)
     return await share.view.put(share.key(path), b"", content_type)
 
 
 async def delete_file(share: Share, path: DavPath) -> None:
     if share.is_noise(path):
-        if not share.noise.drop(share.key(path)):
+        if not await share.noise.drop(share.key(path)):
             raise NotFound(f"{share.href(path)} does not exist")
         return
     await share.view.delete(share.key(path))
@@ -149,12 +151,13 @@ async def transfer_file(
             result = await share.view.copy(info.key, dst_key, create_only=create_only)
     else:
         if src_aside:
-            held = share.noise_file(src)
+            held = await share.noise_file(src)
             data = held.data if held is not None else None
         else:
             data = await _read_small(share, info, share.noise.max_body)
         if dst_aside:
-            result = share.noise.keep(dst_key, data, info.size, info.etag, info.content_type)
+            result = await share.noise.keep(dst_key, data, info.size, info.etag,
+                                            info.content_type)
         else:
             if data is None:
                 raise Conflict(

@@ -17,7 +17,8 @@ from gateway.settings import Policy, ShareSettings
 class Share:
     settings: ShareSettings
     view: StoreView
-    noise: NoiseArea = field(default_factory=NoiseArea)  # client noise kept out of the store
+    # Client noise kept out of the store; the composition root puts it on the state store.
+    noise: NoiseArea = field(default_factory=NoiseArea)
 
     @property
     def mount(self) -> str:
@@ -87,9 +88,10 @@ class Share:
             path.name
         )
 
-    def noise_file(self, path: DavPath) -> NoiseFile | None:
-        """The noise area file at ``path`` (a path for which ``is_noise`` is true)."""
-        return None if path.trailing_slash else self.noise.get(self.key(path))
+    async def noise_file(self, path: DavPath) -> NoiseFile | None:
+        """The noise area file at ``path`` (a path for which ``is_noise`` is true);
+        ``StateUnavailable`` (503) while a shared state store cannot be reached."""
+        return None if path.trailing_slash else await self.noise.get(self.key(path))
 
     async def is_dir(self, path: DavPath) -> bool:
         """A directory exists if anything (its marker included) lies under its prefix."""
@@ -103,7 +105,7 @@ class Share:
         if path.is_root:
             return Entry("", True)
         if self.is_noise(path):  # answered without a store call
-            held = self.noise_file(path)
+            held = await self.noise_file(path)
             if held is None:
                 raise NotFound(f"{self.href(path)} does not exist")
             return Entry.file(path.name, held.info)

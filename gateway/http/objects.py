@@ -173,7 +173,7 @@ def raw_query(request: web.Request) -> str:
 async def get_path(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     """GET/HEAD on any path: object, directory redirect, or 404."""
     if share.is_noise(path):  # client noise: the share's noise area, never the store
-        held = share.noise_file(path)
+        held = await share.noise_file(path)
         if held is None or held.data is None:
             raise NotFound(f"{share.href(path)} does not exist")
         headers = {

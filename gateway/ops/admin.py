@@ -2,8 +2,9 @@
 
 On its own port (default 127.0.0.1:9180) so that no key in any bucket can collide with
 these paths and so that they need no user: ``/livez`` says the process serves requests,
-``/readyz`` that every share's store answers (``check()``, cached for a few seconds so a
-probe storm cannot become a store storm; 503 while shutting down), ``/metrics`` is the
+``/readyz`` that every share's store answers (``check()``) and so does the state store
+(``--state``; a shared one can be down while the stores are not), cached for a few seconds
+so a probe storm cannot become a store storm; 503 while shutting down, ``/metrics`` is the
 Prometheus text format from the app's own registry.
 
 With ``--workers N`` the parent serves the admin port for the whole (``make_workers_admin_app``):
@@ -30,6 +31,7 @@ from gateway.errors import GatewayError
 from gateway.ops.metrics import Metrics
 from gateway.ops.workers import Supervisor
 from gateway.responses import plain
+from gateway.state.base import StateStore
 from gateway.storage.base import ObjectStore
 
 READY_CACHE = 2.0  # seconds a readiness answer is reused
@@ -39,6 +41,7 @@ CHECK_TIMEOUT = 5.0  # seconds one store gets to answer check()
 @dataclass
 class Readiness:
     stores: list[tuple[str, ObjectStore]]  # (share mount, store)
+    state: StateStore | None = None  # what the processes share (--state)
     draining: bool = False
     _at: float = float("-inf")
     _problems: list[str] = field(default_factory=list)
@@ -53,16 +56,32 @@ class Readiness:
             return f"{mount}: the store did not answer in {CHECK_TIMEOUT:g} s"
         return None
 
+    async def _check_state(self) -> str | None:
+        if self.state is None or await self.state.healthy():
+            return None
+        return f"the state store ({self.state.description}) is unavailable"
+
     async def problems(self) -> list[str]:
         """What keeps the gateway from being ready (empty when ready)."""
         if self.draining:
             return ["shutting down"]
         async with self._lock:  # concurrent probes share one round of checks
             if time.monotonic() - self._at > READY_CACHE:
-                found = await asyncio.gather(*(self._check(m, s) for m, s in self.stores))
+                found = await asyncio.gather(self._check_state(),
+                                             *(self._check(m, s) for m, s in self.stores))
                 self._problems = [p for p in found if p is not None]
                 self._at = time.monotonic()
-            return list(self._problems)
+            problems = list(self._problems)
+        # A state store known to be down is said at once, not after the cached answer.
+        down = self._state_down()
+        if down is not None and down not in problems:
+            problems.insert(0, down)
+        return problems
+
+    def _state_down(self) -> str | None:
+        if self.state is None or self.state.available:
+            return None
+        return f"the state store ({self.state.description}) is unavailable"
 
 
 READINESS = web.AppKey("bucketdav.readiness", Readiness)

@@ -18,7 +18,7 @@ def refuse(reason: str | None) -> None:
 async def current_file(share: Share, path: DavPath) -> ObjectInfo | None:
     """The file now at ``path`` (noise area or store), or None."""
     if share.is_noise(path):
-        held = share.noise_file(path)
+        held = await share.noise_file(path)
         return held.info if held is not None else None
     try:
         return await share.view.stat(share.key(path))

@@ -224,7 +224,7 @@ async def test_a_large_noise_body_is_accepted_and_dropped() -> None:
     share = share_on(MemoryStore())
     big = b"x" * (share.noise.max_body + 1)
     info = await ops.write_file(share, p("Thumbs.db"), body(big))
-    held = share.noise_file(p("Thumbs.db"))
+    held = await share.noise_file(p("Thumbs.db"))
     assert held is not None and held.data is None and info.size == len(big)
     with pytest.raises(Conflict):
         await ops.transfer_file(share, p("Thumbs.db"), p("thumbs.bin"), info, move=False)
@@ -236,7 +236,7 @@ async def test_noise_renamed_to_a_real_name_is_written_to_the_store() -> None:
     info = await ops.write_file(share, p("._x"), body(b"data"))
     await ops.transfer_file(share, p("._x"), p("x.bin"), info, move=True)
     assert store.objects["x.bin"].data == b"data"
-    assert share.noise_file(p("._x")) is None
+    assert await share.noise_file(p("._x")) is None
 
 
 async def test_create_empty_respects_the_side_area() -> None:

@@ -8,15 +8,15 @@ plain body naming the flag; nothing partial is ever visible.
 from __future__ import annotations
 
 import asyncio
+import types
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from cachetools import TTLCache
 
 from gateway.engine import upload
-from gateway.fs import noise
 from gateway.settings import EngineSettings, Policy
+from gateway.state import memory
 from gateway.storage.base import ObjectStore
 from tests.apps import app_for, gateway_of, port_of, read_reply, serving, share_of
 from tests.memorystore import MemoryStore
@@ -502,15 +502,10 @@ class Clock:
 
 @pytest.fixture
 def noise_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """The clock every noise area created from now on reads for its TTL."""
+    """The clock the memory state store (where the noise area lives by default) reads for
+    its TTLs; the event loop keeps the real one."""
     clock = Clock()
-
-    class ClockedTTLCache(TTLCache[Any, Any]):
-        def __init__(self, maxsize: float, ttl: float, timer: Any = None,
-                     getsizeof: Any = None) -> None:
-            super().__init__(maxsize, ttl, timer=clock, getsizeof=getsizeof)
-
-    monkeypatch.setattr(noise, "TTLCache", ClockedTTLCache)
+    monkeypatch.setattr(memory, "time", types.SimpleNamespace(monotonic=clock))
     return clock
 
 
@@ -527,7 +522,7 @@ async def test_held_noise_is_per_share_and_bounded(aiohttp_client: Any) -> None:
     assert found.status == 207
     assert (await client.get("/._huge")).status == 404
     aside = share_of(app).noise
-    assert len(aside) == 1
+    assert await aside.count() == 1
 
 
 async def test_a_noise_body_up_to_1_mib_is_kept_and_a_larger_one_only_described(
@@ -587,12 +582,13 @@ async def test_the_per_entry_charge_caps_the_number_of_entries(aiohttp_client: A
     area = share_of(app).noise
     most = NOISE_TOTAL // NOISE_ENTRY  # 32,768 empty files
     for i in range(most):
-        area.keep(f"._{i}", b"", 0, '"d41d8cd98f00b204e9800998ecf8427e"')
-    assert len(area) == most
+        await area.keep(f"._{i}", b"", 0, '"d41d8cd98f00b204e9800998ecf8427e"')
+    assert await area.count() == most
     assert (await client.put("/._one.more", data=b"")).status == 201
-    assert len(area) == most
+    assert await area.count() == most
     assert await status_of(client, "/._one.more") == 200
-    assert area.get("._0") is None  # the oldest made room
+    assert await area.get("._0") is None  # the oldest made room
+    assert await area.get("._1") is not None
 
 
 async def test_each_share_has_a_noise_area_of_its_own(aiohttp_client: Any) -> None:
@@ -613,5 +609,5 @@ async def test_each_share_has_a_noise_area_of_its_own(aiohttp_client: Any) -> No
     assert await status_of(client, "/one/._kept") == 404
     assert await (await client.get("/two/._kept")).read() == b"two's"
     areas = {share.mount: share.noise for share in gateway_of(app).shares}
-    assert len(areas["/two/"]) == 1 and len(areas["/one/"]) < 17
+    assert await areas["/two/"].count() == 1 and await areas["/one/"].count() < 17
     assert store.objects == {}
