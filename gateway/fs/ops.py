@@ -10,6 +10,10 @@ store: every process sees it), never the store.
 Collections are handled under their EXACT ``dir/`` prefix: ``dir2`` and ``dir-x`` are other
 names, never touched. Tree operations are capped at ``MAX_TREE`` objects per request and
 refuse before changing anything past it.
+
+Key filters (``Share.filters``): a name the filters hide is never created (403, naming the
+filter), and tree operations touch only visible keys; a collection's marker stays while a
+hidden key lies below it. A share with a quota is told the bytes each write adds or frees.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ class Tree:
     """Every object under a collection's exact prefix (its marker included)."""
 
     prefix: str
-    objects: tuple[ObjectInfo, ...]
+    objects: tuple[ObjectInfo, ...]  # the visible ones only
+    hidden: tuple[str, ...] = ()  # keys the share's filters hide (never touched)
 
     @property
     def empty(self) -> bool:
@@ -61,21 +66,34 @@ async def write_file(
     content_type: str | None = None,
     expected_size: int | None = None,
     create_only: bool = False,
+    replaces: int = 0,
 ) -> ObjectInfo:
     """Create or replace the file at ``path`` from a stream; visible only when complete.
 
-    An announced length the store or the memory budget cannot take is refused before the
-    first chunk is asked for (so before ``100 Continue``), client noise included."""
+    An announced length the store, the memory budget or the share's quota cannot take is
+    refused before the first chunk is asked for (so before ``100 Continue``), client noise
+    included. ``replaces``: the size of the object it replaces (for the quota)."""
     refuse_oversize(expected_size)
     if share.is_noise(path):
         return await _hold(share, path, chunks, content_type, expected_size)
-    return await share.view.write_stream(
+    share.refuse_hidden(path, is_dir=False)
+    if share.quota is not None:
+        share.quota.refusal(expected_size, replaces)
+    written = await share.view.write_stream(
         share.key(path),
         chunks,
         content_type=content_type,
         expected_size=expected_size,
         create_only=create_only,
     )
+    _account(share, written.size - replaces)
+    return written
+
+
+def _account(share: Share, delta: int) -> None:
+    """Tell the share's quota (if any) the bytes a write added (or freed, if negative)."""
+    if share.quota is not None:
+        share.quota.add(delta)
 
 
 async def _hold(
@@ -109,15 +127,18 @@ async def create_empty(share: Share, path: DavPath, content_type: str | None = N
     if share.is_noise(path):
         return await share.noise.keep(share.key(path), b"", 0,
                                       f'"{hashlib.md5(b"").hexdigest()}"', content_type)
+    share.refuse_hidden(path, is_dir=False)
     return await share.view.put(share.key(path), b"", content_type)
 
 
-async def delete_file(share: Share, path: DavPath) -> None:
+async def delete_file(share: Share, path: DavPath, size: int = 0) -> None:
+    """Delete one file; ``size``: its bytes, for the share's quota."""
     if share.is_noise(path):
         if not await share.noise.drop(share.key(path)):
             raise NotFound(f"{share.href(path)} does not exist")
         return
     await share.view.delete(share.key(path))
+    _account(share, -size)
 
 
 async def _read_small(share: Share, info: ObjectInfo, limit: int) -> bytes | None:
@@ -143,6 +164,13 @@ async def transfer_file(
     """
     src_aside, dst_aside = share.is_noise(src), share.is_noise(dst)
     dst_key = share.key(dst)
+    if not dst_aside:
+        share.refuse_hidden(dst, is_dir=False)
+    if src_aside and dst_aside and move:  # one step in the state store, whoever else looks
+        moved = await share.noise.move(share.key(src), dst_key)
+        if moved is None:
+            raise NotFound(f"{share.href(src)} does not exist")
+        return moved
     if not src_aside and not dst_aside:
         if info.size == 0:
             result = await share.view.put(dst_key, b"", info.content_type,
@@ -168,6 +196,10 @@ async def transfer_file(
                                           create_only=create_only)
     if move:
         await delete_file(share, src)
+        if src_aside and not dst_aside:
+            _account(share, info.size)
+    elif not dst_aside:
+        _account(share, info.size)
     return result
 
 
@@ -176,33 +208,51 @@ async def transfer_file(
 
 async def mkdir(share: Share, path: DavPath) -> ObjectInfo:
     """Write the collection's ``dir/`` marker object."""
+    share.refuse_hidden(path, is_dir=True)
     return await share.view.put(share.dir_prefix(path), b"")
 
 
 async def list_tree(share: Share, path: DavPath, cap: int | None = None) -> Tree:
-    """Every object under the exact ``dir/`` prefix, fresh from the store (no cache)."""
+    """Every object under the exact ``dir/`` prefix, fresh from the store (no cache);
+    the ones the share's filters hide apart."""
     cap = MAX_TREE if cap is None else cap
     prefix = share.dir_prefix(path)
     objects: list[ObjectInfo] = []
+    hidden: list[str] = []
     token: str | None = None
     while True:
         page = await share.view.list_tree_page(prefix, token)
-        objects.extend(page.objects)
-        if len(objects) > cap:
+        for info in page.objects:
+            if share.key_visible(info.key):
+                objects.append(info)
+            else:
+                hidden.append(info.key)
+        if len(objects) + len(hidden) > cap:
             raise TooManyObjects(
                 f"{share.href(path, is_dir=True)} holds more than {cap:,} objects, more than "
                 "one request may change; nothing was changed (work on its sub-collections)"
             )
         if not page.next_token:
-            return Tree(prefix, tuple(objects))
+            return Tree(prefix, tuple(objects), tuple(hidden))
         token = page.next_token
 
 
 async def tree_is_empty(share: Share, path: DavPath) -> bool:
     """True if nothing but the collection's own marker lies under its prefix."""
+    if share.filters.active:  # hidden keys do not count: look at every key
+        return (await list_tree(share, path)).empty
     prefix = share.dir_prefix(path)
     page = await share.view.list_tree_page(prefix, None, 2)
     return all(info.key == prefix for info in page.objects)
+
+
+def _removable(tree: Tree, keys: list[str]) -> list[str]:
+    """``keys`` without the markers a hidden key lies below: a hidden key is never
+    deleted, and its directory stays as it is."""
+    if not tree.hidden:
+        return keys
+    return [k for k in keys
+            if not k.endswith("/") or not any(h.startswith(k) for h in tree.hidden)]
 
 
 async def _bounded(limit: int, jobs: list[Callable[[], Awaitable[None]]]) -> None:
@@ -246,8 +296,11 @@ async def delete_keys(share: Share, keys: list[str]) -> Failures:
 async def delete_tree(share: Share, path: DavPath, tree: Tree | None = None) -> Failures:
     """Delete every object under the collection's exact prefix; returns what failed."""
     tree = tree or await list_tree(share, path)
-    failed = await delete_keys(share, [info.key for info in tree.objects])
+    keys = _removable(tree, [info.key for info in tree.objects])
+    failed = await delete_keys(share, keys)
     share.view.invalidate(share.dir_prefix(path))
+    sizes = {info.key: info.size for info in tree.objects}
+    _account(share, -sum(sizes[k] for k in keys if k not in failed))
     return failed
 
 
@@ -270,6 +323,11 @@ async def copy_tree(
     def copy_job(info: ObjectInfo) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
             target = dst_prefix + info.key[len(tree.prefix) :]
+            if not share.key_visible(target):
+                failed[info.key] = NotPermitted(
+                    f"its copy {target[len(share.prefix):]} would be hidden by the share's "
+                    "filters")
+                return
             try:
                 if info.size == 0:  # markers and empty files: no data to copy
                     await share.view.put(target, b"", info.content_type)
@@ -283,6 +341,8 @@ async def copy_tree(
         return job
 
     await _bounded(COPIES_IN_FLIGHT, [copy_job(info) for info in tree.objects])
+    sizes = {info.key: info.size for info in tree.objects}
+    _account(share, sum(sizes[k] for k in copied))
     return failed, copied
 
 
@@ -293,6 +353,11 @@ async def move_tree(share: Share, src: DavPath, dst: DavPath, tree: Tree | None 
     Not atomic; what failed to copy stays at the source (and is reported)."""
     tree = tree or await list_tree(share, src)
     failed, copied = await copy_tree(share, src, dst, tree)
-    failed.update(await delete_keys(share, copied))
+    removable = _removable(tree, copied)
+    sizes = {info.key: info.size for info in tree.objects}
+    _account(share, -sum(sizes[k] for k in copied))  # copy_tree counted them once more
+    deleted = await delete_keys(share, removable)
+    _account(share, sum(sizes[k] for k in deleted))  # still there after all
+    failed.update(deleted)
     share.view.invalidate(share.dir_prefix(src))
     return failed
