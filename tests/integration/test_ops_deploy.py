@@ -3,6 +3,8 @@ carry is one the gateway accepts."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import ipaddress
 import os
 import re
@@ -10,6 +12,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,9 +21,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from gateway.settings import Settings, load_settings
+from gateway.cli import build_parser
+from gateway.settings import OPTIONS, Settings, load_settings
 from tests.gatewayproc import bucketdav
-from tests.servers import free_port
+from tests.servers import free_port, run_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))
@@ -219,6 +224,13 @@ def test_compose_runs_replicas_on_redis_behind_a_round_robin_balancer() -> None:
     env = gateway["environment"]
     assert "BUCKETDAV_STATE_PASSWORD" not in env
     assert env["BUCKETDAV_STATE_PASSWORD_FILE"] == "/run/secrets/state-password"
+    # the gateway takes that command line and environment, as the CLI reads them
+    args = build_parser().parse_args(["serve", *gateway["command"]])
+    flags = {o.name: getattr(args, o.name) for o in OPTIONS}
+    settings = load_settings(flags, None, str(ROOT / "config/compose.toml"),
+                             {k: str(v) for k, v in env.items() if k.startswith("BUCKETDAV_")
+                              and k != "BUCKETDAV_CONFIG"})
+    assert settings.server.state == "redis://redis:6379/0"
     assert "state-password" in gateway["secrets"] and "state-password" in file["secrets"]
     assert any(v.endswith(":/data") for v in services["redis"]["volumes"])
     # the gateways trust the balancer's forwarding headers, and only the balancer's
@@ -343,6 +355,107 @@ def test_the_deployed_redis_wants_the_secret_password_and_persists(
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+# ---- the balancer, run for real ------------------------------------------------------------
+
+
+def balancer_config(gateways: list[tuple[int, int]], port: int, stats: int) -> str:
+    """deploy/haproxy.cfg with the replicas' addresses in place of Docker's DNS, its ports on
+    free ones and its checks every 200 ms; every rule stays as written."""
+    text = (ROOT / "deploy/haproxy.cfg").read_text()
+    servers = "\n    ".join(f"server gw{i} 127.0.0.1:{main} port {admin}"
+                            for i, (main, admin) in enumerate(gateways, 1))
+    for old, new in [("server-template gw 1-8 bucketdav:8080", servers),
+                     (" resolvers docker init-addr none", ""), ("inter 2s", "inter 200ms"),
+                     ("bind :8080", f"bind 127.0.0.1:{port}"),
+                     ("bind :8404", f"bind 127.0.0.1:{stats}")]:
+        assert old in text
+        text = text.replace(old, new)
+    return text
+
+
+def server_states(stats: int) -> dict[tuple[str, str], str]:
+    """(backend, server) -> UP or DOWN, from HAProxy's CSV statistics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats}/;csv", timeout=5) as reply:
+        rows = list(csv.DictReader(reply.read().decode().lstrip("# ").splitlines()))
+    return {(r["pxname"], r["svname"]): r["status"] for r in rows
+            if r["svname"] not in ("FRONTEND", "BACKEND")}
+
+
+def wait_states(stats: int, backend: str, status: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = {s for (b, _), s in server_states(stats).items() if b == backend}
+        if states == {status}:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"{backend} never all {status}: {server_states(stats)}")
+
+
+def request(url: str, method: str = "GET", body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+LOCK_BODY = (b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+             b"</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>")
+
+
+def test_through_the_balancer_reads_outlive_a_state_store_outage(tmp_path: Path) -> None:
+    """HAProxy with deploy/haproxy.cfg over two real replicas sharing a real Redis: with
+    Redis stopped every replica is not ready, and the balancer still serves reads through
+    the live ones while LOCK answers 503 naming the state store; with Redis back, all is
+    ready again."""
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "hello.txt").write_bytes(b"hello")
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(run_redis(tmp_path))
+        gateways = [stack.enter_context(bucketdav(str(share), "--state", redis.url))
+                    for _ in range(2)]
+        ports = [(int(g.url.rsplit(":", 1)[1]), int(g.admin.rsplit(":", 1)[1]))
+                 for g in gateways]
+        port, stats = free_port(), free_port()
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(balancer_config(ports, port, stats))
+        with (tmp_path / "haproxy.log").open("wb") as log:
+            haproxy = subprocess.Popen([tool("haproxy"), "-db", "-f", str(config)],
+                                       stdout=log, stderr=subprocess.STDOUT)
+        stack.callback(haproxy.wait, 30)
+        stack.callback(haproxy.terminate)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while haproxy.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                server_states(stats)
+                break
+            time.sleep(0.1)
+        wait_states(stats, "bucketdav", "UP")
+        assert request(f"{base}/hello.txt") == (200, b"hello")
+
+        redis.stop()
+        wait_states(stats, "bucketdav", "DOWN")  # /readyz names the state store
+        wait_states(stats, "bucketdav-live", "UP")
+        for i in range(4):  # round robin: each replica answers in turn
+            assert request(f"{base}/hello.txt") == (200, b"hello")
+            assert request(f"{base}/", "PROPFIND", headers={"Depth": "1"})[0] == 207
+            # what needs the shared state: LOCK, and writes (they check the locks)
+            for method, path, body in [("LOCK", "hello.txt", LOCK_BODY),
+                                       ("PUT", f"new-{i}.txt", b"new")]:
+                status, answer = request(f"{base}/{path}", method, body)
+                assert status == 503 and b"state store" in answer, (method, answer)
+        assert not list(share.glob("new-*"))
+
+        redis.start()
+        wait_states(stats, "bucketdav", "UP")
+        status, _ = request(f"{base}/hello.txt", "LOCK", LOCK_BODY)
+        assert status == 200
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.toml")))
