@@ -13,6 +13,7 @@ from gateway.auth import ACCESS, Access, authenticate, authorize
 from gateway.auth.basic import Authenticator
 from gateway.auth.proxies import TrustedProxies
 from gateway.engine import Engine
+from gateway.engine.diskcache import open_disk_cache
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound, status_for
 from gateway.fs.mounts import needs_root, root_share
 from gateway.fs.noise import NoiseArea
@@ -95,6 +96,8 @@ class Gateway:
 
     async def close(self) -> None:
         await self.engine.close()
+        if self.engine.blocks.disk is not None:  # after the engine: its last blocks land
+            await self.engine.blocks.disk.close()
         for store in self.stores:
             await store.close()
         await self.state.close()
@@ -131,8 +134,14 @@ def build_gateway(
 
 async def open_gateway(settings: Settings) -> Gateway:
     """Open the state store and every share's store and check they answer; raise a domain
-    error if not."""
-    state = await open_state(settings.server.state)
+    error if not. The --cache directory is taken first: refused before anything opens."""
+    disk = open_disk_cache(settings.engine)
+    try:
+        state = await open_state(settings.server.state)
+    except BaseException:
+        if disk is not None:
+            await disk.close()
+        raise
     stores: list[ObjectStore] = []
     try:
         for share_settings in settings.shares:
@@ -143,8 +152,13 @@ async def open_gateway(settings: Settings) -> Gateway:
         for store in stores:
             await store.close()
         await state.close()
+        if disk is not None:
+            await disk.close()
         raise
-    return build_gateway(settings, stores, state)
+    gateway = build_gateway(settings, stores, state)
+    if disk is not None:
+        gateway.engine.blocks.use_disk(disk)
+    return gateway
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:

@@ -1,7 +1,7 @@
-"""A TCP forwarder that counts the bytes a client sends to a server.
+"""A TCP forwarder that counts the bytes a client sends to a server, and those it gets back.
 
 Put between the gateway and its store, it answers "did this request reach the store at
-all?" without trusting the gateway's own counters.
+all?" and "how many bytes did the store send?" without trusting the gateway's own counters.
 """
 
 from __future__ import annotations
@@ -18,17 +18,20 @@ from urllib.parse import urlsplit
 class Counter:
     url: str
     to_server: int = 0
+    from_server: int = 0
     connections: int = 0
 
 
-def _pipe(src: socket.socket, dst: socket.socket, counter: Counter | None) -> None:
+def _pipe(src: socket.socket, dst: socket.socket, counter: Counter, upstream: bool) -> None:
     try:
         while True:
             data = src.recv(65536)
             if not data:
                 break
-            if counter is not None:
+            if upstream:
                 counter.to_server += len(data)
+            else:
+                counter.from_server += len(data)
             dst.sendall(data)
     except OSError:
         pass
@@ -68,8 +71,10 @@ def counting_proxy(target_url: str) -> Iterator[Counter]:
                 client.close()
                 continue
             sockets.append(server)
-            threading.Thread(target=_pipe, args=(client, server, counter), daemon=True).start()
-            threading.Thread(target=_pipe, args=(server, client, None), daemon=True).start()
+            threading.Thread(target=_pipe, args=(client, server, counter, True),
+                             daemon=True).start()
+            threading.Thread(target=_pipe, args=(server, client, counter, False),
+                             daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -32,6 +32,7 @@ from cachetools import LRUCache
 
 from gateway.engine.budget import MemoryBudget
 from gateway.engine.counters import Counters
+from gateway.engine.diskcache import DiskCache
 from gateway.errors import GatewayError
 
 BlockKey = tuple[int, str, str, int]  # (store id, key, etag, block index)
@@ -184,6 +185,15 @@ class BlockCache:
         self._by_object: dict[tuple[int, str], set[BlockKey]] = {}
         self._lru = _LRU(max_cached, self._evicted)
         budget.add_reclaimer(self.reclaim)
+        # The disk tier behind this cache (--cache), set when the process has one: fetches
+        # hand it their blocks and reads look there before the store.
+        self.disk: DiskCache | None = None
+
+    def use_disk(self, disk: DiskCache) -> None:
+        """Put ``disk`` behind this cache; it counts and holds memory with this cache's
+        counters and budget."""
+        disk.attach(self.budget, self.counters)
+        self.disk = disk
 
     @property
     def cached_bytes(self) -> int:

@@ -36,6 +36,18 @@ class Counters:
     aborts: int = 0  # reads that ended with an error after they started
     # listings: keys that are not valid paths (control characters, ...), left out each time
     invalid_keys_hidden: int = 0
+    # the disk cache tier (--cache): blocks served from disk or not found there, bytes
+    # read and written, files evicted to stay under the cap, files found bad or failed
+    # writes, writes dropped because the writer was behind; its size and cap (levels)
+    disk_cache_hits: int = 0
+    disk_cache_misses: int = 0
+    disk_cache_read_bytes: int = 0
+    disk_cache_written_bytes: int = 0
+    disk_cache_evictions: int = 0
+    disk_cache_errors: int = 0
+    disk_cache_dropped_writes: int = 0
+    disk_cache_bytes: int = 0
+    disk_cache_limit: int = 0
     budget: MemoryBudget | None = field(default=None, repr=False, compare=False)
 
     @property

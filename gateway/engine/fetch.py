@@ -7,12 +7,17 @@ the range from the first byte not yet received, a bounded number of times with
 exponential backoff and jitter; then the blocks fail with the last error, and every
 reader waiting on them raises it (the HTTP layer aborts the connection: a response never
 ends cleanly with bytes missing).
+
+With a disk tier (``--cache``), every block a fetch completes is handed to its background
+writer, and ``DiskLoad`` fills a block from disk instead of the store; a block the disk
+cannot serve intact is fetched as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from gateway.engine.blockfile import BlockId
 from gateway.engine.blocks import Block
 from gateway.engine.context import ReadContext
 from gateway.engine.tuning import backoff_delay
@@ -162,6 +167,9 @@ class Fetch:
             if block.done:
                 block.fetch = None
                 self._current += 1
+                if cache.disk is not None and block.index >= 0:  # not a private exact read
+                    cache.disk.write_behind(disk_id(self.ctx, self.key, self.etag, block),
+                                            list(block.chunks))
                 cache.settle(block)
 
     def _fail(self, error: BaseException) -> None:
@@ -171,3 +179,69 @@ class Fetch:
                 block.fail(error)
                 cache.retire(block)
                 cache.settle(block)
+
+
+def disk_id(ctx: ReadContext, key: str, etag: str, block: Block) -> BlockId:
+    """How the disk tier names ``block``: by the store's description, which stays the same
+    from one start to the next (view ids do not)."""
+    return BlockId(ctx.store.description, key, etag, block.index)
+
+
+class DiskLoad:
+    """Fills one block from the disk tier; a block the disk cannot serve intact (gone,
+    corrupted, another block's file) is fetched from the store instead."""
+
+    def __init__(self, ctx: ReadContext, key: str, etag: str, block: Block) -> None:
+        self.ctx = ctx
+        self.key = key
+        self.etag = etag
+        self.block = block
+        self.task: asyncio.Task[None] | None = None
+        block.fetch = self
+
+    def __repr__(self) -> str:
+        return f"DiskLoad({self.key!r}#{self.block.index})"
+
+    def start_task(self) -> None:
+        self.task = self.ctx.spawn(self.run())
+
+    def orphaned(self) -> bool:
+        return self.block.pins == 0
+
+    def cancel(self) -> None:
+        if not self.block.done:
+            self.ctx.blocks.retire(self.block)
+        if self.task is not None:
+            self.task.cancel()
+
+    async def run(self) -> None:
+        block, cache = self.block, self.ctx.blocks
+        disk = cache.disk
+        try:
+            data = None if disk is None else await disk.read(
+                disk_id(self.ctx, self.key, self.etag, block), block.size)
+        except asyncio.CancelledError:
+            block.fail(FetchCancelled())
+            cache.retire(block)
+            cache.settle(block)
+            raise
+        if data is None:
+            Fetch(self.ctx, self.key, self.etag, [block]).start_task()
+            return
+        block.append(data)
+        block.fetch = None
+        cache.settle(block)
+
+
+def from_disk(ctx: ReadContext, key: str, etag: str, blocks: list[Block]) -> list[Block]:
+    """Start filling from the disk tier the ``blocks`` it holds; the others, to fetch."""
+    disk = ctx.blocks.disk
+    if disk is None:
+        return blocks
+    rest = []
+    for block in blocks:
+        if disk.wanted(disk_id(ctx, key, etag, block)):
+            DiskLoad(ctx, key, etag, block).start_task()
+        else:
+            rest.append(block)
+    return rest

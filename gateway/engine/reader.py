@@ -17,9 +17,10 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from types import TracebackType
 
+from gateway.engine.blockfile import BlockId
 from gateway.engine.blocks import Block, BlockKey
 from gateway.engine.context import ReadContext
-from gateway.engine.fetch import Fetch
+from gateway.engine.fetch import Fetch, from_disk
 from gateway.engine.readahead import ReadAhead, split_runs
 from gateway.engine.tuning import block_span
 from gateway.errors import GatewayError
@@ -133,8 +134,13 @@ class OpenRead:
 
     # ---- small random reads ----------------------------------------------------------
     def _live(self, index: int) -> bool:
-        """Block ``index`` of this version is cached or in flight."""
-        return self.ctx.blocks.get(self._key(index)) is not None
+        """Block ``index`` of this version is cached (in memory or on disk) or in flight:
+        reading it whole costs the store nothing."""
+        blocks = self.ctx.blocks
+        if blocks.get(self._key(index)) is not None:
+            return True
+        return blocks.disk is not None and blocks.disk.has(
+            BlockId(self.ctx.store.description, self.info.key, self.info.etag, index))
 
     async def _read_exact(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
         """Fetch ``[start, end)`` into a private block (never cached, so it cannot be
@@ -193,6 +199,7 @@ class OpenRead:
         return index
 
     def _fetch(self, blocks: list[Block]) -> None:
+        blocks = from_disk(self.ctx, self.info.key, self.info.etag, blocks)
         if not blocks:
             return
         by_index = {block.index: block for block in blocks}

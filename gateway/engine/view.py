@@ -275,6 +275,12 @@ class StoreView:
             if block is not None:
                 engine.counters.metadata_hits += 1
                 return OpenRead(self.ctx, known, block)
+        disk = engine.blocks.disk
+        if disk is not None and disk.holds(self.store.description, key):
+            # Blocks of the key are on disk: learn the etag that names them (a HEAD,
+            # unless known) instead of GETting block 0 again.
+            return OpenRead(self.ctx, known if isinstance(known, ObjectInfo)
+                            else await self.stat(key))
         opening = self._opening.get(key)
         if opening is None:
             opening = _Opening()

@@ -149,6 +149,29 @@ class Metrics:
 _ENGINE_GAUGES = frozenset({"inflight_requests", "inflight_peak", "budget_peak"})
 
 
+# The disk cache tier (--cache), by counter name: (help, is a level).
+_DISK_CACHE = {
+    "disk_cache_hits": ("blocks served from the disk cache", False),
+    "disk_cache_misses": ("blocks looked for in the disk cache and not found", False),
+    "disk_cache_read_bytes": ("block bytes read from the disk cache", False),
+    "disk_cache_written_bytes": ("bytes written to the disk cache", False),
+    "disk_cache_evictions": ("disk cache files evicted to stay under --max-cache-size", False),
+    "disk_cache_errors": ("disk cache files found corrupted or foreign (dropped and "
+                          "refetched) and writes that failed", False),
+    "disk_cache_dropped_writes": ("blocks not written to disk because the writer was "
+                                  "behind", False),
+    "disk_cache_bytes": ("bytes the disk cache holds", True),
+    "disk_cache_limit": ("most bytes the disk cache may hold (--max-cache-size)", True),
+}
+
+
+def _disk_cache_metric(name: str, value: int) -> Metric:
+    help_, level = _DISK_CACHE.get(name, (name, False))
+    if level:
+        return GaugeMetricFamily(f"bucketdav_{name}", help_, value=value)
+    return CounterMetricFamily(f"bucketdav_{name}", help_, value=value)
+
+
 def _safe(read: Callable[[], T], default: T) -> T:
     """A scrape must not fail because one source of numbers did."""
     try:
@@ -210,6 +233,8 @@ class GatewayCollector(Collector):
                 "Keys that are not valid paths (control characters, ...) left out of listings",
                 value=hidden,
             )
+        for name in sorted(k for k in values if k.startswith("disk_cache_")):
+            yield _disk_cache_metric(name, values.pop(name))
         for name, value in sorted(values.items()):
             if not isinstance(value, int):
                 continue

@@ -3,7 +3,8 @@
 One Python process uses about one core; N workers use N. Each worker is a fresh interpreter
 (multiprocessing's *spawn*: no event loop, thread, open client or lock of the parent is
 inherited half-way), runs the ordinary single-process server (``gateway.server.serve``,
-its drain included) with ``1/N`` of ``--memory-target``, and listens on the same address
+its drain included) with ``1/N`` of ``--memory-target`` (and of ``--max-cache-size``, in
+its own ``--cache`` subdirectory), and listens on the same address
 with ``SO_REUSEPORT``: the kernel spreads new connections over the listeners, and a
 worker's listener leaves the group when it dies.
 
@@ -70,13 +71,22 @@ def worker_settings(settings: Settings, port: int) -> Settings:
     """What each worker runs with: the reserved port, its memory share, one process, and a
     private admin port on loopback that only the parent reads."""
     workers = settings.server.workers
+    cache_size = settings.engine.max_cache_size
     return replace(
         settings,
         server=replace(settings.server, port=port, workers=1),
         engine=replace(settings.engine,
-                       memory_target=memory_share(settings.engine.memory_target, workers)),
+                       memory_target=memory_share(settings.engine.memory_target, workers),
+                       max_cache_size=None if cache_size is None else cache_size // workers,
+                       cache_workers=workers),
         ops=replace(settings.ops, admin_host="127.0.0.1", admin_port=0),
     )
+
+
+def slot_settings(settings: Settings, index: int) -> Settings:
+    """Worker ``index``'s own: its --cache is ``DIR/worker-<index>`` (a restarted worker
+    takes its predecessor's blocks)."""
+    return replace(settings, engine=replace(settings.engine, cache_worker=index))
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -169,7 +179,8 @@ class Supervisor:
         assert self._worker_settings is not None
         mine, theirs = CONTEXT.Pipe()
         process = CONTEXT.Process(
-            target=self.target, args=(self._worker_settings, slot.index, theirs),
+            target=self.target,
+            args=(slot_settings(self._worker_settings, slot.index), slot.index, theirs),
             name=f"bucketdav-worker-{slot.index}",
         )
         process.start()

@@ -176,6 +176,10 @@ def build_settings(
         raise SettingsError("--part-size must be at least 1 MiB")
     if engine.write_part_size < 5:
         raise SettingsError("--write-part-size must be at least 5 MiB (the S3 minimum part size)")
+    if engine.cache:
+        engine = replace(engine, cache=os.path.abspath(engine.cache))
+    elif engine.max_cache_size is not None:
+        raise SettingsError("--max-cache-size needs --cache DIR")
     server = build(ServerSettings, values)
     limits = build(LimitSettings, values)
     if limits.max_uploads < 1 or limits.max_client_connections < 1:

@@ -107,6 +107,16 @@ class EngineSettings:
         computed=True))
     metadata_ttl: float = field(default=5.0, metadata=option(
         "seconds object metadata and listings are cached", metavar="SECONDS"))
+    cache: str | None = field(default=None, metadata=option(
+        "directory for a disk cache of the blocks read, behind the memory cache; created "
+        "0700, private to one process; default: no disk cache", metavar="DIR"))
+    max_cache_size: Size | None = field(default=None, metadata=option(
+        "most bytes --cache holds, e.g. 20G (least recently used blocks go first); "
+        "default: all but 5 percent of its disk", metavar="SIZE"))
+    # Not options: set for the workers of --workers N (gateway.ops.workers), each of which
+    # caches in DIR/worker-i with its share of the size.
+    cache_worker: int | None = None
+    cache_workers: int = 1
 
     @property
     def memory_target_bytes(self) -> int:

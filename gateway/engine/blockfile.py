@@ -1,0 +1,119 @@
+"""The disk cache's file format: one block of one object version per file.
+
+A file is a fixed header, the block's identity, its bytes and a CRC-32 of everything
+before it::
+
+    magic "bdavblk1" | store length (u16) | key length (u32) | etag length (u16)
+    | block index (u64) | data length (u64) | store | key | etag | data | crc32 (u32)
+
+(big-endian). ``decode`` checks the checksum and that the identity and the length are the
+ones asked for before handing out a byte: a corrupted, truncated or foreign file is an
+error, never data. File names come from a hash of the identity (``file_name``): the first
+half names the object, so a directory listing says which objects have blocks on disk
+without opening a file. Pure functions: no I/O here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+
+MAGIC = b"bdavblk1"
+_HEAD = struct.Struct(">8sHIHQQ")
+_CRC = struct.Struct(">I")
+SUFFIX = ".blk"
+
+
+class BadBlockFile(ValueError):
+    """A block file that must not be served; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockId:
+    """A block of an object version, as the disk cache names it: ``store`` is the store's
+    stable description (view ids change with every start)."""
+
+    store: str
+    key: str
+    etag: str
+    index: int
+
+
+def _text(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:  # length-prefixed: no two identities hash the same input
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def object_name(store: str, key: str) -> str:
+    """The hash naming every block file of ``key`` in ``store`` (any version)."""
+    return _digest(_text(store), _text(key))
+
+
+def file_name(block: BlockId) -> str:
+    """``<object hash>-<block hash>.blk``."""
+    version = _digest(_text(block.store), _text(block.key), _text(block.etag),
+                      block.index.to_bytes(8, "big"))
+    return f"{object_name(block.store, block.key)}-{version}{SUFFIX}"
+
+
+def object_of(name: str) -> str | None:
+    """The object hash of a block file name; None for a name this format never makes."""
+    if not name.endswith(SUFFIX):
+        return None
+    stem = name[: -len(SUFFIX)]
+    first, dash, second = stem.partition("-")
+    if not dash or len(first) != 32 or len(second) != 32:
+        return None
+    return first
+
+
+def _identity(block: BlockId) -> tuple[bytes, bytes, bytes]:
+    return _text(block.store), _text(block.key), _text(block.etag)
+
+
+def file_size(block: BlockId, length: int) -> int:
+    """Bytes the file of ``block`` with ``length`` data bytes takes."""
+    return _HEAD.size + sum(map(len, _identity(block))) + length + _CRC.size
+
+
+def encode(block: BlockId, chunks: list[bytes]) -> bytes:
+    """The whole file for ``block`` holding ``chunks`` (its bytes, in order)."""
+    store, key, etag = _identity(block)
+    length = sum(map(len, chunks))
+    head = _HEAD.pack(MAGIC, len(store), len(key), len(etag), block.index, length)
+    body = b"".join([head, store, key, etag, *chunks])
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def decode(raw: bytes, block: BlockId, length: int) -> bytes:
+    """The data of a file read whole, if it is intact and is exactly ``block`` with
+    ``length`` bytes; BadBlockFile otherwise."""
+    if len(raw) < _HEAD.size + _CRC.size:
+        raise BadBlockFile(f"truncated: {len(raw)} bytes")
+    magic, store_len, key_len, etag_len, index, data_len = _HEAD.unpack_from(raw)
+    if magic != MAGIC:
+        raise BadBlockFile("not a block file")
+    start = _HEAD.size + store_len + key_len + etag_len
+    if len(raw) != start + data_len + _CRC.size:
+        raise BadBlockFile(f"truncated or padded: {len(raw)} bytes")
+    view = memoryview(raw)
+    (crc,) = _CRC.unpack_from(raw, len(raw) - _CRC.size)
+    if zlib.crc32(view[: len(raw) - _CRC.size]) != crc:
+        raise BadBlockFile("checksum mismatch")
+    store, key, etag = _identity(block)
+    fields = raw[_HEAD.size:start]
+    if (fields != store + key + etag or (store_len, key_len, etag_len)
+            != (len(store), len(key), len(etag)) or index != block.index):
+        raise BadBlockFile("holds another block")
+    if data_len != length:
+        raise BadBlockFile(f"holds {data_len} bytes, not {length}")
+    return raw[start : start + data_len]

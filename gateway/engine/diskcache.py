@@ -1,0 +1,401 @@
+"""The disk cache tier (``--cache DIR``): blocks kept on local disk behind the memory cache.
+
+A block missing in memory is looked for here before a ranged GET; a block that arrives
+from the store is handed to a background writer. Nothing here slows a reader: whether a
+block is on disk is answered from memory (the index); files are read on a small thread
+pool and written on one writer thread, and a write that finds the writer behind (too many
+writes queued, or no memory free to hold its bytes) is dropped, never waited for.
+
+Files (``gateway.engine.blockfile``) carry their identity and a checksum, checked before a
+byte is served: a corrupted, truncated or foreign file is deleted and the block comes from
+the store. The index (sizes and access order) lives in memory and is rebuilt from the
+directory at start, oldest modification time first; a hit touches its file, so the order
+survives a restart. Least recently used files go first when a write needs room under
+``--max-cache-size``.
+
+The directory is private: created 0700, refused when it is open to others or owned by
+someone else, and owned by one process at a time through an flock'ed lock file. Workers of
+``--workers N`` each use ``DIR/worker-i`` (their own lock) and hold ``DIR/lock`` shared, so
+a single-process server and a set of workers cannot share one directory either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import stat
+from collections import Counter, OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.engine.blockfile import (
+    BadBlockFile,
+    BlockId,
+    decode,
+    encode,
+    file_name,
+    file_size,
+    object_name,
+    object_of,
+)
+from gateway.engine.budget import MemoryBudget
+from gateway.engine.counters import Counters
+from gateway.settings import EngineSettings, SettingsError
+
+PENDING_SHARE = 4  # writes queued hold at most 1/4 of the memory budget; more are dropped
+READ_THREADS = 4
+FREE_SHARE = 20  # the default size leaves 1/20 (5%) of the disk free
+
+
+class CacheDirRefused(SettingsError):
+    """The cache directory cannot be used; the message names it and says why."""
+
+
+@dataclass(slots=True)
+class _Entry:
+    size: int
+    generation: int  # tells a rewritten file from the one a read started with
+
+
+def _private_dir(path: Path, flag: str) -> None:
+    """Create ``path`` 0700, or check an existing one is ours and closed to others."""
+    try:
+        path.mkdir(mode=0o700)
+        os.chmod(path, 0o700)  # whatever the umask made of it
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CacheDirRefused(f"{flag} {path}: cannot create it: {exc.strerror}") from None
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise CacheDirRefused(f"{flag} {path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise CacheDirRefused(f"{flag} {path} is not a directory")
+    if st.st_uid != os.geteuid():
+        raise CacheDirRefused(
+            f"{flag} {path} belongs to uid {st.st_uid}, not to this process (uid "
+            f"{os.geteuid()}): the cache must be private; use a directory of your own")
+    if st.st_mode & 0o077:
+        raise CacheDirRefused(
+            f"{flag} {path} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}): "
+            f"the cache must be private; chmod 700 it or use a new directory")
+
+
+def _holder(fd: int) -> str:
+    """`` (pid N)`` when the lock file names a running process."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(os.pread(fd, 32, 0).decode().strip())
+        os.kill(pid, 0)
+        return f" (pid {pid})"
+    return ""
+
+
+def _lock(path: Path, shared: bool, flag: str, shown: Path) -> int:
+    """An flock on ``path`` (exclusive unless ``shared``), held while the fd is open."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise CacheDirRefused(
+            f"{flag} {shown} is in use by another bucketdav process{holder}: give each "
+            "server its own cache directory") from None
+    if not shared:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def default_max_size(root: Path, in_use: int, share: int) -> int:
+    """All but 5% of the disk holding ``root``, counting what the cache already holds;
+    the free part split in ``share`` (the workers of one server)."""
+    st = os.statvfs(root)
+    total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+    return max(0, in_use + (free - total // FREE_SHARE) // max(1, share))
+
+
+class DiskCache:
+    """The block files of one process under ``root`` (``DIR`` or ``DIR/worker-i``)."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        max_size: int | None = None,
+        *,
+        worker: int | None = None,
+        workers: int = 1,
+        max_pending_bytes: int | None = None,
+    ) -> None:
+        flag = "--cache"
+        top = Path(directory)
+        # Its own until ``attach`` gives it the engine's.
+        self.budget: MemoryBudget | None = None
+        self.counters = Counters()
+        self.max_pending_bytes = max_pending_bytes
+        self._locks: list[int] = []
+        _private_dir(top, flag)
+        try:
+            if worker is None:
+                self.root = top
+                self._locks.append(_lock(top / "lock", False, flag, top))
+            else:
+                self._locks.append(_lock(top / "lock", True, flag, top))
+                self.root = top / f"worker-{worker}"
+                _private_dir(self.root, flag)
+                self._locks.append(_lock(self.root / "lock", False, flag, self.root))
+            self.blocks_dir = self.root / "blocks"
+            _private_dir(self.blocks_dir, flag)
+        except BaseException:
+            self._unlock()
+            raise
+        self._index: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
+        self._objects: Counter[str] = Counter()  # object hash -> files on disk
+        self._pending: set[str] = set()
+        self._futures: set[asyncio.Future[None]] = set()
+        self._generation = 0
+        self.used = 0  # bytes of the files in the index
+        self._reserved = 0  # bytes of the writes under way
+        self._scan()
+        self.max_size = (max_size if max_size is not None
+                         else default_max_size(self.root, self.used, workers))
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="bucketdav-cache-write")
+        self._readers = ThreadPoolExecutor(READ_THREADS,
+                                           thread_name_prefix="bucketdav-cache-read")
+        self._closed = False
+        for name, _ in self._evict(0):  # the cap may have shrunk since the last run
+            self._unlink(self._path(name))
+        self._gauges()
+
+    def attach(self, budget: MemoryBudget, counters: Counters) -> None:
+        """Hold pending writes on ``budget`` (at most a share of it, unless told) and count
+        in ``counters`` (the engine's)."""
+        self.budget, self.counters = budget, counters
+        if self.max_pending_bytes is None:
+            self.max_pending_bytes = budget.limit // PENDING_SHARE
+        self._gauges()
+
+    def __repr__(self) -> str:
+        return f"DiskCache({self.root} {self.used}/{self.max_size} bytes)"
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    # ---- what is on disk (answered from memory) ------------------------------------------
+    def holds(self, store: str, key: str) -> bool:
+        """True when some version of ``key`` has blocks on disk."""
+        return object_name(store, key) in self._objects
+
+    def has(self, block: BlockId) -> bool:
+        return file_name(block) in self._index
+
+    def path_of(self, block: BlockId) -> Path:
+        return self._path(file_name(block))
+
+    def _path(self, name: str) -> Path:
+        return self.blocks_dir / name[:2] / name
+
+    # ---- reads -------------------------------------------------------------------------
+    def wanted(self, block: BlockId) -> bool:
+        """Whether to read ``block`` from disk: counts a miss when it is not there."""
+        if self._closed or file_name(block) not in self._index:
+            self.counters.disk_cache_misses += 1
+            return False
+        return True
+
+    async def read(self, block: BlockId, length: int) -> bytes | None:
+        """The ``length`` bytes of ``block`` if an intact file holds exactly them; None
+        (after dropping a bad file) when the store must be asked."""
+        name = file_name(block)
+        entry = self._index.get(name)
+        if entry is None or self._closed:
+            self.counters.disk_cache_misses += 1
+            return None
+        self._index.move_to_end(name)
+        path = self._path(name)
+        loop = asyncio.get_running_loop()
+        try:
+            data = await loop.run_in_executor(
+                self._readers, _load, path, block, length, entry.size)
+        except (BadBlockFile, OSError):
+            self.counters.disk_cache_errors += 1
+            self._forget(name, entry, unlink=True)
+            return None
+        if data is None:  # gone from under the index: ask the store
+            self.counters.disk_cache_misses += 1
+            self._forget(name, entry, unlink=False)
+            return None
+        self.counters.disk_cache_hits += 1
+        self.counters.disk_cache_read_bytes += len(data)
+        return data
+
+    # ---- writes ------------------------------------------------------------------------
+    def write_behind(self, block: BlockId, chunks: list[bytes]) -> bool:
+        """Queue ``block``'s bytes for the writer; never waits. False when it is dropped
+        (already there, the writer behind, no memory free to hold them, too large)."""
+        name = file_name(block)
+        if self._closed or name in self._index or name in self._pending:
+            return False
+        length = sum(map(len, chunks))
+        size = file_size(block, length)
+        if size > self.max_size:
+            return False
+        charge = 0
+        pending_cap = self.max_pending_bytes if self.max_pending_bytes is not None else size
+        if (self._pending and self._reserved + size > pending_cap) or (
+            self.budget is not None and not (charge := self.budget.try_acquire(length))
+        ):
+            self.counters.disk_cache_dropped_writes += 1
+            return False
+        victims = self._evict(size)
+        self._pending.add(name)
+        self._reserved += size
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            self._writer, _store, self._path(name), block, chunks,
+            [self._path(n) for n, _ in victims])
+        self._futures.add(future)
+        future.add_done_callback(
+            lambda done: self._written(done, name, size, charge, block))
+        return True
+
+    def _written(self, done: asyncio.Future[None], name: str, size: int, charge: int,
+                 block: BlockId) -> None:
+        self._futures.discard(done)
+        self._pending.discard(name)
+        self._reserved -= size
+        if charge and self.budget is not None:
+            self.budget.release(charge)
+        if done.cancelled() or done.exception() is not None:
+            self.counters.disk_cache_errors += 1
+            return
+        self._generation += 1
+        self._index[name] = _Entry(size, self._generation)
+        self._objects[object_name(block.store, block.key)] += 1
+        self.used += size
+        self.counters.disk_cache_written_bytes += size
+        self._gauges()
+
+    def _evict(self, size: int) -> list[tuple[str, _Entry]]:
+        """Take least recently used files out of the index until ``size`` more bytes fit."""
+        victims = []
+        while self._index and self.used + self._reserved + size > self.max_size:
+            name, entry = self._index.popitem(last=False)
+            self._untrack(name, entry)
+            self.counters.disk_cache_evictions += 1
+            victims.append((name, entry))
+        return victims
+
+    def _forget(self, name: str, entry: _Entry, unlink: bool) -> None:
+        """Drop a file a read found bad or gone, unless it was rewritten meanwhile."""
+        if self._index.get(name) is not entry:
+            return
+        del self._index[name]
+        self._untrack(name, entry)
+        if unlink:
+            self._unlink(self._path(name))
+
+    def _untrack(self, name: str, entry: _Entry) -> None:
+        self.used -= entry.size
+        obj = name.split("-", 1)[0]
+        self._objects[obj] -= 1
+        if self._objects[obj] <= 0:
+            del self._objects[obj]
+        self._gauges()
+
+    def _unlink(self, path: Path) -> None:
+        # On the writer thread: ordered before any later write of the same name.
+        if not self._closed:
+            self._writer.submit(_remove, path)
+
+    def _gauges(self) -> None:
+        self.counters.disk_cache_bytes = self.used
+        self.counters.disk_cache_limit = self.max_size
+
+    # ---- start and stop ------------------------------------------------------------------
+    def _scan(self) -> None:
+        """Rebuild the index from the files, oldest modification first."""
+        found: list[tuple[int, str, int]] = []
+        for sub in os.scandir(self.blocks_dir):
+            if not sub.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(sub.path):
+                if entry.name.endswith(".tmp"):  # a write cut by a crash
+                    _remove(Path(entry.path))
+                    continue
+                if object_of(entry.name) is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                found.append((st.st_mtime_ns, entry.name, st.st_size))
+        for _, name, size in sorted(found):
+            self._generation += 1
+            self._index[name] = _Entry(size, self._generation)
+            self._objects[name.split("-", 1)[0]] += 1
+            self.used += size
+
+    async def flush(self) -> None:
+        """Wait for the writes under way (tests, shutdown)."""
+        while self._futures:
+            await asyncio.gather(*list(self._futures), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish the queued writes (a restart finds them), then give the directory up."""
+        if self._closed:
+            return
+        await self.flush()
+        self._closed = True
+        await asyncio.to_thread(self._writer.shutdown, True)
+        self._readers.shutdown(wait=False, cancel_futures=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        for fd in reversed(self._locks):
+            os.close(fd)  # the flock goes with the last descriptor
+        self._locks.clear()
+
+
+def open_disk_cache(settings: EngineSettings) -> DiskCache | None:
+    """The disk tier ``--cache`` asks for (None without it); CacheDirRefused if its
+    directory cannot be this process's own."""
+    if not settings.cache:
+        return None
+    return DiskCache(settings.cache, settings.max_cache_size,
+                     worker=settings.cache_worker, workers=settings.cache_workers)
+
+
+# ---- on the threads ------------------------------------------------------------------------
+def _load(path: Path, block: BlockId, length: int, size: int) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(size + 1)  # more than the index says: padded or foreign
+    except FileNotFoundError:
+        return None
+    data = decode(raw, block, length)
+    with contextlib.suppress(OSError):
+        os.utime(path)  # the access order, for the next start's index
+    return data
+
+
+def _store(path: Path, block: BlockId, chunks: list[bytes], victims: list[Path]) -> None:
+    for victim in victims:
+        _remove(victim)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        with open(fd, "wb") as f:
+            f.write(encode(block, chunks))
+        os.replace(temp, path)  # whole or absent: a reader never sees half a file
+    except BaseException:
+        _remove(temp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -1,0 +1,359 @@
+"""The disk cache tier (``--cache``): its file format, what it refuses to serve, LRU
+eviction under its cap, reuse after a restart, and a private directory owned by one
+process at a time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from gateway.engine import StoreView
+from gateway.engine.blockfile import BadBlockFile, BlockId, decode, encode, file_name
+from gateway.engine.diskcache import FREE_SHARE, CacheDirRefused, DiskCache
+from gateway.ops.metrics import GatewayCollector, Metrics
+from gateway.settings import SettingsError, load_settings
+from gateway.storage.base import ObjectInfo
+from tests.engine.support import MiB, data_of, make_view, read_key, read_range
+from tests.integration.test_disk_cache import theirs
+from tests.memorystore import MemoryStore
+
+BLOCK = BlockId("memory://memory", "dir/model.bin", '"etag-1"', 3)
+
+
+# ---- the file format -----------------------------------------------------------------------
+def test_a_block_file_gives_back_its_bytes() -> None:
+    data = data_of(1000)
+    raw = encode(BLOCK, [data[:10], data[10:]])
+    assert decode(raw, BLOCK, 1000) == data
+
+
+@pytest.mark.parametrize("position", [0, 9, 20, 40, 500, -5, -1])
+def test_a_flipped_byte_anywhere_is_refused(position: int) -> None:
+    raw = bytearray(encode(BLOCK, [data_of(1000)]))
+    raw[position] ^= 0x01
+    with pytest.raises(BadBlockFile):
+        decode(bytes(raw), BLOCK, 1000)
+
+
+@pytest.mark.parametrize("keep", [0, 10, 40, 600, -1])
+def test_a_truncated_file_is_refused(keep: int) -> None:
+    raw = encode(BLOCK, [data_of(1000)])
+    with pytest.raises(BadBlockFile):
+        decode(raw[:keep], BLOCK, 1000)
+
+
+@pytest.mark.parametrize("other", [
+    BlockId("memory://other", BLOCK.key, BLOCK.etag, BLOCK.index),
+    BlockId(BLOCK.store, "dir/model.bim", BLOCK.etag, BLOCK.index),
+    BlockId(BLOCK.store, BLOCK.key, '"etag-2"', BLOCK.index),
+    BlockId(BLOCK.store, BLOCK.key, BLOCK.etag, 4),
+])
+def test_another_blocks_file_is_refused(other: BlockId) -> None:
+    raw = encode(other, [data_of(1000)])
+    with pytest.raises(BadBlockFile, match="another block"):
+        decode(raw, BLOCK, 1000)
+
+
+def test_a_file_of_another_length_is_refused() -> None:
+    with pytest.raises(BadBlockFile):
+        decode(encode(BLOCK, [data_of(1000)]), BLOCK, 999)
+
+
+def test_file_names_differ_for_every_part_of_the_identity() -> None:
+    names = {file_name(BLOCK), file_name(BlockId("x", BLOCK.key, BLOCK.etag, 3)),
+             file_name(BlockId(BLOCK.store, "k", BLOCK.etag, 3)),
+             file_name(BlockId(BLOCK.store, BLOCK.key, "e", 3)),
+             file_name(BlockId(BLOCK.store, BLOCK.key, BLOCK.etag, 4))}
+    assert len(names) == 5
+    # The first half names the object: every block of one key shares it.
+    assert file_name(BLOCK)[:32] == file_name(BlockId(BLOCK.store, BLOCK.key, "e", 9))[:32]
+
+
+# ---- the tier behind an engine ------------------------------------------------------------
+def cached_view(store: MemoryStore, directory: Path, max_size: int | None = None,
+                **disk: int) -> tuple[StoreView, DiskCache]:
+    view = make_view(store)
+    disk.setdefault("max_pending_bytes", 1 << 40)  # the store is instant: let writes queue
+    cache = DiskCache(directory, max_size if max_size is not None else 1 << 40, **disk)
+    view.engine.blocks.use_disk(cache)
+    return view, cache
+
+
+async def settled(view: StoreView) -> None:
+    await view.engine.wait_idle()
+    disk = view.engine.blocks.disk
+    assert disk is not None
+    await disk.flush()
+
+
+async def restart(view: StoreView, directory: Path, **disk: int) -> tuple[StoreView, DiskCache]:
+    """A new process: a fresh engine (nothing in memory) over the same directory."""
+    await settled(view)
+    old = view.engine.blocks.disk
+    assert old is not None
+    await view.engine.close()
+    await old.close()
+    return cached_view(view.store, directory, **disk)  # type: ignore[arg-type]
+
+
+async def test_a_second_read_after_the_memory_cache_is_cleared_costs_the_store_nothing(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    data = data_of(20 * MiB + 123)
+    store.put_sync("big", data)
+    view, disk = cached_view(store, tmp_path / "cache")
+    assert await read_key(view, "big") == data
+    await settled(view)
+    assert len(disk) == 21
+    served, gets = store.bytes_served, store.calls["get"]
+    view.engine.drop_cache()
+    assert await read_key(view, "big") == data
+    assert store.bytes_served == served and store.calls["get"] == gets
+    counters = view.engine.counters
+    assert counters.disk_cache_hits == 21
+    assert counters.disk_cache_read_bytes == len(data)
+
+
+async def test_blocks_of_unchanged_objects_are_used_after_a_restart(tmp_path: Path) -> None:
+    store = MemoryStore()
+    data = data_of(12 * MiB)
+    store.put_sync("big", data)
+    view, _ = cached_view(store, tmp_path / "cache")
+    assert await read_key(view, "big") == data
+    served, gets = store.bytes_served, store.calls["get"]
+    view, _ = await restart(view, tmp_path / "cache")
+    assert await read_key(view, "big") == data
+    assert store.bytes_served == served and store.calls["get"] == gets
+    assert store.calls["head"] == 1  # the etag that names the files: no GET of block 0
+    assert view.engine.counters.disk_cache_hits == 12
+
+
+async def test_a_short_read_after_a_seek_is_served_from_disk(tmp_path: Path) -> None:
+    store = MemoryStore()
+    data = data_of(8 * MiB)
+    store.put_sync("big", data)
+    view, _ = cached_view(store, tmp_path / "cache")
+    await read_key(view, "big")
+    view, _ = await restart(view, tmp_path / "cache")
+    gets = store.calls["get"]
+    start = 5 * MiB + 10
+    async with await view.open("big") as read:
+        assert await read_range(read, start, start + 4096) == data[start : start + 4096]
+    assert store.calls["get"] == gets  # not an exact ranged GET: the block is on disk
+
+
+async def test_a_replaced_object_is_read_from_the_store_after_a_restart(tmp_path: Path) -> None:
+    store = MemoryStore()
+    store.put_sync("big", data_of(4 * MiB, seed=1))
+    view, _ = cached_view(store, tmp_path / "cache")
+    await read_key(view, "big")
+    new = data_of(4 * MiB, seed=2)
+    store.put_sync("big", new)
+    view, _ = await restart(view, tmp_path / "cache")
+    served = store.bytes_served
+    assert await read_key(view, "big") == new
+    assert store.bytes_served - served == len(new)
+    assert view.engine.counters.disk_cache_hits == 0
+
+
+def block_file(view: StoreView, key: str, index: int) -> Path:
+    disk = view.engine.blocks.disk
+    assert disk is not None
+    info = view.meta.info(key)
+    assert isinstance(info, ObjectInfo)
+    return disk.path_of(BlockId(view.store.description, key, info.etag, index))
+
+
+def flip(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def truncate(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size - 100)
+
+
+@pytest.mark.parametrize("damage", [flip, truncate], ids=["flipped", "truncated"])
+async def test_a_damaged_file_is_dropped_and_its_block_refetched(
+    tmp_path: Path, damage: object
+) -> None:
+    store = MemoryStore()
+    data = data_of(6 * MiB)
+    store.put_sync("big", data)
+    view, disk = cached_view(store, tmp_path / "cache")
+    assert await read_key(view, "big") == data
+    await settled(view)
+    damaged = block_file(view, "big", 3)
+    damage(damaged)  # type: ignore[operator]
+    view.engine.drop_cache()
+    served = store.bytes_served
+    assert await read_key(view, "big") == data
+    assert store.bytes_served - served == MiB  # that block alone, from the store
+    assert view.engine.counters.disk_cache_errors == 1
+    await settled(view)
+    # Rewritten from the store's bytes: the next read is whole from disk again.
+    view.engine.drop_cache()
+    assert await read_key(view, "big") == data
+    assert store.bytes_served - served == MiB
+    assert len(disk) == 6
+
+
+async def test_another_blocks_file_under_a_blocks_name_is_never_served(tmp_path: Path) -> None:
+    store = MemoryStore()
+    data = data_of(4 * MiB)
+    store.put_sync("big", data)
+    view, _ = cached_view(store, tmp_path / "cache")
+    await read_key(view, "big")
+    await settled(view)
+    shutil.copyfile(block_file(view, "big", 1), block_file(view, "big", 2))  # same size
+    view, _ = await restart(view, tmp_path / "cache")
+    served = store.bytes_served
+    assert await read_key(view, "big") == data
+    assert store.bytes_served - served == MiB
+    assert view.engine.counters.disk_cache_errors == 1
+
+
+async def test_a_slow_writer_drops_writes_instead_of_slowing_the_reader(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    data = data_of(16 * MiB)
+    store.put_sync("big", data)
+    view, disk = cached_view(store, tmp_path / "cache", max_pending_bytes=MiB + 1000)
+    assert await read_key(view, "big") == data
+    await settled(view)
+    counters = view.engine.counters
+    assert counters.disk_cache_dropped_writes > 0
+    assert len(disk) + counters.disk_cache_dropped_writes == 16
+    assert view.engine.budget.in_use <= view.engine.blocks.cached_bytes  # pending released
+
+
+# ---- eviction ------------------------------------------------------------------------------
+def blk(key: str) -> BlockId:
+    return BlockId("s", key, "e", 0)
+
+
+async def write(disk: DiskCache, *keys: str) -> None:
+    for key in keys:
+        assert disk.write_behind(blk(key), [data_of(1000)])
+        await disk.flush()
+
+
+async def test_least_recently_used_files_go_first_and_the_cap_holds(tmp_path: Path) -> None:
+    size = DiskCache(tmp_path / "probe", 1 << 30)
+    one = len(encode(blk("a"), [data_of(1000)]))
+    await size.close()
+    disk = DiskCache(tmp_path / "cache", 3 * one)
+    await write(disk, "a", "b", "c")
+    assert await disk.read(blk("a"), 1000) is not None  # a is now the most recent
+    await write(disk, "d")
+    await write(disk, "e")
+    assert [disk.has(blk(k)) for k in "abcde"] == [True, False, False, True, True]
+    assert disk.counters.disk_cache_evictions == 2
+    await disk.close()  # the evicted files are gone from the disk too
+    files = list((tmp_path / "cache" / "blocks").rglob("*.blk"))
+    assert len(files) == 3 and sum(f.stat().st_size for f in files) <= 3 * one
+
+
+async def test_the_access_order_survives_a_restart(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path / "cache", 1 << 30)
+    await write(disk, "a", "b", "c")
+    for age, key in ((300, "b"), (200, "c"), (100, "a")):  # oldest b, then c, then a
+        path = disk.path_of(blk(key))
+        past = path.stat().st_mtime - age
+        os.utime(path, (past, past))
+    await disk.close()
+    again = DiskCache(tmp_path / "cache")
+    cap = again.used
+    await again.close()
+    again = DiskCache(tmp_path / "cache", cap - 1)  # one file too many: b goes
+    assert [again.has(blk(k)) for k in "abc"] == [True, False, True]
+    await again.close()
+
+
+async def test_the_default_size_leaves_five_percent_of_the_disk_free(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path / "cache")
+    st = os.statvfs(tmp_path)
+    expected = st.f_bavail * st.f_frsize - st.f_blocks * st.f_frsize // FREE_SHARE
+    assert abs(disk.max_size - max(0, expected)) < 64 * MiB  # others write meanwhile
+    await disk.close()
+
+
+# ---- the directory -----------------------------------------------------------------------
+async def test_the_directory_is_created_private(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path / "new")
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+    await disk.close()
+
+
+async def test_a_directory_open_to_others_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "open").mkdir(mode=0o755)
+    os.chmod(tmp_path / "open", 0o755)
+    with pytest.raises(CacheDirRefused, match="open to other users"):
+        DiskCache(tmp_path / "open")
+
+
+async def test_a_directory_of_another_owner_is_refused(tmp_path: Path) -> None:
+    cache, owner = theirs(tmp_path)
+    with pytest.raises(CacheDirRefused, match=f"belongs to uid {owner}"):
+        DiskCache(cache)
+
+
+async def test_one_process_at_a_time(tmp_path: Path) -> None:
+    first = DiskCache(tmp_path / "cache")
+    with pytest.raises(CacheDirRefused, match=f"pid {os.getpid()}"):
+        DiskCache(tmp_path / "cache")
+    with pytest.raises(CacheDirRefused, match="in use"):
+        DiskCache(tmp_path / "cache", worker=0, workers=2)  # workers: not beside it
+    await first.close()
+    second = DiskCache(tmp_path / "cache")  # given up at close
+    await second.close()
+
+
+async def test_workers_each_take_their_own_subdirectory(tmp_path: Path) -> None:
+    zero = DiskCache(tmp_path / "cache", worker=0, workers=2)
+    one = DiskCache(tmp_path / "cache", worker=1, workers=2)
+    assert zero.root == tmp_path / "cache" / "worker-0"
+    assert stat.S_IMODE(one.root.stat().st_mode) == 0o700
+    with pytest.raises(CacheDirRefused, match="worker-1 is in use"):
+        DiskCache(tmp_path / "cache", worker=1, workers=2)
+    with pytest.raises(CacheDirRefused, match="in use"):
+        DiskCache(tmp_path / "cache")  # a single process: not beside workers
+    await zero.close()
+    await one.close()
+
+
+# ---- settings and metrics -------------------------------------------------------------------
+def test_cache_options_come_from_flags_env_and_file(tmp_path: Path) -> None:
+    env = {"BUCKETDAV_CACHE": "rel/cache", "BUCKETDAV_MAX_CACHE_SIZE": "20G"}
+    engine = load_settings({}, str(tmp_path), env=env).engine
+    assert engine.cache == os.path.abspath("rel/cache")
+    assert engine.max_cache_size == 20 << 30
+    assert load_settings({}, str(tmp_path), env={}).engine.cache is None
+    with pytest.raises(SettingsError, match="--max-cache-size needs --cache"):
+        load_settings({"max_cache_size": "1G"}, str(tmp_path), env={})
+
+
+async def test_the_tier_is_measured(tmp_path: Path) -> None:
+    store = MemoryStore()
+    store.put_sync("big", data_of(3 * MiB))
+    view, _ = cached_view(store, tmp_path / "cache")
+    await read_key(view, "big")
+    await settled(view)
+    view.engine.drop_cache()
+    await read_key(view, "big")
+    metrics = Metrics()
+    metrics.registry.register(GatewayCollector(metrics, view.engine))
+    samples = {s.name: s.value for m in metrics.registry.collect() for s in m.samples}
+    assert samples["bucketdav_disk_cache_hits_total"] == 3
+    assert samples["bucketdav_disk_cache_written_bytes_total"] > 3 * MiB
+    assert samples["bucketdav_disk_cache_bytes"] > 3 * MiB
+    assert "bucketdav_disk_cache_evictions_total" in samples
+    assert "bucketdav_engine_disk_cache_hits_total" not in samples
