@@ -278,6 +278,19 @@ async def test_the_access_order_survives_a_restart(tmp_path: Path) -> None:
     await again.close()
 
 
+async def test_a_write_cut_by_a_crash_is_cleared_at_start(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path / "cache")
+    await write(disk, "a")
+    path = disk.path_of(blk("a"))
+    await disk.close()
+    half = path.with_name(path.name + ".tmp")
+    half.write_bytes(path.read_bytes()[:100])  # the writer died before its rename
+    again = DiskCache(tmp_path / "cache")
+    assert not half.exists() and len(again) == 1
+    assert await again.read(blk("a"), 1000) == data_of(1000)
+    await again.close()
+
+
 async def test_the_default_size_leaves_five_percent_of_the_disk_free(tmp_path: Path) -> None:
     disk = DiskCache(tmp_path / "cache")
     st = os.statvfs(tmp_path)
