@@ -223,5 +223,6 @@ def make_app(gateway: Gateway) -> web.Application:
         await gateway.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_route("*", "/{tail:.*}", dispatch, expect_handler=expect_continue)
+    # [\s\S]: a decoded %0A must reach dispatch (a clear 400), not fall through to a 404.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch, expect_handler=expect_continue)
     return app
