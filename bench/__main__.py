@@ -20,18 +20,19 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from bench import dataset, report, runner, servers, workloads
+from bench import dataset, plan, report, runner, servers, targets, workloads
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("sequential", "shared", "ranges", "small", "listing", "put", "memory", "footprint")
+WORKLOADS = ("sequential", "region", "shared", "ranges", "small", "listing", "put", "workers",
+             "workers-seq", "cache", "memory", "footprint")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bench/run",
-        description="Benchmark bucketdav against a direct S3 connection and rclone serve "
-        "webdav, on s3rver behind a proxy that adds per-request latency and a "
-        "per-connection bandwidth cap.",
+        description="Benchmark bucketdav against the limit of the backend (8 parallel "
+        "ranged GETs), a direct S3 connection and rclone serve webdav, on s3rver behind a "
+        "proxy that adds per-request latency and a per-connection bandwidth cap.",
     )
     p.add_argument("--quick", action="store_true",
                    help="small sizes and one run: a smoke test of the whole harness")
@@ -44,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bucketdav --memory-target, and the memory workload's bound (512)")
     p.add_argument("--only", default="", metavar="LIST",
                    help="comma-separated workloads to run: " + ", ".join(WORKLOADS))
-    p.add_argument("--contenders", default="direct,bucketdav,rclone", metavar="LIST",
-                   help="comma-separated contenders (default direct,bucketdav,rclone)")
+    p.add_argument("--contenders", default=",".join(report.CONTENDERS), metavar="LIST",
+                   help="comma-separated contenders (default: all of "
+                   + ", ".join(report.CONTENDERS) + ")")
     p.add_argument("--bucketdav-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for bucketdav serve (repeatable)")
     p.add_argument("--rclone-arg", action="append", default=[], metavar="ARG",
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         else ROOT / "docs" / "BENCHMARKS.md"
     )
     command = " ".join(["bench/run", *(shlex.quote(a) for a in args_list)])
-    all_workloads = workloads.build(sizes)
+    all_workloads = plan.build(sizes)
     chosen = [w for w in all_workloads if not options.only or w.key in options.only]
     results = runner.Results(
         options={
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         results = runner.Results.from_json(json.loads(args.from_json.read_text("utf-8")))
         sizes = dataset.Sizes(**results.options["sizes"])
-        chosen = [w for w in workloads.build(sizes)
+        chosen = [w for w in plan.build(sizes)
                   if any(m.workload == w.key for m in results.measurements)]
         write_report(results, chosen, out, options.contenders, args.from_json)
         return 0
@@ -183,8 +185,9 @@ def write_report(
 ) -> None:
     o = results.options
     command = o["command"]
-    contenders = [c for c in wanted if c not in results.skipped]
-    verdicts = report.targets(results, o["sizes"]["shared"], o["memory_target_mib"])
+    contenders = report.shown_contenders(
+        [c for c in wanted if c not in results.skipped], chosen)
+    verdicts = targets.targets(results, o["sizes"]["shared"], o["memory_target_mib"])
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_path = out.with_name(out.stem.lower() + ".png")
     subtitle = (f"s3rver behind {o['bandwidth_mb']:g} MB/s per connection, "

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import aiohttp
 
@@ -49,6 +50,10 @@ class Sizes:
     listing: int
     put: int
     memory_readers: int
+    # A region of the big object read as a range (a seek, then a sequential read), a different
+    # one each run: the window's ramp from a cold start, as a read into a large file sees it.
+    region: int = 256 * MiB
+    workers_readers: int = 4  # concurrent sequential readers in the workers' scaling workload
 
 
 FULL = Sizes(
@@ -63,6 +68,7 @@ FULL = Sizes(
     listing=10_000,
     put=1 * GiB,
     memory_readers=32,
+    region=256 * MiB,
 )
 
 QUICK = Sizes(
@@ -77,6 +83,7 @@ QUICK = Sizes(
     listing=1000,
     put=64 * MiB,
     memory_readers=8,
+    region=16 * MiB,
 )
 
 
@@ -105,8 +112,30 @@ async def stream(size: int, chunk: int = 1 * MiB) -> AsyncIterator[bytes]:
         yield content(offset, min(chunk, size - offset))
 
 
-async def populate(endpoint: str, sizes: Sizes, concurrency: int = 16) -> None:
-    """Create the bucket and every object the workloads read, straight into s3rver (no proxy).
+# The groups of objects a workload can need (``Workload.needs``).
+GROUPS = ("sequential", "shared", "small", "listing")
+
+
+def region_offset(sizes: Sizes, repetition: int) -> int:
+    """Where run ``repetition`` of the region workload starts: a different region each run,
+    never the start of the object (that is a seek into the middle, as a video player or a
+    model loader makes)."""
+    regions = max(1, sizes.sequential // sizes.region)
+    return (repetition + 1) % regions * sizes.region
+
+
+def write_local(directory: Path, sizes: Sizes) -> None:
+    """The big object as a file of a local folder, for the local-folder share contender."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / SEQUENTIAL_KEY, "wb") as out:
+        for offset in range(0, sizes.sequential, 4 * MiB):
+            out.write(content(offset, min(4 * MiB, sizes.sequential - offset)))
+
+
+async def populate(
+    endpoint: str, sizes: Sizes, groups: Collection[str] = GROUPS, concurrency: int = 16
+) -> None:
+    """Create the bucket and the objects of ``groups``, straight into s3rver (no proxy).
 
     s3rver accepts anonymous requests, so plain HTTP PUTs are enough here."""
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
@@ -122,8 +151,10 @@ async def populate(endpoint: str, sizes: Sizes, concurrency: int = 16) -> None:
         async with session.put(f"{endpoint}/{BUCKET}") as r:
             if r.status not in (200, 409):
                 raise RuntimeError(f"s3rver refused to create the bucket: {r.status}")
-        await put(SEQUENTIAL_KEY, stream(sizes.sequential), sizes.sequential)
-        await put(SHARED_KEY, stream(sizes.shared), sizes.shared)
+        if "sequential" in groups:
+            await put(SEQUENTIAL_KEY, stream(sizes.sequential), sizes.sequential)
+        if "shared" in groups:
+            await put(SHARED_KEY, stream(sizes.shared), sizes.shared)
         gate = asyncio.Semaphore(concurrency)
 
         async def put_small(key: str, body: bytes) -> None:
@@ -132,9 +163,11 @@ async def populate(endpoint: str, sizes: Sizes, concurrency: int = 16) -> None:
 
         small = content(0, sizes.small_size)
         note = b"one of many small objects in a large folder\n"
+        smalls = sizes.small_count if "small" in groups else 0
+        notes = sizes.listing if "listing" in groups else 0
         await asyncio.gather(
-            *(put_small(small_key(i), small) for i in range(sizes.small_count)),
-            *(put_small(listing_key(i), note) for i in range(sizes.listing)),
+            *(put_small(small_key(i), small) for i in range(smalls)),
+            *(put_small(listing_key(i), note) for i in range(notes)),
         )
 
 

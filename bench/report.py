@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import textwrap
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Measurement, Results
+from bench.medians import cell, ratio, spread_of
+from bench.runner import Results
+from bench.targets import CPU_BASELINE, CPU_BASELINE_SOURCE, Verdict
 from bench.workloads import FOOTPRINT_TARGET_MIB, Workload
 
-CONTENDERS = ("direct", "bucketdav", "rclone")
+CONTENDERS = ("direct", "limit", "bucketdav", "bucketdav-2w", "local", "rclone")
 LABELS = {
     "direct": "direct S3 (1 connection per reader)",
+    "limit": "direct, 8 parallel ranges (the limit)",
     "bucketdav": "bucketdav",
+    "bucketdav-2w": "bucketdav, 2 workers",
+    "local": "bucketdav, local-folder share",
     "rclone": "rclone serve webdav",
 }
-COLORS = {"direct": "#9e9e9e", "bucketdav": "#1f77b4", "rclone": "#ff7f0e"}
+SHORT = {"direct": "direct S3", "limit": "limit", "bucketdav-2w": "2 workers",
+         "local": "local folder"}
+COLORS = {"direct": "#9e9e9e", "limit": "#2ca02c", "bucketdav": "#1f77b4",
+          "bucketdav-2w": "#17becf", "local": "#9467bd", "rclone": "#ff7f0e"}
+# The columns "bucketdav vs X": what bucketdav is measured against.
+REFERENCES = ("direct", "limit", "rclone")
+SERVERS = ("bucketdav", "bucketdav-2w", "local", "rclone")  # contenders with a CPU to measure
 
 # metric -> (label, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -33,189 +42,14 @@ METRICS: dict[str, tuple[str, bool]] = {
     "peak_rss_mib": ("peak RSS, MiB", False),
     "rest_rss_mib": ("RSS at rest, MiB", False),
     "backend_per_served": ("backend bytes per served byte", False),
+    "cpu_s_per_gib": ("server CPU s per GiB", False),
+    "cpu_s_per_1k_req": ("server CPU s per 1,000 requests", False),
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """The median of one metric of one contender on one workload, or why there is none.
-
-    A median hides failed runs, so the failures travel with it and are shown beside it."""
-
-    value: float | None
-    runs: int  # successful measurements behind the median
-    why: str = ""  # "n/a", "failed", "not run"
-    failed: int = 0  # runs that failed
-    total: int = 0  # runs measured (successful, failed and n/a)
-
-    def text(self, digits: int = 1) -> str:
-        if self.value is None:
-            return self.why or "—"
-        shown = _fmt(self.value, digits)
-        if self.failed:
-            shown += f" ({self.failed} of {self.total} runs failed)"
-        return shown
-
-
-def _fmt(value: float, digits: int = 1) -> str:
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10 or digits == 0:
-        return f"{value:.{digits}f}"
-    return f"{value:.{max(digits, 2)}f}"
-
-
-def _runs(results: Results, workload: str, contender: str) -> list[Measurement]:
-    return [m for m in results.measurements if m.workload == workload and m.contender == contender]
-
-
-def cell(results: Results, workload: str, contender: str, metric: str) -> Cell:
-    ms = _runs(results, workload, contender)
-    if not ms:
-        return Cell(None, 0, "not run")
-    failed = sum(1 for m in ms if m.error is not None)
-    good = [m.metrics[metric] for m in ms if m.error is None and m.unavailable is None
-            and metric in m.metrics]
-    if not good:
-        why = "failed" if failed else ("n/a" if any(m.unavailable for m in ms) else "—")
-        return Cell(None, 0, why, failed, len(ms))
-    return Cell(statistics.median(good), len(good), "", failed, len(ms))
-
-
-def spread_of(results: Results, workload: str, contender: str, metric: str) -> tuple[float, float]:
-    """Smallest and largest value over the successful runs (0, 0 when there are none)."""
-    values = [m.metrics[metric] for m in results.measurements
-              if m.workload == workload and m.contender == contender and m.error is None
-              and m.unavailable is None and metric in m.metrics]
-    return (min(values), max(values)) if values else (0.0, 0.0)
-
-
-def ratio(better: Cell, other: Cell, higher_is_better: bool) -> str:
-    """How many times better the first is (above 1: better), as text."""
-    if better.value is None or other.value is None or not better.value or not other.value:
-        return "—"
-    times = better.value / other.value if higher_is_better else other.value / better.value
-    return f"{times:.2f}×"
-
-
-# ---- targets ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    goal: str
-    status: str  # "met", "NOT met", "n/a"
-    detail: str
-
-
-def _judge(goal: str, ok: bool | None, detail: str) -> Verdict:
-    status = "n/a" if ok is None else ("met" if ok else "NOT met")
-    return Verdict(goal, status, detail)
-
-
-def _one_line(text: str) -> str:
-    """The first line of an error, safe inside a Markdown table cell."""
-    return text.strip().splitlines()[0].replace("|", "\\|") if text.strip() else "?"
-
-
-def _blocker(results: Results, workload: str, contenders: tuple[str, ...]) -> Verdict | None:
-    """Why a target on ``workload`` cannot be judged on medians, or None if it can.
-
-    A median of the successful runs would flatter: one good run out of three could meet a
-    target. So any failed run of a contender the target compares is NOT met, and so is
-    bucketdav not offering the workload at all; a workload (or a reference contender) this
-    run did not measure is n/a: nothing is claimed either way."""
-    failures = [
-        f"{m.contender} run {m.repetition + 1} failed: {_one_line(m.error)}"
-        for c in contenders for m in _runs(results, workload, c) if m.error is not None
-    ]
-    if failures:
-        return Verdict("", "NOT met", "; ".join(failures))
-    mine = _runs(results, workload, "bucketdav")
-    unavailable = [m.unavailable for m in mine if m.unavailable]
-    if unavailable:
-        return Verdict("", "NOT met", f"bucketdav n/a: {_one_line(unavailable[0])}")
-    if not mine:
-        return Verdict("", "n/a", f"bucketdav not measured on {workload} in this run")
-    for c in contenders:
-        if c == "bucketdav":
-            continue
-        if why := results.skipped.get(c):
-            return Verdict("", "n/a", f"{c} not run: {why}")
-        theirs = _runs(results, workload, c)
-        if not theirs:
-            return Verdict("", "n/a", f"{c} not measured on {workload} in this run")
-        if any(m.unavailable for m in theirs):
-            return Verdict("", "n/a", f"{c} n/a on {workload} (see notes)")
-    return None
-
-
-def _target(
-    goal: str,
-    results: Results,
-    workload: str,
-    contenders: tuple[str, ...],
-    judge: Callable[[], tuple[bool, str]],
-) -> Verdict:
-    blocked = _blocker(results, workload, contenders)
-    if blocked is not None:
-        return Verdict(goal, blocked.status, blocked.detail)
-    ok, detail = judge()
-    return _judge(goal, ok, detail)
-
-
-def targets(results: Results, shared_size: int, memory_target_mib: int) -> list[Verdict]:
-    def v(workload: str, contender: str, metric: str) -> float:
-        value = cell(results, workload, contender, metric).value
-        if value is None:  # _blocker lets no target through without its data
-            raise ValueError(f"no {metric} for {contender} on {workload}")
-        return value
-
-    def at_least(workload: str, other: str, metric: str, factor: float, unit: str
-                 ) -> Callable[[], tuple[bool, str]]:
-        """bucketdav's ``metric`` must be at least ``factor`` times ``other``'s."""
-
-        def judge() -> tuple[bool, str]:
-            mine, theirs = v(workload, "bucketdav", metric), v(workload, other, metric)
-            if not theirs:
-                return False, f"{other} measured 0 {unit}: no comparison"
-            detail = f"{mine:.1f} vs {theirs:.1f} {unit} = {mine / theirs:.2f}×"
-            return mine >= factor * theirs, detail
-
-        return judge
-
-    def backend() -> tuple[bool, str]:
-        got = v("shared", "bucketdav", "backend_bytes")
-        return got <= 1.1 * shared_size, (
-            f"{got / shared_size:.2f}× the object size from the backend")
-
-    def ranges() -> tuple[bool, str]:
-        mine, direct = v("ranges", "bucketdav", "p50_ms"), v("ranges", "direct", "p50_ms")
-        return mine <= direct + 5, f"p50 {mine:.1f} ms vs direct {direct:.1f} ms"
-
-    def memory() -> tuple[bool, str]:
-        peak = v("memory", "bucketdav", "peak_rss_mib")
-        return peak < memory_target_mib, (
-            f"peak RSS {peak:.0f} MiB, --memory-target {memory_target_mib} MiB")
-
-    seq = "Sequential read: bucketdav ≥ 4× "
-    bd = ("bucketdav",)
-    return [
-        _target(seq + "rclone serve webdav", results, "sequential", (*bd, "rclone"),
-                at_least("sequential", "rclone", "mb_s", 4, "MB/s")),
-        _target(seq + "a single direct connection", results, "sequential", (*bd, "direct"),
-                at_least("sequential", "direct", "mb_s", 4, "MB/s")),
-        _target("Concurrent readers of one object: backend bytes ≤ 1.1× object size", results,
-                "shared", bd, backend),
-        _target("Concurrent readers of one object: aggregate ≥ 2× rclone", results, "shared",
-                (*bd, "rclone"), at_least("shared", "rclone", "mb_s", 2, "MB/s")),
-        _target("Random ranges: p50 within 5 ms of the direct request's p50", results,
-                "ranges", (*bd, "direct"), ranges),
-        _target("Small GETs: ≥ 2× rclone's requests/s", results, "small", (*bd, "rclone"),
-                at_least("small", "rclone", "rps", 2, "req/s")),
-        _target("Memory: many concurrent readers stay under --memory-target", results,
-                "memory", bd, memory),
-    ]
+def shown_contenders(wanted: Iterable[str], workloads: list[Workload]) -> list[str]:
+    """The contenders, in table order, that some of ``workloads`` measure."""
+    return [c for c in CONTENDERS if c in wanted and any(c in w.contenders for w in workloads)]
 
 
 # ---- memory figures --------------------------------------------------------------------------
@@ -256,7 +90,7 @@ def _row(cells: Iterable[str]) -> str:
 
 
 def main_table(results: Results, workloads: list[Workload], contenders: list[str]) -> str:
-    others = [c for c in contenders if c != "bucketdav"]
+    others = [c for c in contenders if c in REFERENCES]
     head = ["Workload", "Metric", *(LABELS[c] for c in contenders)]
     head += [f"bucketdav vs {c}" for c in others] if "bucketdav" in contenders else []
     lines = [_row(head), _row(["---", "---", *("---:" for _ in head[2:])])]
@@ -269,8 +103,8 @@ def main_table(results: Results, workloads: list[Workload], contenders: list[str
             row = [w.title if i == 0 else "", label]
             row += [cells[c].text() if c in names else "" for c in contenders]
             if "bucketdav" in contenders:
-                row += [ratio(cells["bucketdav"], cells[c], higher) if c in names else ""
-                        for c in others]
+                row += [ratio(cells["bucketdav"], cells[c], higher)
+                        if c in names and "bucketdav" in names else "" for c in others]
             lines.append(_row(row))
     return "\n".join(lines)
 
@@ -287,6 +121,34 @@ def side_table(
                 for c in contenders]
         lines.append(_row(row))
     return "\n".join(lines)
+
+
+def cpu_table(results: Results, workloads: list[Workload], contenders: list[str]) -> str:
+    """Server CPU seconds (user + system, the whole process tree) per GiB served and per
+    1,000 client requests."""
+    servers = [c for c in contenders if c in SERVERS]
+    head = ["Workload", *(LABELS[c] for c in servers)]
+    lines = [_row(head), _row(["---", *("---:" for _ in servers)])]
+    for w in workloads:
+        row = [w.title]
+        for c in servers:
+            if c not in w.contenders:
+                row.append("")
+                continue
+            per_gib = cell(results, w.key, c, "cpu_s_per_gib")
+            per_k = cell(results, w.key, c, "cpu_s_per_1k_req")
+            row.append(per_gib.text(2) if per_gib.value is None
+                       else f"{per_gib.text(2)} s/GiB · {per_k.text(2)} s/1k req")
+        lines.append(_row(row))
+    return "\n".join(lines)
+
+
+def baseline_lines() -> list[str]:
+    if not CPU_BASELINE:
+        return ["No baseline recorded yet."]
+    found = [f"- a sequential read of {_size(n)}: **{v:.2f} s of server CPU per GiB**"
+             for n, v in sorted(CPU_BASELINE.items(), reverse=True)]
+    return [*found, f"- measured at {CPU_BASELINE_SOURCE}"]
 
 
 def verdict_table(verdicts: list[Verdict]) -> str:
@@ -372,7 +234,7 @@ def plot(
             text = c.text()
             if name == "bucketdav":
                 text += "".join(
-                    f"\n{ratio(c, cell(results, w.key, o, metric), higher)} {o}"
+                    f"\n{ratio(c, cell(results, w.key, o, metric), higher)} {SHORT.get(o, o)}"
                     for o in names if o != "bucketdav"
                     and cell(results, w.key, o, metric).value is not None and c.value
                 )
@@ -385,7 +247,7 @@ def plot(
                         xytext=(0, 3), textcoords="offset points", fontsize=8, color="#d62728")
             top = max(top, memory_target_mib)
         ax.set_ylim(0, top * 1.4)
-        ax.set_xticks(range(len(names)), [n if n != "direct" else "direct S3" for n in names])
+        ax.set_xticks(range(len(names)), [SHORT.get(n, n) for n in names])
         ax.set_title("\n".join(textwrap.wrap(w.title, 44)), fontsize=10)
         ax.set_ylabel(label + (" (higher is better)" if higher else " (lower is better)"),
                       fontsize=8)
@@ -397,10 +259,12 @@ def plot(
         lines = ["Targets"] + [f"{v.status:>7}  {v.goal}" for v in verdicts]
         lines += ["", "Bars: median; whiskers: min and max of the runs.",
                   "bucketdav bars: × = times better than", "that contender (same metric)"]
-        flat[len(workloads)].text(0, 1, "\n".join(_wrap(line) for line in lines),
+        width = 52 * (len(flat) - len(workloads))  # the free panels of the last row
+        flat[len(workloads)].text(0, 1, "\n".join(_wrap(line, width) for line in lines),
                                   va="top", ha="left", fontsize=7.5, family="monospace",
                                   transform=flat[len(workloads)].transAxes)
-    fig.suptitle("bucketdav vs direct S3 and rclone serve webdav — medians\n" + subtitle,
+    fig.suptitle("bucketdav vs the limit (8 parallel ranges), direct S3 and rclone serve "
+                 "webdav — medians\n" + subtitle,
                  fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -429,9 +293,10 @@ def markdown(
     lines = [
         "# Benchmarks",
         "",
-        "bucketdav against the two things a user could do instead: read the bucket directly "
-        "(one S3 GET on one connection) or serve it with `rclone serve webdav`. Same backend, "
-        "same run, contenders alternating. The backend is [s3rver](https://github.com/jamhall/s3rver)"
+        "bucketdav against the limit of the backend — the best a client can do on it: eight "
+        "ranged GETs at once straight to the store — and against what a user could do "
+        "instead: read the bucket directly (one S3 GET on one connection) or serve it with "
+        "`rclone serve webdav`. Same backend, same run, contenders alternating. The backend is [s3rver](https://github.com/jamhall/s3rver)"
         " on loopback behind a shaping proxy (`bench/proxy.py`) that makes it behave like a "
         "store across a network: "
         f"**{o['bandwidth_mb']:g} MB/s per connection** and **{o['latency_ms']:g} ms per "
@@ -477,8 +342,21 @@ def markdown(
         "Resident memory of the server's whole process tree, sampled every 50 ms during the "
         "workload; each measurement starts a fresh server process.",
         "",
-        side_table(results, workloads, [c for c in contenders if c != "direct"], "peak_rss_mib",
-                   digits=0),
+        side_table(results, workloads, [c for c in contenders if c in SERVERS],
+                   "peak_rss_mib", digits=0),
+        "",
+        "## Server CPU",
+        "",
+        "CPU seconds (user + system) of the server's whole process tree (workers included), "
+        "read before and after the workload, per GiB the clients received and per 1,000 "
+        "client requests. The load generator, the proxy and s3rver share the same cores, so "
+        "these are the server's own seconds, not the machine's.",
+        "",
+        cpu_table(results, workloads, contenders),
+        "",
+        "Baseline for the CPU target (bucketdav before issue 11's lean hot path):",
+        "",
+        *baseline_lines(),
         "",
     ]
     figures = memory_figures(results, o["memory_target_mib"])
@@ -506,6 +384,16 @@ def markdown(
         "is cached on disk.",
         "- direct: aiohttp GETs of `http://<proxy>/bench/<key>` (s3rver serves anonymous "
         "requests), one connection per reader; the listing is ListObjectsV2 pages in turn.",
+        "- the limit (direct, 8 parallel ranges): the object, or the region, cut into 8 "
+        "contiguous pieces read at once as ranged GETs through the same proxy, one connection "
+        "each; every piece is checked at its offset and the pieces tile the span exactly.",
+        "- bucketdav, 2 workers: `--workers 2 --state redis://...` (a redis-server the run "
+        "starts) against the same bucketdav with one worker, both reading s3rver directly "
+        "(unshaped), so the backend is not the bottleneck.",
+        "- Disk cache: bucketdav with a fresh `--cache DIR` reads the object once, is "
+        "restarted on the same directory, and the second read is measured (its backend bytes "
+        "only) against `bucketdav serve <folder>` of the same file; n/a when bucketdav has no "
+        "`--cache`.",
         f"- Sizes: {_sizes(o['sizes'])}",
         "",
         "## Method",
@@ -543,7 +431,8 @@ def _sizes(s: dict[str, int]) -> str:
         f"{s['ranges']:,} ranges of {b(s['range_length'])}; {s['small_count']:,} GETs of "
         f"{b(s['small_size'])} at concurrency {s['small_concurrency']}; a folder of "
         f"{s['listing']:,} objects; PUT of {b(s['put'])}; {s['memory_readers']} readers of "
-        f"{b(s['sequential'])} for memory"
+        f"{b(s['sequential'])} for memory; regions of {b(s.get('region', 0))} from the "
+        f"middle; {s.get('workers_readers', 4)} readers for the workers"
     )
 
 
@@ -552,6 +441,7 @@ def console(results: Results, workloads: list[Workload], contenders: list[str],
     parts = [main_table(results, workloads, contenders), "",
              "Backend bytes per served byte:", side_table(results, workloads, contenders,
                                                          "backend_per_served"), "",
+             "Server CPU:", cpu_table(results, workloads, contenders), "",
              "Targets:"]
     parts += [f"  [{v.status:>7}] {v.goal}: {v.detail}" for v in verdicts]
     figures = memory_figures(results, results.options["memory_target_mib"])

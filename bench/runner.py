@@ -22,10 +22,14 @@ from typing import Any
 from bench import dataset, servers
 from bench.dataset import Sizes
 from bench.servers import Proxy, RssSampler, Service
-from bench.workloads import NotAvailable, Target, Workload
+from bench.workloads import NOT_BUILT, NotAvailable, Sample, Target, Workload
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 AT_REST_AFTER = 1.0  # seconds a started server idles before its memory "at rest" is taken
+# After the first read of the disk-cache workload: blocks are written behind the reader, so
+# give the last ones time to reach the disk before the restart.
+CACHE_SETTLE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,31 +87,50 @@ class Rig:
     workdir: Path
     s3rver: Service
     proxy: Proxy
+    redis: Service | None = None  # for bucketdav-2w; None: the unshared-workers escape
+    has_cache: bool = False  # bucketdav offers --cache
 
-    def target(self, name: str, server: Service | None) -> Target:
+    def target(self, name: str, server: Service | None, unshaped: bool = False) -> Target:
         store = f"{self.s3rver.url}/{dataset.BUCKET}/"
         if server is None:
-            return Target(name, f"{self.proxy.url}/{dataset.BUCKET}/", s3=True, store=store)
+            backend = self.s3rver.url if unshaped else self.proxy.url
+            return Target(name, f"{backend}/{dataset.BUCKET}/", s3=True, store=store)
         return Target(name, f"{server.url}/", s3=False, store=store)
 
-    def start(self, name: str, memory_target_mib: int | None = None) -> Service | None:
+    def start(
+        self, name: str, workload: Workload, cache: Path | None = None
+    ) -> Service | None:
         logs = self.workdir / "logs"
+        endpoint = self.s3rver.url if workload.unshaped else self.proxy.url
+        memory = workload.memory_target_mib or self.options.memory_target_mib
+        extra = list(self.options.bucketdav_args)
+        bucket = f"s3://{dataset.BUCKET}"
         if name == "bucketdav":
-            return servers.start_bucketdav(
-                self.proxy.url, dataset.BUCKET,
-                memory_target_mib or self.options.memory_target_mib,
-                list(self.options.bucketdav_args), logs,
-            )
+            if cache is not None:
+                # Room for the whole object twice: nothing is evicted between the two reads.
+                extra += ["--cache", str(cache),
+                          "--max-cache-size", str(2 * self.options.sizes.sequential)]
+            return servers.start_bucketdav(bucket, endpoint, memory, extra, logs)
+        if name == "bucketdav-2w":
+            env: dict[str, str] = {}
+            if self.redis is not None:
+                extra += ["--state", f"redis://127.0.0.1:{self.redis.port}/0"]
+            else:
+                # Read-only workloads share nothing a second process could get wrong.
+                env["BUCKETDAV_TEST_UNSHARED_WORKERS"] = "1"
+            return servers.start_bucketdav(bucket, endpoint, memory, extra, logs, env, workers=2)
+        if name == "local":
+            return servers.start_bucketdav(str(self.workdir / "local"), None, memory, extra, logs)
         if name == "rclone":
-            return servers.start_rclone(
-                self.proxy.url, dataset.BUCKET, list(self.options.rclone_args), logs
-            )
+            return servers.start_rclone(endpoint, dataset.BUCKET, list(self.options.rclone_args),
+                                        logs)
         return None
 
 
 @contextlib.contextmanager
-def rig(options: Options) -> Iterator[Rig]:
-    """s3rver (data written once) behind the proxy; everything is stopped and removed after."""
+def rig(options: Options, workloads: list[Workload], contenders: list[str]) -> Iterator[Rig]:
+    """s3rver (with the data the workloads read, written once) behind the proxy, and what the
+    contenders need; everything is stopped and removed after."""
     workdir = Path(tempfile.mkdtemp(prefix="bucketdav-bench-"))
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
@@ -118,7 +141,10 @@ def rig(options: Options) -> Iterator[Rig]:
         stack.callback(s3rver.stop)
         log(f"s3rver at {s3rver.url}; writing the data set into {workdir / 's3rver'}")
         started = time.monotonic()
-        asyncio.run(dataset.populate(s3rver.url, options.sizes))
+        groups = {g for w in workloads for g in w.needs}
+        asyncio.run(dataset.populate(s3rver.url, options.sizes, groups))
+        if "local" in contenders and any("local" in w.contenders for w in workloads):
+            dataset.write_local(workdir / "local", options.sizes)
         log(f"data set written in {time.monotonic() - started:.1f}s")
         proxy = servers.start_proxy(s3rver.url, options.bandwidth_mb, options.latency_ms, logs)
         stack.callback(proxy.service.stop)
@@ -126,7 +152,18 @@ def rig(options: Options) -> Iterator[Rig]:
             f"shaping proxy at {proxy.url}: {options.bandwidth_mb:g} MB/s per connection, "
             f"{options.latency_ms:g} ms per request"
         )
-        yield Rig(options, workdir, s3rver, proxy)
+        r = Rig(options, workdir, s3rver, proxy)
+        if "bucketdav-2w" in contenders and any("bucketdav-2w" in w.contenders
+                                               for w in workloads):
+            r.redis = servers.start_redis(workdir / "redis", logs)
+            if r.redis is not None:
+                stack.callback(r.redis.stop)
+                log(f"redis-server at 127.0.0.1:{r.redis.port} for --workers 2")
+            else:
+                log("no redis-server: --workers 2 runs with unshared state (read-only here)")
+        if any(w.disk_cache for w in workloads):
+            r.has_cache = servers.bucketdav_offers("--cache")
+        yield r
 
 
 def _copy_logs(source: Path, destination: Path) -> None:
@@ -144,12 +181,62 @@ def available_contenders(wanted: tuple[str, ...], skipped: dict[str, str]) -> li
     return chosen
 
 
+class CpuMeter:
+    """CPU seconds a server's process tree spends between ``start`` and ``stop``."""
+
+    def __init__(self, server: Service | None) -> None:
+        self._pid = server.proc.pid if server is not None else None
+        self._before = 0.0
+        self.seconds = 0.0
+
+    def start(self) -> None:
+        if self._pid is not None:
+            self._before = servers.cpu_seconds(self._pid)
+
+    def stop(self) -> None:
+        if self._pid is not None:
+            self.seconds = servers.cpu_seconds(self._pid) - self._before
+
+
+def cpu_metrics(seconds: float, sample: Sample) -> dict[str, float]:
+    """The server's CPU seconds, per GiB served and per 1,000 client requests."""
+    found = {"cpu_s": seconds}
+    if sample.served:
+        found["cpu_s_per_gib"] = seconds / (sample.served / GiB)
+    if sample.requests:
+        found["cpu_s_per_1k_req"] = seconds / (sample.requests / 1000)
+    return found
+
+
+def _run(rig: Rig, workload: Workload, target: Target, repetition: int) -> Sample:
+    return asyncio.run(asyncio.wait_for(workload.run(target, repetition), rig.options.timeout))
+
+
+def _prime(rig: Rig, workload: Workload, contender: str, cache: Path) -> None:
+    """The first read of the disk-cache workload, on a server that is then stopped: the
+    measured read comes from a new process on the same cache directory."""
+    server = rig.start(contender, workload, cache)
+    try:
+        _run(rig, workload, rig.target(contender, server), 0)
+        time.sleep(CACHE_SETTLE)
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Measurement:
     result = Measurement(workload.key, contender, repetition)
     server: Service | None = None
     sampler: RssSampler | None = None
+    cache: Path | None = None
     try:
-        server = rig.start(contender, workload.memory_target_mib)
+        if workload.disk_cache and contender == "bucketdav":
+            if not rig.has_cache:
+                raise NotAvailable(f"{NOT_BUILT} bucketdav serve has no --cache option")
+            cache = Path(tempfile.mkdtemp(prefix="cache-", dir=rig.workdir))
+            shutil.rmtree(cache)  # bucketdav creates it, private (0700)
+            _prime(rig, workload, contender, cache)
+        server = rig.start(contender, workload, cache)
         if server is not None:
             sampler = RssSampler(server.proc.pid)
             if workload.at_rest:
@@ -159,13 +246,16 @@ def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Me
         before = rig.proxy.stats()
         if sampler is not None:
             sampler.reset()
-        target = rig.target(contender, server)
-        sample = asyncio.run(
-            asyncio.wait_for(workload.run(target, repetition), rig.options.timeout)
-        )
+        target = rig.target(contender, server, workload.unshaped)
+        cpu = CpuMeter(server)
+        cpu.start()
+        sample = _run(rig, workload, target, repetition)
+        cpu.stop()
         if sampler is not None:
             result.metrics["peak_rss_mib"] = sampler.peak / MiB
         result.metrics.update(sample.metrics)
+        if server is not None:
+            result.metrics.update(cpu_metrics(cpu.seconds, sample))
         result.notes += sample.notes
     except NotAvailable as exc:
         result.unavailable = str(exc)
@@ -180,15 +270,18 @@ def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Me
             sampler.close()
         if server is not None:
             server.stop()
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
     after = rig.proxy.stats()
     direction = "request_bytes" if workload.upload else "response_bytes"
     backend = after[direction] - before[direction]
-    result.metrics["backend_bytes"] = backend
-    result.metrics["backend_requests"] = after["requests"] - before["requests"]
+    if not workload.unshaped:  # else the proxy saw none of it
+        result.metrics["backend_bytes"] = backend
+        result.metrics["backend_requests"] = after["requests"] - before["requests"]
+        result.metrics["backend_per_served"] = backend / sample.served if sample.served else 0.0
     if after.get("unframed", 0) > before.get("unframed", 0):
         result.notes.append("the proxy could not follow some requests: latency not added")
     result.metrics["served_bytes"] = sample.served
-    result.metrics["backend_per_served"] = backend / sample.served if sample.served else 0.0
     return result
 
 
@@ -200,7 +293,7 @@ def describe(m: Measurement) -> str:
     shown = ", ".join(
         f"{k}={v:.1f}" for k, v in m.metrics.items()
         if k in ("mb_s", "p50_ms", "p99_ms", "rps", "ttfb_ms", "total_ms", "peak_rss_mib",
-                 "backend_per_served")
+                 "backend_per_served", "cpu_s_per_gib", "cpu_s_per_1k_req")
     )
     return shown + ("; " + "; ".join(m.notes) if m.notes else "")
 
@@ -213,10 +306,9 @@ def run_all(
 ) -> None:
     contenders = available_contenders(options.contenders, results.skipped)
     started = time.monotonic()
-    with rig(options) as r:
+    workloads = [w for w in workloads if not options.only or w.key in options.only]
+    with rig(options, workloads, contenders) as r:
         for workload in workloads:
-            if options.only and workload.key not in options.only:
-                continue
             names = [c for c in contenders if c in workload.contenders]
             repetitions = options.runs if workload.repeat else 1
             for repetition in range(repetitions):

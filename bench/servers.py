@@ -194,16 +194,25 @@ def _wait_listening(service: Service, timeout: float = 30.0) -> bool:
 
 def _listens(pid: int, port: int) -> bool:
     """Whether process ``pid`` or a child of it has a listening TCP socket on ``port``."""
+    return _listeners(pid, port) > 0
+
+
+def _listeners(pid: int, port: int) -> int:
+    """How many of process ``pid`` and its descendants listen on TCP ``port`` (workers that
+    share a port with SO_REUSEPORT each have a listening socket of their own)."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
-        return any(
-            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
-            for proc in procs
-            for c in proc.net_connections(kind="tcp")
-        )
     except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+        return 0
+    found = 0
+    for proc in procs:
+        try:
+            found += any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                         for c in proc.net_connections(kind="tcp"))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
 
 
 # ---- the shaping proxy -----------------------------------------------------------------------
@@ -249,8 +258,17 @@ def start_proxy(backend: str, bandwidth_mb: float, latency_ms: float, logdir: Pa
 
 
 def start_bucketdav(
-    endpoint: str, bucket: str, memory_target_mib: int, extra: list[str], logdir: Path
+    source: str,
+    endpoint: str | None,
+    memory_target_mib: int,
+    extra: list[str],
+    logdir: Path,
+    env_extra: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Service:
+    """``bucketdav serve SOURCE``: an s3:// bucket at ``endpoint``, or a local folder
+    (``endpoint`` None). With ``workers`` > 1, ready when every worker listens: a worker still
+    starting would spend its start-up CPU inside the measurement."""
     port = free_port()
     env = _clean_env()
     env.update(
@@ -261,13 +279,57 @@ def start_bucketdav(
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
     env = {k: v for k, v in env.items() if not k.startswith("BUCKETDAV_")}
-    argv = [sys.executable, "-m", "gateway", "serve", f"s3://{bucket}", "--endpoint-url",
-            endpoint, "--force-path-style", "--region", "us-east-1", "--host", "127.0.0.1",
+    env.update(env_extra or {})
+    store = ([] if endpoint is None else
+             ["--endpoint-url", endpoint, "--force-path-style", "--region", "us-east-1"])
+    argv = [sys.executable, "-m", "gateway", "serve", source, *store, "--host", "127.0.0.1",
             "--port", str(port), "--memory-target", str(memory_target_mib),
             "--log-level", "warning", *extra]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
     service = _spawn("bucketdav", argv, env, logdir, port)
     service.wait_ready()
+    deadline = time.monotonic() + 60
+    while _listeners(service.proc.pid, port) < workers:
+        if time.monotonic() > deadline or service.proc.poll() is not None:
+            service.stop()
+            raise RuntimeError(f"bucketdav: fewer than {workers} workers listen on {port}:\n"
+                               + service.log_tail())
+        time.sleep(0.05)
     return service
+
+
+def bucketdav_offers(flag: str) -> bool:
+    """Whether ``bucketdav serve`` has the option ``flag`` (its --help lists it)."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "gateway", "serve", "--help"], capture_output=True,
+            text=True, timeout=60, check=False, cwd=ROOT, env=_clean_env(),
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(word.rstrip(",") == flag for word in out.stdout.split())
+
+
+# ---- redis (shared state for several workers) --------------------------------------------------
+
+
+def start_redis(directory: Path, logdir: Path, attempts: int = 5) -> Service | None:
+    """A ``redis-server`` on a free port of 127.0.0.1, persistence off; None if there is no
+    redis-server on this machine."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    for _ in range(attempts):  # another process may take the free port first
+        port = free_port()
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(directory)]
+        service = _spawn("redis", argv, _clean_env(), logdir, port)
+        if _wait_listening(service, timeout=10):
+            return service
+        service.stop()
+    raise RuntimeError(f"redis-server did not start:\n{service.log_tail()}")
 
 
 # What a fair user would pass to serve a bucket for reading: --vfs-cache-mode off is rclone's
@@ -357,6 +419,29 @@ class RssSampler:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+# ---- CPU ---------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants so far (children it has
+    already reaped included)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for i, proc in enumerate(procs):
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+        if i == 0:
+            total += t.children_user + t.children_system
+    return total
 
 
 # ---- versions, for the report ----------------------------------------------------------------

@@ -30,9 +30,14 @@ class NotAvailable(Exception):
     """The contender does not offer what the workload needs (e.g. PUT answers 405)."""
 
 
+# How an n/a for a feature bucketdav does not have yet (an option missing) begins: such a
+# target is n/a, never met, and not "NOT met" either.
+NOT_BUILT = "not available:"
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
-    name: str  # "direct", "bucketdav", "rclone"
+    name: str  # a contender: "direct", "limit", "bucketdav", "rclone", ...
     base: str  # URL the object keys are appended to; ends with "/"
     s3: bool  # True: an S3 endpoint (the direct contender); False: a WebDAV server
     store: str = ""  # the bucket on the backend itself, unshaped: to check what was written
@@ -49,6 +54,7 @@ class Sample:
     metrics: dict[str, float]
     served: int  # body bytes that crossed the client <-> contender link (either direction)
     notes: list[str] = field(default_factory=list)
+    requests: int = 1  # HTTP requests the client made (the server's CPU per 1,000 requests)
 
 
 Runner = Callable[[Target, int], Awaitable[Sample]]
@@ -65,6 +71,11 @@ class Workload:
     upload: bool = False  # backend bytes are request bytes, not response bytes
     memory_target_mib: int | None = None  # bucketdav's --memory-target here (None: the run's)
     at_rest: bool = False  # also sample the server's memory idle, before the first request
+    needs: tuple[str, ...] = ("sequential",)  # object groups of the data set it reads
+    unshaped: bool = False  # contenders read s3rver itself, not through the shaping proxy
+    # bucketdav runs with a fresh --cache directory, reads once, is restarted on the same
+    # directory, and the second read is measured (backend bytes: the second read's only).
+    disk_cache: bool = False
 
 
 def session(limit: int) -> aiohttp.ClientSession:
@@ -119,20 +130,6 @@ async def get_whole(
 # ---- the workloads ---------------------------------------------------------------------------
 
 
-def sequential(sizes: Sizes) -> Runner:
-    async def run(target: Target, _: int) -> Sample:
-        async with session(1) as http:
-            seconds, ttfb = await get_whole(
-                http, target.url(dataset.SEQUENTIAL_KEY), sizes.sequential, True
-            )
-        return Sample(
-            {"mb_s": sizes.sequential / seconds / 1e6, "seconds": seconds, "ttfb_ms": ttfb * 1e3},
-            sizes.sequential,
-        )
-
-    return run
-
-
 def shared_readers(key: str, size: int, readers: int, verify: bool) -> Runner:
     """``readers`` clients GET the same whole object at once (one connection each)."""
 
@@ -144,7 +141,8 @@ def shared_readers(key: str, size: int, readers: int, verify: bool) -> Runner:
             )
             seconds = time.perf_counter() - started
         served = size * readers
-        return Sample({"mb_s": served / seconds / 1e6, "seconds": seconds}, served)
+        return Sample({"mb_s": served / seconds / 1e6, "seconds": seconds}, served,
+                      requests=readers)
 
     return run
 
@@ -175,6 +173,7 @@ def random_ranges(sizes: Sizes) -> Runner:
                 "seconds": sum(latencies),
             },
             length * len(offsets),
+            requests=len(offsets),
         )
 
     return run
@@ -204,6 +203,7 @@ def small_gets(sizes: Sizes) -> Runner:
                 "seconds": seconds,
             },
             sizes.small_size * len(keys),
+            requests=len(keys),
         )
 
     return run
@@ -241,24 +241,28 @@ def listing(sizes: Sizes) -> Runner:
         notes: list[str] = []
         async with session(1) as http:
             if target.s3:
-                entries, served, ttfb, total = await _list_s3(http, target)
+                entries, served, ttfb, total, pages = await _list_s3(http, target)
             else:
                 entries, served, ttfb, total, note = await _list_dav(http, target)
                 notes += [note] if note else []
+                pages = 1
         if entries < sizes.listing:
             raise RuntimeError(f"listing showed {entries} entries, expected {sizes.listing}")
         return Sample(
-            {"ttfb_ms": ttfb * 1e3, "total_ms": total * 1e3, "entries": entries}, served, notes
+            {"ttfb_ms": ttfb * 1e3, "total_ms": total * 1e3, "entries": entries}, served, notes,
+            requests=pages,
         )
 
     return run
 
 
-async def _list_s3(http: aiohttp.ClientSession, target: Target) -> tuple[int, int, float, float]:
+async def _list_s3(
+    http: aiohttp.ClientSession, target: Target
+) -> tuple[int, int, float, float, int]:
     """ListObjectsV2 pages one after the other, as any S3 client lists a folder."""
     bucket_url = target.base.rstrip("/")
     token: str | None = None
-    entries = served = 0
+    entries = served = pages = 0
     ttfb = 0.0
     started = time.perf_counter()
     while True:
@@ -266,12 +270,13 @@ async def _list_s3(http: aiohttp.ClientSession, target: Target) -> tuple[int, in
         if token:
             query["continuation-token"] = token
         body, first, _ = await _timed(http, "GET", bucket_url, 200, params=query)
+        pages += 1
         ttfb = ttfb or first
         served += len(body)
         entries += len(_S3_KEY.findall(body))
         found = _S3_TOKEN.search(body)
         if found is None:
-            return entries, served, ttfb, time.perf_counter() - started
+            return entries, served, ttfb, time.perf_counter() - started, pages
         token = found.group(1).decode()
 
 
@@ -344,38 +349,3 @@ def put_key(contender: str, repetition: int) -> str:
 
 
 FOOTPRINT_TARGET_MIB = 48  # the small budget the README quotes a streaming peak for
-
-
-def build(sizes: Sizes) -> list[Workload]:
-    def size(n: int) -> str:
-        for unit, scale in (("GiB", dataset.GiB), ("MiB", dataset.MiB), ("KiB", dataset.KiB)):
-            if n >= scale and n % scale == 0:
-                return f"{n // scale} {unit}"
-        return f"{n} B"
-
-    readers = sizes.shared_readers
-    return [
-        Workload("sequential", f"Sequential read, {size(sizes.sequential)}",
-                 ("mb_s", "ttfb_ms"), sequential(sizes)),
-        Workload("shared", f"{readers} concurrent readers of one {size(sizes.shared)} object",
-                 ("mb_s",), shared_readers(dataset.SHARED_KEY, sizes.shared, readers, True)),
-        Workload("ranges", f"{sizes.ranges:,} random {size(sizes.range_length)} range reads",
-                 ("p50_ms", "p99_ms"), random_ranges(sizes)),
-        Workload("small", f"{size(sizes.small_size)} GETs at concurrency "
-                 f"{sizes.small_concurrency}", ("rps", "p50_ms"), small_gets(sizes)),
-        Workload("listing", f"PROPFIND Depth 1, folder of {sizes.listing:,} objects",
-                 ("total_ms", "ttfb_ms"), listing(sizes)),
-        Workload("put", f"PUT of {size(sizes.put)}", ("mb_s",), put(sizes), upload=True),
-        Workload("memory", f"Memory: {sizes.memory_readers} concurrent readers of one "
-                 f"{size(sizes.sequential)} object", ("peak_rss_mib", "mb_s"),
-                 shared_readers(dataset.SEQUENTIAL_KEY, sizes.sequential,
-                                sizes.memory_readers, True),
-                 # Only bucketdav has a memory target to keep; rclone pulling 32 GiB through
-                 # the proxy would add minutes to the run and measure nothing asked for.
-                 contenders=("bucketdav",), repeat=False),
-        Workload("footprint", f"Footprint: at rest, then one reader of "
-                 f"{size(sizes.sequential)}, --memory-target {FOOTPRINT_TARGET_MIB}",
-                 ("rest_rss_mib", "peak_rss_mib"), sequential(sizes),
-                 contenders=("bucketdav",), repeat=False,
-                 memory_target_mib=FOOTPRINT_TARGET_MIB, at_rest=True),
-    ]
