@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from gateway.engine import OpenRead
+from gateway.engine.digests import repr_digest, wanted
 from gateway.errors import NotFound, ObjectChanged, PreconditionFailed
 from gateway.fs.paths import DavPath, split_target
 from gateway.fs.preconditions import Outcome, evaluate, if_range_allows
@@ -39,8 +40,9 @@ from gateway.storage.base import ObjectInfo
 # The most ranges one request may ask for (--max-ranges), set by the app.
 MAX_RANGES = web.AppKey("max_ranges", int)
 
+# Want-Repr-Digest too: the store's checksums come with a HEAD, not with a ranged GET.
 _DECIDING_HEADERS = ("Range", "If-Match", "If-None-Match", "If-Modified-Since",
-                     "If-Unmodified-Since")
+                     "If-Unmodified-Since", "Want-Repr-Digest")
 
 
 class _Source:
@@ -104,6 +106,10 @@ async def _respond(
         return web.Response(status=304, headers=headers)
     if outcome is Outcome.FAILED:
         raise PreconditionFailed("precondition failed: the object's ETag or date differs")
+    # The whole object's digest, in a 206 too (RFC 9530: of the representation).
+    digest = repr_digest(info.digests, wanted(request.headers.get("Want-Repr-Digest")))
+    if digest is not None:
+        headers["Repr-Digest"] = digest
     content_type = content_type_of(info.content_type, path.name)
     ranges: list[ByteRange] | None = None
     if "Range" in request.headers and if_range_allows(request.headers.get("If-Range"), info):

@@ -20,6 +20,8 @@ Scheme = Literal["s3", "gs", "r2", "file"]
 Anonymous = Literal["off", "read-only", "read-write"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+SseMode = Literal["AES256", "aws:kms", "aws:kms:dsse"]
+UploadChecksums = Literal["crc32c", "sha256", "off"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,29 @@ class StoreSettings:
         "Cloudflare account id, for r2:// sources"))
     max_connections: int = field(default=64, metadata=option(
         "most concurrent connections to the store"))
+    # How writes are made, as the bucket's owner wants them (Mountpoint's names).
+    sse: SseMode | None = field(default=None, metadata=option(
+        "server-side encryption of new objects: AES256, aws:kms or aws:kms:dsse; "
+        "default: the bucket's own", metavar="MODE"))
+    sse_kms_key_id: str | None = field(default=None, metadata=option(
+        "KMS key (id or ARN) for --sse aws:kms or aws:kms:dsse; default: the bucket's "
+        "or the account's key", metavar="KEY"))
+    storage_class: str | None = field(default=None, metadata=option(
+        "storage class of new objects (STANDARD, STANDARD_IA, INTELLIGENT_TIERING, ...); "
+        "default: the bucket's", metavar="CLASS"))
+    requester_pays: bool = field(default=False, metadata=option(
+        "ask every request to be billed to the gateway's account (a requester-pays "
+        "bucket); gs:// needs --user-project, r2:// has none"))
+    expected_bucket_owner: str | None = field(default=None, metadata=option(
+        "AWS account id that must own the bucket: every request carries it and fails "
+        "(403) if another account owns it", metavar="ACCOUNT"))
+    user_project: str | None = field(default=None, metadata=option(
+        "Google Cloud project billed for --requester-pays on gs:// (x-goog-user-project)",
+        metavar="PROJECT"))
+    upload_checksums: UploadChecksums | None = field(default=None, metadata=option(
+        "checksum the gateway computes over each upload and sends, so that the store "
+        "verifies what arrived: crc32c, sha256 or off (default: crc32c on AWS, off on "
+        "other stores)", metavar="ALGORITHM", computed=True))
 
 
 @dataclass(frozen=True, slots=True)

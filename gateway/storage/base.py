@@ -25,6 +25,9 @@ class ObjectInfo:
     etag: str  # quoted, exactly as the store gives it: '"abc123"'
     last_modified: datetime  # timezone-aware UTC
     content_type: str | None = None
+    # Whole-object checksums the store holds, as RFC 9530 names them (``checksums.py``):
+    # ``(("sha-256", "<base64>"),)``. Known from a HEAD or a write, not from a listing.
+    digests: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class GetResult:
 class UploadPart:
     number: int  # 1-based, as S3 numbers parts
     etag: str
+    checksum: str | None = None  # the part's checksum, when the upload has an algorithm
 
 
 @runtime_checkable

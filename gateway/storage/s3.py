@@ -14,18 +14,20 @@ three, moto on CopyObject), and a ranged answer is trusted only as far as its
 ``Content-Range`` total allows. The header is always sent, so a store that enforces it
 closes the window the HEAD leaves between processes; inside one process the engine's write
 guard closes it.
+
+Writes carry the share's write options (``Preset.write_params``: SSE, KMS key, storage
+class) on every request that makes an object, and, with ``--upload-checksums``, a checksum
+of each PutObject body and each part computed here, so the store refuses bytes that
+changed on the way. Requester-pays and expected-owner headers go on every request
+(``presets.open_client``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore import exceptions as boto
@@ -33,7 +35,9 @@ from botocore import exceptions as boto
 from gateway.errors import AccessDenied, Exists, GatewayError, NotFound, ObjectChanged, Unavailable
 from gateway.settings import Scheme, Source, StoreSettings
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
+from gateway.storage.checksums import PARAMS, checksum_async, stored_digests
 from gateway.storage.presets import Preset, open_client, resolve
+from gateway.storage.s3body import Body, empty, response_date, total_from_content_range, utc
 from gateway.storage.s3errors import error_code, error_status, not_implemented, translating
 
 CHUNK = 64 * 1024
@@ -41,47 +45,9 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 
-# ---- helpers ----------------------------------------------------------------------------
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
-
-def _total_from_content_range(value: str | None) -> int | None:
-    match = _CONTENT_RANGE.match(value or "")
-    if match is None or match.group(3) == "*":
-        return None
-    return int(match.group(3))
-
-
-def _utc(value: datetime | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC).replace(microsecond=0)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _response_date(response: dict[str, Any]) -> datetime:
-    """The store's clock at the answer: S3 writes responses carry no Last-Modified."""
-    header = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-    try:
-        return _utc(parsedate_to_datetime(header)) if header else _utc(None)
-    except (TypeError, ValueError):
-        return _utc(None)
-
-
-class _Body(io.BytesIO):
-    """A request body over ``data`` that is never copied. botocore wraps a bytes body in a
-    BytesIO sharing it, and aiohttp asks that BytesIO for ``getbuffer()`` (for its length
-    only), which copies the whole body first: every part in flight was held twice, the
-    copy outside the engine's memory budget. A new one per request: it is read to its end."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self._data = data
-
-    def getbuffer(self) -> memoryview:
-        return memoryview(self._data)
+def _multipart(response: dict[str, Any]) -> bool:
+    """The object was made by a multipart upload: S3 gives it an ETag ending in ``-N``."""
+    return "-" in str(response.get("ETag", ""))
 
 
 class S3Store:
@@ -162,9 +128,20 @@ class S3Store:
             key=key,
             size=size,
             etag=str(response.get("ETag", "")),
-            last_modified=_utc(response.get("LastModified")),
+            last_modified=utc(response.get("LastModified")),
             content_type=response.get("ContentType"),
+            digests=stored_digests(response, _multipart(response)),
         )
+
+    async def _checksum(self, data: bytes) -> dict[str, str]:
+        """The checksum parameter for a body (PutObject, UploadPart), if uploads carry one."""
+        algorithm = self.preset.upload_checksum
+        if algorithm is None:
+            return {}
+        member, name, _ = PARAMS[algorithm]
+        # The algorithm named too: botocore then sends this value instead of its own, and
+        # stores that key on it by x-amz-sdk-checksum-algorithm (moto) keep it.
+        return {member: await checksum_async(algorithm, data), "ChecksumAlgorithm": name}
 
     # ---- protocol -----------------------------------------------------------------
     async def check(self) -> None:
@@ -188,6 +165,8 @@ class S3Store:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if if_match is not None:
             params["IfMatch"] = if_match
+        if self.preset.read_checksums:
+            params["ChecksumMode"] = "ENABLED"
         op = "head" if if_match is None else "get"
         with self._errors(op, key):
             response = await self._s3.head_object(**params)
@@ -211,7 +190,7 @@ class S3Store:
         if end is not None and end <= lo:
             info = await self._head(key, if_match)
             lo = min(lo, info.size)
-            return GetResult(info, lo, lo, _empty())
+            return GetResult(info, lo, lo, empty())
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if ranged:
             params["Range"] = f"bytes={lo}-" if end is None else f"bytes={lo}-{end - 1}"
@@ -228,10 +207,10 @@ class S3Store:
             # 416: the range starts at or after the end, or the object is empty.
             info = await self._head(key, if_match)
             lo = min(lo, info.size)
-            return GetResult(info, lo, lo, _empty())
+            return GetResult(info, lo, lo, empty())
 
         body = response["Body"]
-        total = _total_from_content_range(response.get("ContentRange"))
+        total = total_from_content_range(response.get("ContentRange"))
         # No Content-Range: the whole object came back (no range asked, or it was ignored).
         skip = lo if total is None else 0
         size = total if total is not None else int(response.get("ContentLength", 0))
@@ -243,7 +222,7 @@ class S3Store:
         hi = size if end is None else min(end, size)
         if hi <= lo:
             await body.aclose()
-            return GetResult(info, lo, lo, _empty())
+            return GetResult(info, lo, lo, empty())
         return GetResult(info, lo, hi, self._stream(key, body, skip, hi - lo), body.aclose)
 
     async def _stream(self, key: str, body: Any, skip: int, length: int) -> AsyncIterator[bytes]:
@@ -284,7 +263,7 @@ class S3Store:
                 key=item["Key"],
                 size=int(item.get("Size", 0)),
                 etag=str(item.get("ETag", "")),
-                last_modified=_utc(item.get("LastModified")),
+                last_modified=utc(item.get("LastModified")),
             )
             for item in response.get("Contents", ())
         )
@@ -299,9 +278,11 @@ class S3Store:
         content_type: str | None = None,
         if_none_match: bool = False,
     ) -> ObjectInfo:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self.preset.write_params}
         if content_type:
             params["ContentType"] = content_type
+        sent = await self._checksum(data)
+        params.update(sent)
         if if_none_match:
             params["IfNoneMatch"] = "*"
             if not self._conditional_writes:
@@ -310,19 +291,20 @@ class S3Store:
                 await self._refuse_existing(key)
         with self._errors("put", key):
             try:
-                response = await self._s3.put_object(**params, Body=_Body(data))
+                response = await self._s3.put_object(**params, Body=Body(data))
             except boto.ClientError as e:
                 if not (if_none_match and not_implemented(e)):
                     raise
                 self._conditional_writes = False  # this store refuses the header: HEAD only
                 del params["IfNoneMatch"]
-                response = await self._s3.put_object(**params, Body=_Body(data))
+                response = await self._s3.put_object(**params, Body=Body(data))
         return ObjectInfo(
             key=key,
             size=len(data),
             etag=str(response.get("ETag", "")),
-            last_modified=_response_date(response),
+            last_modified=response_date(response),
             content_type=content_type,
+            digests=stored_digests(sent, False),  # verified by the store, which keeps it
         )
 
     async def _refuse_existing(self, key: str) -> None:
@@ -332,27 +314,40 @@ class S3Store:
             raise Exists(f"{key!r} already exists")
 
     async def create_upload(self, key: str, content_type: str | None = None) -> str:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self.preset.write_params}
         if content_type:
             params["ContentType"] = content_type
+        algorithm = self.preset.upload_checksum
+        if algorithm is not None:
+            params["ChecksumAlgorithm"] = PARAMS[algorithm][1]
+            if self.preset.full_object_crc:
+                params["ChecksumType"] = "FULL_OBJECT"
         with self._errors("create_upload", key):
             response = await self._s3.create_multipart_upload(**params)
         return str(response["UploadId"])
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
+        sent = await self._checksum(data)
         with self._errors("upload_part", key):
             response = await self._s3.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                Body=_Body(data),
+                Body=Body(data), **sent,
             )
-        return UploadPart(number, str(response["ETag"]))
+        algorithm = self.preset.upload_checksum
+        value = sent[PARAMS[algorithm][0]] if algorithm is not None else None
+        return UploadPart(number, str(response["ETag"]), value)
+
+    def _part(self, part: UploadPart) -> dict[str, Any]:
+        entry: dict[str, Any] = {"PartNumber": part.number, "ETag": part.etag}
+        algorithm = self.preset.upload_checksum
+        if algorithm is not None and part.checksum is not None:
+            entry[PARAMS[algorithm][0]] = part.checksum
+        return entry
 
     async def complete_upload(
         self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
     ) -> ObjectInfo:
-        ordered = [
-            {"PartNumber": p.number, "ETag": p.etag} for p in sorted(parts, key=lambda p: p.number)
-        ]
+        ordered = [self._part(p) for p in sorted(parts, key=lambda p: p.number)]
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -400,6 +395,7 @@ class S3Store:
             "Key": dst,
             "CopySource": {"Bucket": self.bucket, "Key": src},
             "CopySourceIfMatch": source.etag,  # the size we report is this version's
+            **self.preset.write_params,
         }
         if if_none_match:
             params["IfNoneMatch"] = "*"
@@ -422,7 +418,7 @@ class S3Store:
             key=dst,
             size=source.size,
             etag=str(result.get("ETag", "")),
-            last_modified=_utc(result.get("LastModified")),
+            last_modified=utc(result.get("LastModified")),
             content_type=source.content_type,
         )
 
@@ -446,7 +442,10 @@ class S3Store:
                         CopySourceRange=f"bytes={first}-{last}",
                         CopySourceIfMatch=source.etag,
                     )
-            return UploadPart(number, str(response["CopyPartResult"]["ETag"]))
+            result = response["CopyPartResult"]
+            algorithm = self.preset.upload_checksum
+            member = PARAMS[algorithm][0] if algorithm is not None else ""
+            return UploadPart(number, str(result["ETag"]), result.get(member))
 
         tasks = [
             asyncio.ensure_future(part(i + 1, first))
@@ -480,8 +479,3 @@ class S3Store:
                 code, message = error.get("Code", "error"), error.get("Message", "")
                 failed[error["Key"]] = f"{code}: {message}" if message else str(code)
         return failed
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator

@@ -3,8 +3,10 @@
 Order of checks (each refusal before a byte of the body is stored): read-only, the path
 names a collection (405), partial PUT (400), missing parent (409), preconditions (412),
 locks (423/412), the overwrite policy (403, naming --allow-overwrite; placeholders
-excepted), the announced length. Then the body streams to the store (one PutObject, or a
-multipart upload), and only a body of the announced length is committed.
+excepted), the announced length, a malformed digest header (400). Then the body streams to
+the store (one PutObject, or a multipart upload), and only a body of the announced length
+and of the digests it came with (``Content-MD5``, ``Repr-Digest``, ``Content-Digest``) is
+committed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gateway.engine.digests import expected_digests, verified
 from gateway.engine.upload import CHUNK, announced_length
 from gateway.errors import BadRequest, Conflict, MethodNotAllowed, PreconditionFailed
 from gateway.fs import ops, policy
@@ -52,6 +55,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     if "Content-Range" in request.headers:
         raise BadRequest("partial PUT (Content-Range) is not supported: PUT writes whole objects")
     expected = announced_length(request.headers, request.content_length)
+    digests = expected_digests(request.headers)
     if not await share.is_dir(path.parent):
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
     info = await current_file(share, path)
@@ -69,7 +73,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     written = await ops.write_file(
         share,
         path,
-        body_chunks(request),
+        verified(body_chunks(request), digests) if digests else body_chunks(request),
         content_type=content_type(request, path),
         expected_size=expected,
         # Creating in default mode: commit only if still absent (one atomic PutObject).

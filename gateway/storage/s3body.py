@@ -1,0 +1,57 @@
+"""What S3Store needs around botocore's answers: dates, Content-Range, a request body
+that is never copied, an empty body."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+def total_from_content_range(value: str | None) -> int | None:
+    match = CONTENT_RANGE.match(value or "")
+    if match is None or match.group(3) == "*":
+        return None
+    return int(match.group(3))
+
+
+def utc(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def response_date(response: dict[str, Any]) -> datetime:
+    """The store's clock at the answer: S3 writes responses carry no Last-Modified."""
+    header = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return utc(parsedate_to_datetime(header)) if header else utc(None)
+    except (TypeError, ValueError):
+        return utc(None)
+
+
+class Body(io.BytesIO):
+    """A request body over ``data`` that is never copied. botocore wraps a bytes body in a
+    BytesIO sharing it, and aiohttp asks that BytesIO for ``getbuffer()`` (for its length
+    only), which copies the whole body first: every part in flight was held twice, the
+    copy outside the engine's memory budget. A new one per request: it is read to its end."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self._data = data
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self._data)
+
+
+
+async def empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator

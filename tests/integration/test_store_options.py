@@ -1,0 +1,172 @@
+"""A real ``bucketdav serve`` with the bucket owner's write options, on moto, seen from
+both sides: curl as the client (Repr-Digest, a refused Content-MD5) and a recording TCP
+proxy in front of moto (the headers of every request the gateway sent); plus the
+combinations refused at startup with one line and exit status 2."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import re
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.gatewayproc import run_bucketdav, running_gateway
+from tests.servers import client, create_bucket
+
+OWNER = "123456789012"  # moto's account, the owner of its buckets
+_REQUEST = re.compile(rb"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/1\.1\r\n(.*?)\r\n\r\n", re.DOTALL)
+
+
+class Recording:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sent = bytearray()
+        self.lock = threading.Lock()
+
+    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(method, target, headers) of every request head that went to the store."""
+        with self.lock:
+            data = bytes(self.sent)
+        found = []
+        for method, target, head in _REQUEST.findall(data):
+            headers = {}
+            for line in head.decode("latin-1").split("\r\n"):
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            found.append((method.decode(), target.decode(), headers))
+        return found
+
+
+@contextlib.contextmanager
+def recording_proxy(target_url: str) -> Iterator[Recording]:
+    """Forward 127.0.0.1:<free port> to ``target_url``, keeping what clients sent."""
+    target = urlsplit(target_url)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    recording = Recording(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def pipe(src: socket.socket, dst: socket.socket, keep: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if keep:
+                    with recording.lock:
+                        recording.sent += data
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            upstream = socket.create_connection((target.hostname or "", target.port or 80))
+            sockets.extend((conn, upstream))
+            threading.Thread(target=pipe, args=(conn, upstream, True), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, conn, False), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield recording
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+        for s in sockets:
+            s.close()
+
+
+def curl(*args: str) -> tuple[int, dict[str, str], bytes]:
+    out = subprocess.run(["curl", "-s", "-i", *args], capture_output=True, timeout=60,
+                         check=False).stdout
+    head, _, body = out.partition(b"\r\n\r\n")
+    while head.startswith(b"HTTP/1.1 100"):
+        head, _, body = body.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_a_served_share_writes_as_the_owner_wants_and_serves_repr_digest(
+    moto_server: str, tmp_path: Path
+) -> None:
+    bucket = create_bucket(moto_server)
+    data = b"written by curl through the gateway\n"
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    (tmp_path / "f.txt").write_bytes(data)
+    with recording_proxy(moto_server) as proxy, running_gateway(
+        f"s3://{bucket}", "--endpoint-url", proxy.url, "--force-path-style",
+        "--sse", "AES256", "--storage-class", "STANDARD_IA", "--requester-pays",
+        "--expected-bucket-owner", OWNER, "--upload-checksums", "sha256",
+        "--allow-delete", "--metadata-ttl", "0",
+    ) as gateway:
+        url = gateway.url.rstrip("/")
+        wrong = base64.b64encode(hashlib.md5(b"not it").digest()).decode()
+        status, _, body = curl("-T", str(tmp_path / "f.txt"), "-H", f"Content-MD5: {wrong}",
+                               f"{url}/bad.txt")
+        assert status == 400 and b"nothing was written" in body
+        assert curl("-I", f"{url}/bad.txt")[0] == 404
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        status, _, _ = curl("-T", str(tmp_path / "f.txt"), "-H", f"Content-MD5: {md5}",
+                            f"{url}/f.txt")
+        assert status == 201
+        status, headers, _ = curl("-I", f"{url}/f.txt")
+        assert status == 200 and headers["repr-digest"] == f"sha-256=:{sha}:"
+        status, headers, body = curl("-H", "Want-Repr-Digest: sha-256=10", f"{url}/f.txt")
+        assert body == data and headers["repr-digest"] == f"sha-256=:{sha}:"
+        assert curl("-X", "PROPFIND", "-H", "Depth: 1", f"{url}/")[0] == 207
+        assert curl("-X", "COPY", "-H", f"Destination: {url}/g.txt", f"{url}/f.txt")[0] == 201
+        assert curl("-X", "DELETE", f"{url}/g.txt")[0] == 204
+        requests = proxy.requests()
+    head = client(moto_server).head_object(Bucket=bucket, Key="f.txt", ChecksumMode="ENABLED")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert head["ChecksumSHA256"] == sha
+    methods = {method for method, _, _ in requests}
+    assert methods >= {"GET", "PUT", "HEAD", "DELETE"}
+    for method, target, headers in requests:
+        assert headers.get("x-amz-request-payer") == "requester", (method, target)
+        assert headers.get("x-amz-expected-bucket-owner") == OWNER, (method, target)
+    puts = [h for m, t, h in requests if m == "PUT" and "x-amz-copy-source" not in h]
+    assert puts and all(h["x-amz-server-side-encryption"] == "AES256" for h in puts)
+    assert all("x-amz-checksum-sha256" in h for h in puts)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["s3://b", "--sse-kms-key-id", "k"], "--sse-kms-key-id needs --sse aws:kms"),
+        (["s3://b", "--sse", "aws:kms", "--storage-class", "COLD"], "--storage-class 'COLD'"),
+        (["r2://b", "--account-id", "a", "--requester-pays"], "R2 has no requester-pays"),
+        (["gs://b", "--expected-bucket-owner", OWNER], "GCS does not check a bucket owner"),
+        (["gs://b", "--requester-pays"], "needs --user-project"),
+        (["{folder}", "--sse", "AES256"], "--sse is for object stores"),
+    ],
+)
+def test_a_refused_combination_stops_startup_with_one_line(
+    args: list[str], says: str, tmp_path: Path
+) -> None:
+    args = [a.replace("{folder}", str(tmp_path)) for a in args]
+    proc = run_bucketdav(*args, "--port", "0", "--no-admin")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], proc.stderr
