@@ -138,7 +138,7 @@ def cpu_table(results: Results, workloads: list[Workload], contenders: list[str]
             per_gib = cell(results, w.key, c, "cpu_s_per_gib")
             per_k = cell(results, w.key, c, "cpu_s_per_1k_req")
             row.append(per_gib.text(2) if per_gib.value is None
-                       else f"{per_gib.text(2)} s/GiB · {per_k.text(2)} s/1k req")
+                       else f"{per_gib.text(2)} s/GiB · {per_k.text(1)} s/1k req")
         lines.append(_row(row))
     return "\n".join(lines)
 
