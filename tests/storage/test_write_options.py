@@ -10,6 +10,7 @@ seeing each request as it goes on the wire, after signing) show that they are se
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -225,3 +226,29 @@ async def test_aes256_dsse_and_a_crc32c_upload_on_moto(moto_server: str) -> None
         assert head["ServerSideEncryption"] == sse
         crc = base64.b64encode(crc32c.crc32c(b"dog").to_bytes(4, "big")).decode()
         assert head["ChecksumCRC32C"] == crc and info.digests == (("crc32c", crc),)
+
+
+async def test_a_crc32c_multipart_upload_is_one_full_object_crc_and_copies_keep_theirs(
+    moto_server: str,
+) -> None:
+    """AWS's default: the parts' CRC32Cs combine into one CRC32C of the whole object
+    (ChecksumType FULL_OBJECT); a copy in parts carries each part's checksum too."""
+    bucket = create_bucket(moto_server)
+    store = await S3Store.create(bucket, moto_settings(moto_server, upload_checksums="crc32c"))
+    store.preset = dataclasses.replace(store.preset, full_object_crc=True)  # as on AWS
+    store.multipart_copy_threshold = store.copy_part_size = 5 * MiB
+    recorder = Recorder(store)
+    big = bytes(range(256)) * (11 * MiB // 256)
+    try:
+        await write_stream(store, MemoryBudget(64 * MiB), "big.bin", chunks_of(big),
+                           part_size=5 * MiB, expected_size=len(big))
+        await store.copy("big.bin", "copy.bin")
+    finally:
+        await store.close()
+    creates = [h for op, h in recorder.requests if op == "CreateMultipartUpload"]
+    assert creates and all(h["x-amz-checksum-type"] == "FULL_OBJECT" for h in creates)
+    whole = base64.b64encode(crc32c.crc32c(big).to_bytes(4, "big")).decode()
+    for key in ("big.bin", "copy.bin"):
+        got = client(moto_server).get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        assert got["Body"].read() == big
+        assert got["ChecksumCRC32C"] == whole and got["ChecksumType"] == "FULL_OBJECT", key
