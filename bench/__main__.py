@@ -24,7 +24,7 @@ from bench import dataset, plan, report, runner, servers, targets, workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = ("sequential", "region", "shared", "ranges", "small", "listing", "put", "workers",
-             "workers-seq", "cache", "memory", "footprint")
+             "workers-seq", "cache", "cache-memory", "memory", "footprint")
 
 
 def build_parser() -> argparse.ArgumentParser:

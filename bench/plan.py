@@ -58,6 +58,11 @@ def build(sizes: Sizes) -> list[Workload]:
         Workload("cache", f"Disk cache: second read of {seq} after a restart, against a "
                  "local-folder share", ("mb_s", "ttfb_ms"), reads.sequential(sizes),
                  contenders=("bucketdav", "local"), disk_cache=True),
+        Workload("cache-memory", f"Disk cache: {sizes.memory_readers} concurrent readers of "
+                 f"{seq} after a restart", ("peak_rss_mib", "mb_s"),
+                 shared_readers(dataset.SEQUENTIAL_KEY, sizes.sequential,
+                                sizes.memory_readers, True),
+                 contenders=("bucketdav",), repeat=False, disk_cache=True),
         Workload("memory", f"Memory: {sizes.memory_readers} concurrent readers of one "
                  f"{seq} object", ("peak_rss_mib", "mb_s"),
                  shared_readers(dataset.SEQUENTIAL_KEY, sizes.sequential,

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import dataset, servers
+from bench import dataset, reads, servers
 from bench.dataset import Sizes
 from bench.servers import Proxy, RssSampler, Service
 from bench.workloads import NOT_BUILT, NotAvailable, Sample, Target, Workload
@@ -213,11 +213,13 @@ def _run(rig: Rig, workload: Workload, target: Target, repetition: int) -> Sampl
 
 
 def _prime(rig: Rig, workload: Workload, contender: str, cache: Path) -> None:
-    """The first read of the disk-cache workload, on a server that is then stopped: the
-    measured read comes from a new process on the same cache directory."""
+    """The first read of a disk-cache workload (the big object, once), on a server that is
+    then stopped: the measured reads come from a new process on the same cache directory."""
     server = rig.start(contender, workload, cache)
+    first = reads.sequential(rig.options.sizes)
     try:
-        _run(rig, workload, rig.target(contender, server), 0)
+        target = rig.target(contender, server)
+        asyncio.run(asyncio.wait_for(first(target, 0), rig.options.timeout))
         time.sleep(CACHE_SETTLE)
     finally:
         if server is not None:

@@ -28,6 +28,7 @@ PUT = "PUT: ≥ 3× a single direct connection"
 WORKERS = "Workers: 2 workers ≥ 1.6× one worker's small GETs/s (unshaped backend)"
 CACHE_BYTES = "Disk cache: second read costs < 1% of the object from the backend"
 CACHE_SPEED = "Disk cache: second read ≥ 0.8× a local-folder share"
+CACHE_MEMORY = "Disk cache: many concurrent readers stay under --memory-target"
 CPU = "CPU per GiB of sequential read ≤ half of the baseline (before issue 11)"
 
 
@@ -167,8 +168,9 @@ def test_two_workers_against_one() -> None:
 def test_a_disk_cache_bucketdav_does_not_have_is_na_never_met() -> None:
     absent = f"{NOT_BUILT} bucketdav serve has no --cache option"
     res = results(*(Measurement("cache", "bucketdav", i, unavailable=absent) for i in range(3)),
-                  *runs("cache", "mb_s", local=[900, 900, 900]))
-    for goal in (CACHE_BYTES, CACHE_SPEED):
+                  *runs("cache", "mb_s", local=[900, 900, 900]),
+                  Measurement("cache-memory", "bucketdav", 0, unavailable=absent))
+    for goal in (CACHE_BYTES, CACHE_SPEED, CACHE_MEMORY):
         found = verdict(res, goal)
         assert found.status == "n/a"
         assert "has no --cache option" in found.detail
@@ -189,6 +191,9 @@ def test_a_disk_cache_that_fails_or_refetches_is_not_met() -> None:
                   ok("cache", "local", 0, mb_s=900))
     assert verdict(res, CACHE_BYTES).status == "met"
     assert verdict(res, CACHE_SPEED).status == "NOT met"  # 0.67×
+    over = results(ok("cache-memory", "bucketdav", 0, peak_rss_mib=530, mb_s=900))
+    assert verdict(over, CACHE_MEMORY).status == "NOT met"
+    assert verdict(over, CACHE_MEMORY).detail == "peak RSS 530 MiB, --memory-target 512 MiB"
 
 
 def test_cpu_per_gib_against_the_recorded_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
