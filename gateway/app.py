@@ -219,7 +219,12 @@ def make_app(gateway: Gateway) -> web.Application:
     app.cleanup_ctx.append(limits.context)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        quotas = [s.quota for s in gateway.shares if s.quota is not None]
+        for quota in quotas:  # counted in the background, never on a request's path
+            quota.start()
         yield
+        for quota in quotas:
+            await quota.stop()
         await gateway.close()
 
     app.cleanup_ctx.append(lifecycle)

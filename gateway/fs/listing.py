@@ -7,11 +7,15 @@ point order, so an object ``a`` can only be shadowed by a prefix ``a/`` arriving
 any key greater than ``a/``: pending files are held back only that long. Entries come out
 in store order except for such held-back files, which follow the keys (``a-b``,
 ``a.txt``) that sort between ``a`` and ``a/``.
+
+With key filters (``gateway.fs.filters``), a file is listed only if its key is visible,
+and a directory only if the share finds a visible key under it (``dir_visible``: from its
+name, or one bounded listing); a hidden directory shadows nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,6 +62,8 @@ async def shadow_and_filter(
     prefix: str,
     show_noise: bool = False,
     counters: Counters | None = None,
+    key_visible: Callable[[str], bool] | None = None,
+    dir_visible: Callable[[str], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[Entry]:
     pending: list[Entry] = []  # files that a later "name/" could still shadow
     last_dir: str | None = None
@@ -91,9 +97,14 @@ async def shadow_and_filter(
                 if entry.name == last_dir:
                     continue  # a marker "a/" and the common prefix "a/"
                 last_dir = entry.name
+                if dir_visible is not None and not await dir_visible(prefix + entry.name
+                                                                     + "/"):
+                    continue  # made only of hidden keys: it does not exist
                 pending = [p for p in pending if p.name != entry.name]
                 if visible(entry):
                     yield entry
+                continue
+            if key_visible is not None and not key_visible(sort_key):
                 continue
             if visible(entry):
                 pending.append(entry)
@@ -101,8 +112,13 @@ async def shadow_and_filter(
         yield entry
 
 
-async def list_dir(view: StoreView, prefix: str, show_noise: bool = False
-                   ) -> AsyncIterator[Entry]:
+async def list_dir(
+    view: StoreView,
+    prefix: str,
+    show_noise: bool = False,
+    key_visible: Callable[[str], bool] | None = None,
+    dir_visible: Callable[[str], Awaitable[bool]] | None = None,
+) -> AsyncIterator[Entry]:
     """Stream the entries of the directory at ``prefix`` through the engine."""
 
     async def pages() -> AsyncIterator[tuple[tuple[ObjectInfo, ...], tuple[str, ...]]]:
@@ -114,5 +130,6 @@ async def list_dir(view: StoreView, prefix: str, show_noise: bool = False
                 return
             token = page.next_token
 
-    async for entry in shadow_and_filter(pages(), prefix, show_noise, view.engine.counters):
+    async for entry in shadow_and_filter(pages(), prefix, show_noise, view.engine.counters,
+                                         key_visible, dir_visible):
         yield entry

@@ -251,8 +251,15 @@ def _removable(tree: Tree, keys: list[str]) -> list[str]:
     deleted, and its directory stays as it is."""
     if not tree.hidden:
         return keys
-    return [k for k in keys
-            if not k.endswith("/") or not any(h.startswith(k) for h in tree.hidden)]
+    above: set[str] = set()  # every directory a hidden key lies in: O(keys x depth)
+    for key in tree.hidden:
+        cut = key.rfind("/", 0, len(key) - 1)
+        while cut >= 0:
+            above.add(key[: cut + 1])
+            cut = key.rfind("/", 0, cut)
+        if key.endswith("/"):
+            above.add(key)
+    return [k for k in keys if not k.endswith("/") or k not in above]
 
 
 async def _bounded(limit: int, jobs: list[Callable[[], Awaitable[None]]]) -> None:

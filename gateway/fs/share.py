@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from gateway.engine import StoreView
-from gateway.errors import NotFound
+from gateway.errors import NotFound, NotPermitted
+from gateway.fs.filters import DirVerdict, KeyFilter
 from gateway.fs.listing import Entry, list_dir
 from gateway.fs.noise import NoiseArea, NoiseFile, is_client_noise
 from gateway.fs.paths import DavPath
+from gateway.fs.quota import Quota
 from gateway.settings import Policy, ShareSettings
+from gateway.storage.base import ObjectInfo
+
+# Keys looked at, in one listing, to learn whether a directory the filters cannot judge
+# by its name holds a visible key (docs/SEMANTICS.md, "Key filters").
+PROBE_KEYS = 1000
 
 
 @dataclass
@@ -19,6 +27,18 @@ class Share:
     view: StoreView
     # Client noise kept out of the store; the composition root puts it on the state store.
     noise: NoiseArea = field(default_factory=NoiseArea)
+    # Where the filters' relative keys start: the share's own prefix, kept by the copies a
+    # jail makes (gateway.fs.mounts.jailed), so a jail never changes what is hidden.
+    filter_base: str | None = None
+    # The share's quota (``quota`` setting), its used bytes counted in the background.
+    quota: Quota | None = None
+
+    def __post_init__(self) -> None:
+        if self.filter_base is None:
+            self.filter_base = self.settings.source.prefix
+        if self.quota is None and self.settings.policy.quota is not None:
+            self.quota = Quota(self.view, self.settings.source.prefix,
+                               self.settings.policy.quota)
 
     @property
     def mount(self) -> str:
@@ -93,11 +113,67 @@ class Share:
         ``StateUnavailable`` (503) while a shared state store cannot be reached."""
         return None if path.trailing_slash else await self.noise.get(self.key(path))
 
+    # ---- key filters (gateway.fs.filters): every front-end asks here ----
+    @cached_property
+    def filters(self) -> KeyFilter:
+        policy = self.settings.policy
+        return KeyFilter.build(policy.include or (), policy.exclude or (), policy.filter)
+
+    def _relative(self, key: str) -> str:
+        base = self.filter_base or ""
+        return key[len(base):] if key.startswith(base) else key
+
+    def key_visible(self, key: str) -> bool:
+        """Whether the object ``key`` (a full key; ``d/`` a marker) exists for clients."""
+        return self.filters.visible(self._relative(key))
+
+    def file_hidden(self, path: DavPath) -> bool:
+        """The filters hide the file named by ``path``."""
+        return bool(path.parts) and not self.key_visible(self.key(path))
+
+    def refuse_hidden(self, path: DavPath, is_dir: bool) -> None:
+        """403 for creating a name the filters hide (file, or collection marker)."""
+        if not self.filters.active or not path.parts:
+            return
+        key = self.dir_prefix(path) if is_dir else self.key(path)
+        why = self.filters.why_hidden(self._relative(key))
+        if why is not None:
+            raise NotPermitted(
+                f"{self.href(path, is_dir)} is hidden on this share by its {why}: it cannot "
+                "be created"
+            )
+
+    async def dir_visible(self, prefix: str) -> bool:
+        """Whether the directory at ``prefix`` (``a/b/``, full key) holds a visible key.
+
+        Decided from the name when the filters allow (no store call), else from one listing
+        of at most ``PROBE_KEYS`` keys under it: a directory whose first ``PROBE_KEYS``
+        keys are all hidden counts as hidden (never shown for hidden keys' sake)."""
+        verdict = self.filters.directory(self._relative(prefix))
+        if verdict is DirVerdict.HIDDEN:
+            return False
+        if verdict is DirVerdict.VISIBLE:
+            return True
+        page = await self.view.list_tree_page(prefix, None, PROBE_KEYS)
+        return any(self.key_visible(info.key) for info in page.objects)
+
+    async def file_info(self, path: DavPath) -> ObjectInfo:
+        """The object at ``path`` (a HEAD, cached); NotFound if absent or hidden."""
+        if self.file_hidden(path):
+            raise NotFound(f"{self.href(path)} does not exist")
+        return await self.view.stat(self.key(path))
+
     async def is_dir(self, path: DavPath) -> bool:
-        """A directory exists if anything (its marker included) lies under its prefix."""
+        """A directory exists if anything (its marker included) lies under its prefix;
+        with filters, anything visible."""
         if path.is_root:
             return True
-        page = await self.view.list_page(self.dir_prefix(path), None, 1)
+        prefix = self.dir_prefix(path)
+        if self.filters.active:
+            verdict = self.filters.directory(self._relative(prefix))
+            if verdict is not DirVerdict.VISIBLE:
+                return await self.dir_visible(prefix)
+        page = await self.view.list_page(prefix, None, 1)
         return bool(page.objects or page.prefixes)
 
     async def stat(self, path: DavPath) -> Entry:
@@ -111,7 +187,7 @@ class Share:
             return Entry.file(path.name, held.info)
         if not path.trailing_slash:
             try:
-                info = await self.view.stat(self.key(path))
+                info = await self.file_info(path)
                 return Entry.file(path.name, info)
             except NotFound:
                 pass
@@ -120,4 +196,7 @@ class Share:
         raise NotFound(f"{self.href(path)} does not exist")
 
     def listdir(self, path: DavPath) -> AsyncIterator[Entry]:
-        return list_dir(self.view, self.dir_prefix(path), self.policy.store_client_noise)
+        if not self.filters.active:
+            return list_dir(self.view, self.dir_prefix(path), self.policy.store_client_noise)
+        return list_dir(self.view, self.dir_prefix(path), self.policy.store_client_noise,
+                        self.key_visible, self.dir_visible)

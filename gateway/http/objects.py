@@ -189,6 +189,8 @@ async def get_path(request: web.Request, share: Share, path: DavPath) -> web.Str
         }
         return web.Response(body=held.data, headers=headers)
     try:
+        if share.file_hidden(path):  # the share's filters: no such object
+            raise NotFound(f"{share.href(path)} does not exist")
         return await get_object(request, share, path)
     except NotFound:
         if await share.is_dir(path):

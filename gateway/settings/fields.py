@@ -68,6 +68,25 @@ def cpu_count() -> int:
 Workers = Annotated[int, WorkerCount]
 
 
+class TextList(tuple[str, ...]):
+    """A list of strings: a TOML array, or one string of comma-separated items (a flag or
+    an environment variable), as ``--public-host`` takes them."""
+
+    described: ClassVar[str] = "a list of strings (a TOML array or comma-separated text)"
+
+    def __new__(cls, value: object) -> TextList:
+        if isinstance(value, str):
+            items = value.split(",")
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            items = list(value)
+        else:
+            raise ValueError(f"not a list of strings: {value!r}")
+        return super().__new__(cls, tuple(i.strip() for i in items if i.strip()))
+
+
+Texts = Annotated[tuple[str, ...], TextList]
+
+
 def option(
     help: str,
     *,

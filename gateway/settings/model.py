@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from gateway.settings.fields import KiB, MiB, SettingsError, Size, Workers, option
+from gateway.settings.fields import KiB, MiB, SettingsError, Size, Texts, Workers, option
 
 Scheme = Literal["s3", "gs", "r2", "file"]
 Anonymous = Literal["off", "read-only", "read-write"]
@@ -117,6 +117,21 @@ class Policy:
     trusted_html: bool = field(default=False, metadata=option(
         "let browsers run scripts in served HTML/SVG (drops the objects' sandbox policy); "
         "only for shares whose every writer is trusted"))
+    # Key filters (gateway.fs.filters): a hidden key does not exist for any client.
+    include: Texts | None = field(default=None, metadata=option(
+        "globs of the keys served, after the share's prefix, comma-separated (** spans "
+        "directories, * and ? stay within one name; a directory covers what is below it); "
+        "default: every key", metavar="GLOBS"))
+    exclude: Texts | None = field(default=None, metadata=option(
+        "globs of keys hidden from every client, as --include; default: none",
+        metavar="GLOBS"))
+    filter: str | None = field(default=None, metadata=option(
+        "regular expression a key (after the share's prefix) must contain (re.search; "
+        "anchor with ^ and $) to be served; default: none", metavar="REGEX"))
+    quota: Size | None = field(default=None, metadata=option(
+        "bytes the share may hold, e.g. 500G: PROPFIND reports RFC 4331 quota properties "
+        "and an upload that would pass it is refused (507); default: no quota and no quota "
+        "properties", metavar="SIZE"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,24 @@ def _check_mounts(shares: Sequence[ShareSettings]) -> None:
                 )
 
 
+def _check_filters(share: ShareSettings) -> ShareSettings:
+    """A filter that cannot compile stops startup, naming the share and the setting."""
+    where = f"share {share.mount}"
+    policy = share.policy
+    if policy.filter is not None:
+        try:
+            re.compile(policy.filter)
+        except re.error as e:
+            raise SettingsError(f"{where}: filter {policy.filter!r} is not a regular "
+                                f"expression: {e}") from None
+    for name, globs in (("include", policy.include), ("exclude", policy.exclude)):
+        if globs is not None and any(not g.strip("/") for g in globs):
+            raise SettingsError(f"{where}: {name} has an empty glob")
+    if policy.quota is not None and policy.quota < 1:
+        raise SettingsError(f"{where}: quota must be at least 1 byte")
+    return share
+
+
 def _share_from_table(
     table: Mapping[str, Any], values: Mapping[str, Any], explicit: frozenset[str], index: int
 ) -> ShareSettings:
@@ -82,12 +100,12 @@ def _share_from_table(
     for name in PER_SHARE:
         if name in table and name not in explicit:
             own[name] = coerce(OPTIONS_BY_NAME[name], table[name], f"{where} ({mount})")
-    return ShareSettings(
+    return _check_filters(ShareSettings(
         mount=mount,
         source=parse_source(str(table["source"])),
         store=build(StoreSettings, own),
         policy=build(Policy, own),
-    )
+    ))
 
 
 def build_shares(
@@ -99,12 +117,12 @@ def build_shares(
     """One share at ``/`` for a SOURCE, or one per ``[[share]]`` table."""
     if tables is None:
         return (
-            ShareSettings(
+            _check_filters(ShareSettings(
                 mount="/",
                 source=parse_source(source),
                 store=build(StoreSettings, values),
                 policy=build(Policy, values),
-            ),
+            )),
         )
     if source:
         raise SettingsError(

@@ -65,6 +65,8 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
         raise NotPermitted(f"{method}: the destination contains the source")
     if not await share.is_dir(dst.parent):
         raise Conflict(f"the parent collection {share.href(dst.parent)} does not exist")
+    if not share.is_noise(dst):
+        share.refuse_hidden(dst, is_dir=src_is_dir)
     target, target_is_dir = await _target(share, dst)
     exists = target is not None or target_is_dir
     if exists and not replace:
@@ -100,7 +102,7 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
             return multistatus(share, failures)
         await props.deleted(share, dst, is_dir=True)
     elif target is not None and src_is_dir:
-        await ops.delete_file(share, dst)
+        await ops.delete_file(share, dst, target.size)
         await props.deleted(share, dst, is_dir=False)
 
     if source is not None:

@@ -38,7 +38,7 @@ async def delete(request: web.Request, share: Share, path: DavPath) -> web.Strea
     await service.check_write(request, share, path, recursive=True, etag=entry.etag)
     refuse(policy.may_delete(share.policy))
     if not entry.is_dir:
-        await ops.delete_file(share, path)
+        await ops.delete_file(share, path, entry.size)
         await service.forget(share, path, recursive=False)
         await request.app[PROPS].deleted(share, path, is_dir=False)
         return web.Response(status=204)

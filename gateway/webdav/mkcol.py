@@ -19,7 +19,7 @@ async def _existing(share: Share, path: DavPath) -> bool | None:
     if path.is_root:
         return True
     try:
-        await share.view.stat(share.key(path))
+        await share.file_info(path)
         return False
     except NotFound:
         return True if await share.is_dir(path) else None

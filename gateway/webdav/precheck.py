@@ -21,6 +21,6 @@ async def current_file(share: Share, path: DavPath) -> ObjectInfo | None:
         held = await share.noise_file(path)
         return held.info if held is not None else None
     try:
-        return await share.view.stat(share.key(path))
+        return await share.file_info(path)
     except NotFound:
         return None

@@ -100,6 +100,11 @@ class _Reader:
         self.share = share
         self.wanted = wanted
         self.dead_ok = wanted.wants_dead
+        quota = share.quota
+        # The last count (gateway.fs.quota); none before the first: the properties are left
+        # out rather than guessed.
+        self.quota = (quota.used, quota.available or 0) if quota is not None and \
+            quota.used is not None else None
 
     async def dead(self, path: DavPath, entry: Entry) -> dict[str, str]:
         if not self.dead_ok:
@@ -113,13 +118,14 @@ class _Reader:
     async def one(self, path: DavPath, entry: Entry) -> Resource:
         held = await self.locks.discover(self.share, path) if self.wanted.wants_locks else ()
         return Resource(self.share.href(path, is_dir=entry.is_dir), entry, held,
-                        await self.dead(path, entry))
+                        await self.dead(path, entry), self.quota if entry.is_dir else None)
 
     def member(self, nearby: Sequence[LockRecord], path: DavPath, entry: Entry,
                dead: dict[str, str]) -> Resource:
         held = self.locks.covering_of(self.share, path, nearby) if self.wanted.wants_locks \
             else ()
-        return Resource(self.share.href(path, is_dir=entry.is_dir), entry, held, dead)
+        return Resource(self.share.href(path, is_dir=entry.is_dir), entry, held, dead,
+                        self.quota if entry.is_dir else None)
 
 
 async def propfind(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:

@@ -20,8 +20,8 @@ EXECUTABLE = "{http://apache.org/dav/props/}executable"  # davfs2 asks for it
 LOCKDISCOVERY = dav("lockdiscovery")
 
 # What allprop returns: the RFC 4918 live properties. Quota properties are left out on
-# purpose (macOS 15.4+ stalls about 90 s at mount when they are present), and, like any
-# unknown property, answer 404 when asked for by name.
+# purpose (macOS 15.4+ stalls about 90 s at mount when they are present); asked for by
+# name they answer only on a share with a quota, else 404 like any unknown property.
 ALLPROP: tuple[str, ...] = tuple(
     dav(name)
     for name in (
@@ -53,6 +53,7 @@ class Resource:
     entry: Entry
     locks: Sequence[ActiveLock] = ()
     dead: Mapping[str, str] = field(default_factory=dict)
+    quota: tuple[int, int] | None = None  # (used, available) bytes: a share with a quota
 
 
 def _http_date(when: datetime | None) -> str | None:
@@ -83,6 +84,9 @@ LIVE: dict[str, Callable[[Resource], str | None]] = {
     LOCKDISCOVERY: lambda r: "".join(activelock(lock) for lock in r.locks),
     dav("supportedlock"): lambda r: SUPPORTEDLOCK,
     EXECUTABLE: _file_only(lambda e: "F"),
+    # RFC 4331, on collections of a share with a quota only, and never in allprop.
+    dav("quota-used-bytes"): lambda r: str(r.quota[0]) if r.quota else None,
+    dav("quota-available-bytes"): lambda r: str(r.quota[1]) if r.quota else None,
 }
 
 

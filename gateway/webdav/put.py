@@ -56,6 +56,8 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
         raise BadRequest("partial PUT (Content-Range) is not supported: PUT writes whole objects")
     expected = announced_length(request.headers, request.content_length)
     digests = expected_digests(request.headers)
+    if not share.is_noise(path):
+        share.refuse_hidden(path, is_dir=False)  # a name the share's filters hide: 403
     if not await share.is_dir(path.parent):
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
     info = await current_file(share, path)
@@ -78,6 +80,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
         expected_size=expected,
         # Creating in default mode: commit only if still absent (one atomic PutObject).
         create_only=info is None and not share.policy.allow_overwrite,
+        replaces=info.size if info is not None else 0,
     )
     if tokens and (info is None or info.size == 0):
         # A placeholder filled under a lock may be rewritten with the token until UNLOCK.
