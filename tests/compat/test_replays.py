@@ -94,9 +94,14 @@ class Reply:
 
 
 class Client:
-    def __init__(self, gateway: GatewayProcess, user_agent: str) -> None:
-        parts = urlsplit(gateway.url)
+    """Raw requests to ``url``: a gateway, or a share's URL under it (a balancer in
+    front), whose path then prefixes every request path."""
+
+    def __init__(self, gateway: GatewayProcess | str, user_agent: str) -> None:
+        url = gateway if isinstance(gateway, str) else gateway.url
+        parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.base = parts.path.rstrip("/")
         self.user_agent = user_agent
 
     def __call__(
@@ -112,7 +117,7 @@ class Client:
         data = body.encode() if isinstance(body, str) else body
         chunked = data is not None and not isinstance(data, bytes)
         try:
-            conn.request(method, path, body=data, headers=hdrs, encode_chunked=chunked)
+            conn.request(method, self.base + path, body=data, headers=hdrs, encode_chunked=chunked)
             resp = conn.getresponse()
             return Reply(resp.status, resp.headers, resp.read())
         finally:
@@ -153,7 +158,12 @@ def finder_copy_in(dav: Client, name: str, data: bytes) -> None:
 @pytest.mark.compat
 def test_finder_copy_in_new_folder_and_rename(moto_gateway: StartGateway) -> None:
     gateway, bucket = moto_gateway()
-    dav = Client(gateway, "WebDAVFS/3.0.0 (03008000) Darwin/23.0.0 (arm64)")
+    finder_replay(gateway.url, bucket)
+
+
+def finder_replay(url: str, bucket: Bucket) -> None:
+    """Finder on a default-mode gateway (or share) at ``url`` serving the empty ``bucket``."""
+    dav = Client(url, "WebDAVFS/3.0.0 (03008000) Darwin/23.0.0 (arm64)")
     assert "2" in dav("OPTIONS", "/").headers["DAV"]
     for probe in ("/.DS_Store", "/._.", "/.localized", "/.metadata_never_index",
                   "/.ql_disablethumbnails", "/Backups.backupdb", "/.Spotlight-V100"):
@@ -171,13 +181,13 @@ def test_finder_copy_in_new_folder_and_rename(moto_gateway: StartGateway) -> Non
     assert dav("MKCOL", href("untitled folder")).status == 201
     assert bucket.objects() == {"photo one.jpg": body, "untitled folder/": b""}
     moved = dav("MOVE", href("untitled folder"),
-                Destination=gateway.url + href("Holiday Photos") + "/")
+                Destination=url + href("Holiday Photos") + "/")
     assert moved.status == 201, moved.body
     assert dav("PROPFIND", href("Holiday Photos") + "/", Depth="0").status == 207
     assert dav("PROPFIND", href("untitled folder") + "/", Depth="0").status == 404
     assert bucket.objects() == {"photo one.jpg": body, "Holiday Photos/": b""}
     # Renaming a file with data needs --allow-rename: refused, clearly, and nothing moves.
-    refused = dav("MOVE", href("photo one.jpg"), Destination=gateway.url + href("renamed.jpg"))
+    refused = dav("MOVE", href("photo one.jpg"), Destination=url + href("renamed.jpg"))
     assert refused.status == 403 and b"--allow-rename" in refused.body
     assert dav("GET", href("photo one.jpg")).body == body
     assert bucket.objects() == {"photo one.jpg": body, "Holiday Photos/": b""}
@@ -186,7 +196,12 @@ def test_finder_copy_in_new_folder_and_rename(moto_gateway: StartGateway) -> Non
 @pytest.mark.compat
 def test_windows_copy_in_new_folder_and_new_document(moto_gateway: StartGateway) -> None:
     gateway, bucket = moto_gateway()
-    dav = Client(gateway, "Microsoft-WebDAV-MiniRedir/10.0.19045")
+    windows_replay(gateway.url, bucket)
+
+
+def windows_replay(url: str, bucket: Bucket) -> None:
+    """Windows on a default-mode gateway (or share) at ``url`` serving the empty ``bucket``."""
+    dav = Client(url, "Microsoft-WebDAV-MiniRedir/10.0.19045")
     assert dav("OPTIONS", "/").status == 200
     assert dav("PROPFIND", "/", Depth="0").status == 207
     path = href("report.docx")
@@ -211,12 +226,12 @@ def test_windows_copy_in_new_folder_and_new_document(moto_gateway: StartGateway)
     assert bucket.objects() == {"report.docx": data}
     # New folder: MKCOL then MOVE.
     assert dav("MKCOL", href("New folder")).status == 201
-    assert dav("MOVE", href("New folder"), Destination=gateway.url + href("Reports")).status == 201
+    assert dav("MOVE", href("New folder"), Destination=url + href("Reports")).status == 201
     assert bucket.objects() == {"report.docx": data, "Reports/": b""}
     # New Text Document.txt: PUT (empty) then MOVE with Overwrite: F.
     assert dav("PUT", href("New Text Document.txt"), b"").status == 201
     renamed = dav("MOVE", href("New Text Document.txt"),
-                  Destination=gateway.url + href("notes.txt"), Overwrite="F")
+                  Destination=url + href("notes.txt"), Overwrite="F")
     assert renamed.status == 201
     assert bucket.objects() == {"report.docx": data, "Reports/": b"", "notes.txt": b""}
     # desktop.ini and Thumbs.db are accepted and kept out of the bucket.
