@@ -206,10 +206,11 @@ async def transfer_file(
 # ---- collections ----------------------------------------------------------------------
 
 
-async def mkdir(share: Share, path: DavPath) -> ObjectInfo:
-    """Write the collection's ``dir/`` marker object."""
+async def mkdir(share: Share, path: DavPath, *, create_only: bool = False) -> ObjectInfo:
+    """Write the collection's ``dir/`` marker object; ``create_only``: only if no marker
+    is there when it commits (Exists otherwise)."""
     share.refuse_hidden(path, is_dir=True)
-    return await share.view.put(share.dir_prefix(path), b"")
+    return await share.view.put(share.dir_prefix(path), b"", create_only=create_only)
 
 
 async def list_tree(share: Share, path: DavPath, cap: int | None = None) -> Tree:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.errors import Conflict, MethodNotAllowed, NotFound, NotPermitted
+from gateway.errors import Conflict, Exists, MethodNotAllowed, NotFound, NotPermitted
 from gateway.fs import ops, policy
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
@@ -41,5 +41,10 @@ async def mkcol(request: web.Request, share: Share, path: DavPath) -> web.Stream
     if not await share.is_dir(path.parent):
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
     await request.app[LOCKS].check_write(request, share, path)
-    await ops.mkdir(share, path)
+    try:
+        # Create-only at the commit: of two MKCOLs of one new name, one wins.
+        await ops.mkdir(share, path, create_only=True)
+    except Exists:
+        raise MethodNotAllowed(f"{share.href(path, is_dir=True)} already exists",
+                               collection=True) from None
     return web.Response(status=201, headers={"Location": share.href(path, is_dir=True)})

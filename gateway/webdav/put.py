@@ -78,8 +78,10 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
         verified(body_chunks(request), digests) if digests else body_chunks(request),
         content_type=content_type(request, path),
         expected_size=expected,
-        # Creating in default mode: commit only if still absent (one atomic PutObject).
-        create_only=info is None and not share.policy.allow_overwrite,
+        # Creating in default mode, or when the client asks (If-None-Match: *): commit only
+        # if still absent (one atomic PutObject).
+        create_only=info is None and (not share.policy.allow_overwrite
+                                      or request.headers.get("If-None-Match", "").strip() == "*"),
         replaces=info.size if info is not None else 0,
     )
     if tokens and (info is None or info.size == 0):
