@@ -20,9 +20,11 @@ and ``gateway.settings``; the engine, fs and webdav layers use it.
 The model, the same in both backends:
 
 * **Scope**: every record lives in a scope, a string the caller chooses as the identity of
-  what is shared: a store's description plus its share's key prefix, so two shares over one
-  bucket do not collide while the jails of one share (same scope, different paths) do
-  share their locks and properties.
+  what is shared. Locks and properties use the store's description, with full object keys
+  (share prefix and jail included) as paths: two shares over one bucket with different
+  prefixes do not collide, while the jails of one share (same scope, different paths) do
+  share their locks and properties. A noise area's scope is the store and the share's mount
+  (``gateway.app``): each share has an area of its own.
 * **Paths** (lock roots): names joined by ``/`` with no leading or trailing slash, ``""``
   being the scope's root; a collection has the same path as a file of its name would.
   Property and noise **keys** are opaque strings to the store (callers use the same path

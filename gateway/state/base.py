@@ -7,13 +7,16 @@ errors and the defaults of its bounds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from gateway.errors import InsufficientStorage, Locked, NotPermitted
+
+log = logging.getLogger(__name__)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -81,6 +84,15 @@ class NoiseLimits:
     max_bytes: int = 16 * MiB  # per scope, each entry charged ENTRY_OVERHEAD + its body
     max_body: int = 1 * MiB  # larger bodies are dropped, their metadata kept
 
+    def body(self, data: bytes | None) -> bytes | None:
+        """What is kept of a body: ``data``, or None past ``max_body``."""
+        return None if data is not None and len(data) > self.max_body else data
+
+
+def noise_time() -> datetime:
+    """The modification time of a noise file put or moved now (``NoiseFile.last_modified``)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
 
 LOCK_LIMITS = LockLimits()
 NOISE_LIMITS = NoiseLimits()
@@ -106,6 +118,33 @@ class Invalidation:
 
 
 EVERYTHING = Invalidation("", "", prefix=True)
+
+
+class Subscribers:
+    """The invalidation callbacks of one process, as ``StateStore.subscribe`` keeps them."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[Invalidation], None]] = []
+
+    def add(self, callback: Callable[[Invalidation], None]) -> Callable[[], None]:
+        """Add ``callback``; returns the function that removes it."""
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def deliver(self, event: Invalidation) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(event)
+            except Exception:  # one subscriber's bug must not stop the others' events
+                log.exception("invalidation subscriber failed")
+
+    def clear(self) -> None:
+        self._callbacks.clear()
 
 # ---- errors (statuses through gateway.errors.STATUS, by their base classes) -------------
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import logging
 import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 from gateway.state.base import (
     ENTRY_OVERHEAD,
@@ -35,13 +33,13 @@ from gateway.state.base import (
     NoiseFile,
     NoiseLimits,
     PropsLimit,
+    Subscribers,
     ancestors,
     check_path,
     is_below,
+    noise_time,
     props_size,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,7 +69,7 @@ class MemoryState:
         self._noise: dict[str, OrderedDict[str, _Noise]] = {}  # scope -> key -> entry
         self._noise_bytes: dict[str, int] = {}
         self._guards: dict[tuple[str, str], _Guard] = {}
-        self._subscribers: list[Callable[[Invalidation], None]] = []
+        self._subscribers = Subscribers()
 
     @property
     def description(self) -> str:
@@ -327,8 +325,7 @@ class MemoryState:
     def _noise_keep(self, scope: str, file: NoiseFile, limits: NoiseLimits) -> NoiseFile:
         area = self._noise_area(scope)
         self._noise_pop(scope, file.key)
-        if file.data is not None and len(file.data) > limits.max_body:
-            file = replace(file, data=None)
+        file = replace(file, data=limits.body(file.data))
         charge = ENTRY_OVERHEAD + (len(file.data) if file.data is not None else 0)
         used = self._noise_bytes.setdefault(scope, 0)
         while area and used + charge > limits.max_bytes:
@@ -352,8 +349,7 @@ class MemoryState:
         content_type: str | None = None,
         limits: NoiseLimits = NOISE_LIMITS,
     ) -> NoiseFile:
-        now = datetime.now(UTC).replace(microsecond=0)
-        file = NoiseFile(key, size, etag, now, content_type, data)
+        file = NoiseFile(key, size, etag, noise_time(), content_type, data)
         return self._noise_keep(scope, file, limits)
 
     async def noise_get(self, scope: str, key: str) -> NoiseFile | None:
@@ -374,8 +370,8 @@ class MemoryState:
         entry = self._noise_pop(scope, src)
         if entry is None or entry.expires <= time.monotonic():
             return None
-        now = datetime.now(UTC).replace(microsecond=0)
-        return self._noise_keep(scope, replace(entry.file, key=dst, last_modified=now), limits)
+        moved = replace(entry.file, key=dst, last_modified=noise_time())
+        return self._noise_keep(scope, moved, limits)
 
     async def noise_count(self, scope: str) -> int:
         return len(self._live(scope))
@@ -407,18 +403,7 @@ class MemoryState:
 
     # ---- invalidation events ------------------------------------------------------
     async def publish(self, scope: str, key: str, *, prefix: bool = False) -> None:
-        event = Invalidation(scope, key, prefix)
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception:  # as on Redis: one subscriber's bug must not stop the others
-                log.exception("invalidation subscriber failed")
+        self._subscribers.deliver(Invalidation(scope, key, prefix))
 
     def subscribe(self, callback: Callable[[Invalidation], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)

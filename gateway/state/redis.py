@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
@@ -44,7 +44,9 @@ from gateway.state.base import (
     NoiseFile,
     NoiseLimits,
     PropsLimit,
+    Subscribers,
     check_path,
+    noise_time,
 )
 from gateway.state.scripts import SCRIPTS
 
@@ -118,7 +120,7 @@ class RedisState:
         self._reconnect: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
-        self._subscribers: list[Callable[[Invalidation], None]] = []
+        self._subscribers = Subscribers()
 
     @property
     def description(self) -> str:
@@ -324,9 +326,8 @@ class RedisState:
         content_type: str | None = None,
         limits: NoiseLimits = NOISE_LIMITS,
     ) -> NoiseFile:
-        if data is not None and len(data) > limits.max_body:
-            data = None
-        now = datetime.now(UTC).replace(microsecond=0)
+        data = limits.body(data)
+        now = noise_time()
         meta = json.dumps({"key": key, "size": size, "etag": etag,
                            "modified": now.isoformat(), "content_type": content_type})
         kept = await self._script(
@@ -348,7 +349,7 @@ class RedisState:
     async def noise_move(
         self, scope: str, src: str, dst: str, *, limits: NoiseLimits = NOISE_LIMITS
     ) -> NoiseFile | None:
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = noise_time()
         moved = await self._script(
             "noise_move", scope, src, dst, now.isoformat(), _ms(limits.ttl), limits.max_bytes
         )
@@ -387,20 +388,7 @@ class RedisState:
         await self._do(lambda: self._client.publish(self._channel, event))
 
     def subscribe(self, callback: Callable[[Invalidation], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
-
-    def _deliver(self, event: Invalidation) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception:  # one subscriber's bug must not stop the others' events
-                log.exception("invalidation subscriber failed")
+        return self._subscribers.add(callback)
 
     def _received(self, data: Any) -> None:
         try:
@@ -409,7 +397,7 @@ class RedisState:
         except (ValueError, KeyError, TypeError):  # not ours: someone else on the channel
             log.warning("state store %s: ignored a malformed event", self._description)
             return
-        self._deliver(event)
+        self._subscribers.deliver(event)
 
     async def _listen(self) -> None:
         delay, missed = FIRST_BACKOFF, False
@@ -419,7 +407,7 @@ class RedisState:
                 await pubsub.subscribe(self._channel)
                 self._listening.set()
                 if missed:
-                    self._deliver(EVERYTHING)
+                    self._subscribers.deliver(EVERYTHING)
                     missed, delay = False, FIRST_BACKOFF
                 while True:
                     message = await pubsub.get_message(
