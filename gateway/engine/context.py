@@ -66,7 +66,8 @@ class Shared:
             self.budget, int(self.budget.limit * tuning.cache_share), self.counters
         )
         self.fetch_slots = asyncio.Semaphore(tuning.max_fetches)
-        # One creator of a new name at a time; several processes would share one instead.
+        # One creator of a new name at a time; Engine.use_state adds the state store's
+        # guard when other processes share it.
         self.write_guard: WriteGuard = ProcessWriteGuard()
         # Writes told to every process's caches once a state store is attached (Engine).
         self.events = CacheEvents()

@@ -1,4 +1,4 @@
-"""What the engine counts, for tests and (later) a metrics endpoint.
+"""What the engine counts, for tests and /metrics (``gateway.ops.metrics`` reads ``snapshot()``).
 
 Plain integers bumped in place: the engine runs on one event loop, so no locking is
 needed, and a reader of ``snapshot()`` sees a consistent set between two awaits.

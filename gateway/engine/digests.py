@@ -29,7 +29,7 @@ from gateway.errors import BadRequest
 
 # RFC 9530 key -> hashlib name, for the digests a PUT may carry.
 _HASHES = {"sha-256": "sha256", "sha-512": "sha512", "md5": "md5"}
-_SIZES = {"sha-256": 32, "sha-512": 64, "md5": 16}
+_SIZES = {key: hashlib.new(name).digest_size for key, name in _HASHES.items()}
 # One member of a Structured Field Dictionary whose value is a Byte Sequence (RFC 9651),
 # parameters allowed and ignored.
 _MEMBER = re.compile(r"^([a-z*][a-z0-9_.*-]*)\s*=\s*:([A-Za-z0-9+/=]*):\s*(;.*)?$")

@@ -16,8 +16,8 @@ creator away.
 
 ``WriteGuard`` is the protocol the engine uses; ``ProcessWriteGuard`` is the in-process one.
 A guard shared by several processes (DESIGN.md, "Shared state") is the same ``guard(scope,
-key)`` context manager over the state store (``StateStore.guard`` has this shape), set as
-``Engine.write_guard`` by the composition root; the engine never imports the state layer.
+key)`` context manager over the state store (``StateStore.guard`` has this shape):
+``Engine.use_state`` holds it after the process's own when the state store is shared.
 """
 
 from __future__ import annotations

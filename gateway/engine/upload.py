@@ -13,7 +13,7 @@ announces (``choose_part_size``): a length past the store's largest object, or o
 smallest legal part the budget cannot hold, is refused (413) before a byte of the body
 is read, so before ``100 Continue``.
 
-On any failure or cancellation (a client that disconnects cancels the handler) the
+On any failure or cancellation (a client that disconnects makes the body read fail) the
 multipart upload is aborted: no partial object becomes visible and no parts are left
 behind. The previous version of the key, if any, stays readable until the new one
 completes.

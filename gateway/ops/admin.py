@@ -59,7 +59,7 @@ class Readiness:
     async def _check_state(self) -> str | None:
         if self.state is None or await self.state.healthy():
             return None
-        return f"the state store ({self.state.description}) is unavailable"
+        return _unavailable(self.state)
 
     async def problems(self) -> list[str]:
         """What keeps the gateway from being ready (empty when ready)."""
@@ -81,7 +81,11 @@ class Readiness:
     def _state_down(self) -> str | None:
         if self.state is None or self.state.available:
             return None
-        return f"the state store ({self.state.description}) is unavailable"
+        return _unavailable(self.state)
+
+
+def _unavailable(state: StateStore) -> str:
+    return f"the state store ({state.description}) is unavailable"
 
 
 READINESS = web.AppKey("bucketdav.readiness", Readiness)

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway.engine.context import Shared
 from gateway.errors import GatewayError
 from gateway.storage.base import ObjectStore
 
@@ -187,8 +188,8 @@ class GatewayCollector(Collector):
     def __init__(
         self,
         metrics: Metrics,
-        engine: Any,
-        limits: Any = None,
+        engine: Shared,
+        limits: Any = None,  # gateway.ops.limits.Limits (which imports this module)
         locks_held: Callable[[], int] | None = None,
     ) -> None:
         self.metrics = metrics
@@ -218,11 +219,7 @@ class GatewayCollector(Collector):
             yield locks
 
     def _engine(self) -> Iterator[Metric]:
-        counters = self.engine.counters
-        snapshot = getattr(counters, "snapshot", None)
-        values: dict[str, int] = _safe(snapshot, {}) if callable(snapshot) else {
-            k: v for k, v in vars(counters).items() if isinstance(v, int)
-        }
+        values: dict[str, int] = _safe(self.engine.counters.snapshot, {})
         budget = self.engine.budget
         values.pop("budget_limit", None)
         values.pop("budget_in_use", None)
