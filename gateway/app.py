@@ -26,6 +26,7 @@ from gateway.ops.metrics import GatewayCollector, Metrics
 from gateway.responses import plain
 from gateway.settings import Settings
 from gateway.state import MemoryState, StateStore, open_state
+from gateway.storage.asof import as_of_store
 from gateway.storage.base import ObjectStore
 from gateway.storage.factory import connection_limit, open_store
 from gateway.webdav.deadprops import PROPS, DeadProps
@@ -145,7 +146,7 @@ async def open_gateway(settings: Settings) -> Gateway:
     stores: list[ObjectStore] = []
     try:
         for share_settings in settings.shares:
-            store = await open_store(share_settings)
+            store = as_of_store(await open_store(share_settings), share_settings.policy.as_of)
             stores.append(store)
             await store.check()
     except BaseException:

@@ -91,6 +91,12 @@ class AccessDenied(GatewayError):
     default_message = "the store refused the gateway's credentials"
 
 
+class NotSupported(GatewayError):
+    """The store cannot do what the request asks (versions of a local folder)."""
+
+    default_message = "not supported by this store"
+
+
 class Upstream(GatewayError):
     """The store answered with an error the gateway cannot serve around."""
 
@@ -125,6 +131,7 @@ STATUS: dict[type[GatewayError], int] = {
     Locked: 423,
     InsufficientStorage: 507,
     AccessDenied: 403,
+    NotSupported: 501,
     Unavailable: 503,
     StateUnavailable: 503,
     Upstream: 502,

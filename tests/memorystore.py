@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from gateway.errors import Exists, GatewayError, NotFound, ObjectChanged
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
+from gateway.storage.noversions import NoVersions
 
 CHUNK = 64 * 1024
 
@@ -35,7 +36,7 @@ class _Fault:
 
 
 @dataclass
-class MemoryStore:
+class MemoryStore(NoVersions):  # like a local folder, one version of each key
     name: str = "memory"
     objects: dict[str, _Stored] = field(default_factory=dict)
     uploads: dict[str, tuple[str, str | None, dict[int, bytes]]] = field(default_factory=dict)

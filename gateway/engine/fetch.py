@@ -32,12 +32,15 @@ class FetchCancelled(Unavailable):
 
 
 class Fetch:
-    """Fills ``blocks`` (consecutive, one object version) from one ranged GET."""
+    """Fills ``blocks`` (consecutive, one object version) from one ranged GET; with
+    ``version_id`` every GET names that version."""
 
-    def __init__(self, ctx: ReadContext, key: str, etag: str, blocks: list[Block]) -> None:
+    def __init__(self, ctx: ReadContext, key: str, etag: str, blocks: list[Block],
+                 version_id: str | None = None) -> None:
         self.ctx = ctx
         self.key = key
         self.etag = etag
+        self.version_id = version_id
         self.blocks = blocks
         self.start = blocks[0].start
         self.end = blocks[-1].end
@@ -102,9 +105,7 @@ class Fetch:
                     opened = None
                     if result is None:
                         counters.store_gets += 1
-                        result = await ctx.store.get(
-                            self.key, self.offset, self.end, if_match=self.etag
-                        )
+                        result = await self._get()
                     counters.request_started()
                     try:
                         await self._receive(result)
@@ -136,6 +137,13 @@ class Fetch:
             self._fail(exc)
             if not isinstance(exc, Exception):
                 raise
+
+    async def _get(self) -> GetResult:
+        store = self.ctx.store
+        if self.version_id is not None:
+            return await store.get_version(
+                self.key, self.version_id, self.offset, self.end, if_match=self.etag)
+        return await store.get(self.key, self.offset, self.end, if_match=self.etag)
 
     async def _receive(self, result: GetResult) -> None:
         if result.info.etag != self.etag:
@@ -191,11 +199,13 @@ class DiskLoad:
     """Fills one block from the disk tier; a block the disk cannot serve intact (gone,
     corrupted, another block's file) is fetched from the store instead."""
 
-    def __init__(self, ctx: ReadContext, key: str, etag: str, block: Block) -> None:
+    def __init__(self, ctx: ReadContext, key: str, etag: str, block: Block,
+                 version_id: str | None = None) -> None:
         self.ctx = ctx
         self.key = key
         self.etag = etag
         self.block = block
+        self.version_id = version_id
         self.task: asyncio.Task[None] | None = None
         block.fetch = self
 
@@ -226,14 +236,15 @@ class DiskLoad:
             cache.settle(block)
             raise
         if data is None:
-            Fetch(self.ctx, self.key, self.etag, [block]).start_task()
+            Fetch(self.ctx, self.key, self.etag, [block], self.version_id).start_task()
             return
         block.append(data)
         block.fetch = None
         cache.settle(block)
 
 
-def from_disk(ctx: ReadContext, key: str, etag: str, blocks: list[Block]) -> list[Block]:
+def from_disk(ctx: ReadContext, key: str, etag: str, blocks: list[Block],
+              version_id: str | None = None) -> list[Block]:
     """Start filling from the disk tier the ``blocks`` it holds; the others, to fetch."""
     disk = ctx.blocks.disk
     if disk is None:
@@ -241,7 +252,7 @@ def from_disk(ctx: ReadContext, key: str, etag: str, blocks: list[Block]) -> lis
     rest = []
     for block in blocks:
         if disk.wanted(disk_id(ctx, key, etag, block)):
-            DiskLoad(ctx, key, etag, block).start_task()
+            DiskLoad(ctx, key, etag, block, version_id).start_task()
         else:
             rest.append(block)
     return rest

@@ -28,11 +28,14 @@ from gateway.storage.base import ObjectInfo
 
 
 class OpenRead:
-    """A read of the version ``info`` describes; every range fetched carries its etag."""
+    """A read of the version ``info`` describes; every range fetched carries its etag,
+    and its version id when the read names one (``StoreView.open_version``)."""
 
-    def __init__(self, ctx: ReadContext, info: ObjectInfo, first: Block | None = None) -> None:
+    def __init__(self, ctx: ReadContext, info: ObjectInfo, first: Block | None = None,
+                 version_id: str | None = None) -> None:
         self.ctx = ctx
         self.info = info
+        self.version_id = version_id
         self._first = first  # block 0, pinned by open() when it fetched it
         self.policy = ReadAhead(ctx.tuning, ctx.budget.limit)
         self._block = self.policy.block
@@ -149,7 +152,7 @@ class OpenRead:
         charge = await ctx.budget.acquire(end - start)
         block = Block(self._key(-1), start, end - start, charge)
         block.pins, block.retired = 1, True  # its charge returns when its reader is done
-        Fetch(ctx, self.info.key, self.info.etag, [block]).start_task()
+        Fetch(ctx, self.info.key, self.info.etag, [block], self.version_id).start_task()
         ctx.counters.exact_reads += 1
         try:
             lo = 0
@@ -199,12 +202,13 @@ class OpenRead:
         return index
 
     def _fetch(self, blocks: list[Block]) -> None:
-        blocks = from_disk(self.ctx, self.info.key, self.info.etag, blocks)
+        blocks = from_disk(self.ctx, self.info.key, self.info.etag, blocks, self.version_id)
         if not blocks:
             return
         by_index = {block.index: block for block in blocks}
         for run in split_runs(sorted(by_index), self.policy.per_request()):
-            fetch = Fetch(self.ctx, self.info.key, self.info.etag, [by_index[i] for i in run])
+            fetch = Fetch(self.ctx, self.info.key, self.info.etag, [by_index[i] for i in run],
+                          self.version_id)
             fetch.start_task()
 
     def _key(self, index: int) -> BlockKey:

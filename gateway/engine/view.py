@@ -31,7 +31,8 @@ from gateway.engine.tuning import backoff_delay
 from gateway.engine.upload import MAX_IN_FLIGHT, MiB, write_stream
 from gateway.errors import Exists, NotFound, Upstream
 from gateway.settings import StoreSettings
-from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore
+from gateway.storage.asof import versions_of
+from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore, ObjectVersion
 
 DEFAULT_CONNECTIONS = 64
 
@@ -363,6 +364,23 @@ class StoreView:
                 self.ctx.slots.release()
                 raise
             await asyncio.sleep(backoff_delay(failures, engine.tuning))
+
+
+    # ---- versions (a store that keeps none raises NotSupported) -------------------------
+    async def stat_version(self, key: str, version_id: str) -> ObjectInfo:
+        """HEAD of one version of ``key``, not cached: it is asked for by id, rarely twice."""
+        self.engine.counters.store_heads += 1
+        return await self.store.head_version(key, version_id)
+
+    def open_version(self, info: ObjectInfo, version_id: str) -> OpenRead:
+        """A read of the version ``info`` describes: every ranged GET names it, so the read
+        never mixes in another version."""
+        return OpenRead(self.ctx, info, version_id=version_id)
+
+    async def versions(self, key: str, limit: int = 10_000) -> list[ObjectVersion]:
+        """The versions and delete markers of ``key``, newest first, fresh from the store."""
+        self.engine.counters.store_lists += 1
+        return await versions_of(self.store, key, limit)
 
 
 def _shared_length(a: str, b: str) -> int:

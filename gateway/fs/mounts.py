@@ -22,12 +22,13 @@ from gateway.errors import NotFound, NotPermitted
 from gateway.fs.share import Share
 from gateway.settings import Policy, ShareSettings, Source
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
+from gateway.storage.noversions import NoVersions
 
 ROOT_REFUSAL = "/ only lists the shares: write inside one of them"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class RootStore:
+class RootStore(NoVersions):
     """An ObjectStore holding no objects: only the folders leading to each mount."""
 
     def __init__(self, mounts: Iterable[tuple[str, ...]]) -> None:

@@ -10,6 +10,7 @@ created under a lock may be rewritten by PUTs carrying that lock's token until U
 from __future__ import annotations
 
 from gateway.settings import Policy
+from gateway.storage.asof import as_of_refusal
 
 READ_ONLY = "this share is read-only (bucketdav was started with --read-only)"
 OVERWRITE = (
@@ -33,6 +34,8 @@ RENAME_TREE = (
 
 def may_write(policy: Policy) -> str | None:
     """Any change at all (PUT, MKCOL, COPY, MOVE, DELETE, LOCK)."""
+    if policy.as_of is not None:  # the past cannot be changed
+        return as_of_refusal(policy.as_of)
     return READ_ONLY if policy.read_only else None
 
 
@@ -47,8 +50,8 @@ def may_overwrite(policy: Policy, existing_size: int, created_under_lock: bool) 
     Placeholders may always be replaced: a zero-byte object (what Finder and Windows
     write before the data), or one created under a lock whose token the request carries.
     """
-    if policy.read_only:
-        return READ_ONLY
+    if policy.read_only or policy.as_of is not None:
+        return may_write(policy)
     if policy.allow_overwrite or existing_size == 0 or created_under_lock:
         return None
     return OVERWRITE
@@ -56,23 +59,23 @@ def may_overwrite(policy: Policy, existing_size: int, created_under_lock: bool) 
 
 def may_delete(policy: Policy) -> str | None:
     """DELETE of an object or a collection (recursive)."""
-    if policy.read_only:
-        return READ_ONLY
+    if policy.read_only or policy.as_of is not None:
+        return may_write(policy)
     return None if policy.allow_delete else DELETE
 
 
 def may_replace_collection(policy: Policy) -> str | None:
     """COPY/MOVE with ``Overwrite: T`` onto an existing collection: it is deleted first."""
-    if policy.read_only:
-        return READ_ONLY
+    if policy.read_only or policy.as_of is not None:
+        return may_write(policy)
     return None if policy.allow_delete else DELETE_TARGET
 
 
 def may_rename(policy: Policy, is_dir: bool, empty: bool) -> str | None:
     """MOVE of the source. Empty things (a zero-byte object, a collection holding at most
     its own marker) move in O(1) without copying data, so they are always allowed."""
-    if policy.read_only:
-        return READ_ONLY
+    if policy.read_only or policy.as_of is not None:
+        return may_write(policy)
     if empty or policy.allow_rename:
         return None
     return RENAME_TREE if is_dir else RENAME_FILE

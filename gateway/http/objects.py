@@ -28,6 +28,7 @@ from gateway.http.ranges import (
     parse_range,
     part_header,
 )
+from gateway.http.versions import serve_versions, version_asked
 from gateway.responses import (
     content_type_of,
     object_headers,
@@ -50,13 +51,17 @@ class _Source:
     at once, for a plain GET whose metadata comes with its body), closed on every path
     when the response is done."""
 
-    def __init__(self, share: Share) -> None:
+    def __init__(self, share: Share, version_id: str | None = None) -> None:
         self._share = share
+        self._version_id = version_id  # ?versionId: every ranged GET names it
         self._read: OpenRead | None = None
 
     async def open(self, key: str, info: ObjectInfo | None = None) -> OpenRead:
         if self._read is None:
-            self._read = await self._share.view.open(key, info)
+            if self._version_id is not None and info is not None:
+                self._read = self._share.view.open_version(info, self._version_id)
+            else:
+                self._read = await self._share.view.open(key, info)
         return self._read
 
     async def __aenter__(self) -> _Source:
@@ -77,11 +82,15 @@ async def get_object(request: web.Request, share: Share, path: DavPath) -> web.S
     """Serve the object at ``path``; raises NotFound when there is no such object."""
     key = share.key(path)
     head = request.method == "HEAD"
-    deciding = head or any(h in request.headers for h in _DECIDING_HEADERS)
+    version_id = version_asked(request)
+    deciding = head or version_id is not None or any(
+        h in request.headers for h in _DECIDING_HEADERS)
     for attempt in (1, 2):
         try:
-            async with _Source(share) as source:
-                if deciding:
+            async with _Source(share, version_id) as source:
+                if version_id is not None:
+                    info = await share.view.stat_version(key, version_id)
+                elif deciding:
                     info = await share.view.stat(key)
                 else:
                     info = (await source.open(key)).info
@@ -191,6 +200,8 @@ async def get_path(request: web.Request, share: Share, path: DavPath) -> web.Str
     try:
         if share.file_hidden(path):  # the share's filters: no such object
             raise NotFound(f"{share.href(path)} does not exist")
+        if "versions" in request.query:
+            return await serve_versions(request, share, path)
         return await get_object(request, share, path)
     except NotFound:
         if await share.is_dir(path):

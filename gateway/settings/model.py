@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from gateway.settings.fields import KiB, MiB, SettingsError, Size, Texts, Workers, option
+from gateway.settings.times import Instant
 
 Scheme = Literal["s3", "gs", "r2", "file"]
 Anonymous = Literal["off", "read-only", "read-write"]
@@ -128,6 +129,11 @@ class Policy:
     filter: str | None = field(default=None, metadata=option(
         "regular expression a key (after the share's prefix) must contain (re.search; "
         "anchor with ^ and $) to be served; default: none", metavar="REGEX"))
+    # Versions (gateway.storage.asof): the share as it was then, read-only.
+    as_of: Instant | None = field(default=None, metadata=option(
+        "serve the share as it was at this RFC 3339 time (e.g. 2026-11-30T08:00:00Z), "
+        "read-only, from the bucket's object versions (a versioned S3 bucket); "
+        "default: the present", metavar="TIME"))
     quota: Size | None = field(default=None, metadata=option(
         "bytes the share may hold, e.g. 500G: PROPFIND reports RFC 4331 quota properties "
         "and an upload that would pass it is refused (507); default: no quota and no quota "

@@ -39,6 +39,29 @@ class ListPage:
     next_token: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectVersion:
+    """One version of a key, or a delete marker (``deleted``: no size, no etag)."""
+
+    key: str
+    version_id: str
+    last_modified: datetime  # timezone-aware UTC
+    is_latest: bool
+    deleted: bool = False
+    size: int = 0
+    etag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPage:
+    """One page of a version listing: for each key (sorted) its versions and delete
+    markers newest first, and the common prefixes. ``next_token`` is opaque."""
+
+    versions: tuple[ObjectVersion, ...]
+    prefixes: tuple[str, ...]
+    next_token: str | None
+
+
 @dataclass(slots=True)
 class GetResult:
     """An open read: metadata plus a body stream that must be consumed or closed."""
@@ -138,5 +161,29 @@ class ObjectStore(Protocol):
     async def delete_many(self, keys: list[str]) -> dict[str, str]:
         """Delete up to 1000 keys; returns ``{key: reason}`` for the ones that failed."""
         ...
+
+    # Versions: a store that keeps none raises NotSupported (501) naming itself.
+    async def head_version(self, key: str, version_id: str) -> ObjectInfo:
+        """The metadata of one version; NotFound for a delete marker or no such version."""
+        ...
+
+    async def get_version(
+        self,
+        key: str,
+        version_id: str,
+        start: int | None = None,
+        end: int | None = None,
+        if_match: str | None = None,
+    ) -> GetResult:
+        """``get`` of one version: every request it makes names ``version_id``."""
+        ...
+
+    async def list_versions(
+        self,
+        prefix: str,
+        delimiter: str | None = "/",
+        token: str | None = None,
+        max_keys: int = 1000,
+    ) -> VersionPage: ...
 
     async def close(self) -> None: ...

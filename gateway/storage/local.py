@@ -25,6 +25,7 @@ from pathlib import Path
 
 from gateway.errors import AccessDenied, Conflict, Exists, InvalidPath, NotFound, ObjectChanged
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
+from gateway.storage.noversions import NoVersions
 
 CHUNK = 256 * 1024
 SIDE = ".bucketdav"  # temp files and multipart parts; never listed
@@ -108,7 +109,9 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
     )
 
 
-class LocalStore:
+class LocalStore(NoVersions):
+    no_versions = "a local folder keeps no object versions (versions need a versioned S3 bucket)"
+
     def __init__(self, root: str | Path, create: bool = False) -> None:
         path = Path(root)
         if create:

@@ -39,6 +39,7 @@ from gateway.storage.checksums import PARAMS, checksum_async, stored_digests
 from gateway.storage.presets import Preset, open_client, resolve
 from gateway.storage.s3body import Body, empty, response_date, total_from_content_range, utc
 from gateway.storage.s3errors import error_code, error_status, not_implemented, translating
+from gateway.storage.s3versions import S3Versions
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024
@@ -50,7 +51,7 @@ def _multipart(response: dict[str, Any]) -> bool:
     return "-" in str(response.get("ETag", ""))
 
 
-class S3Store:
+class S3Store(S3Versions):
     """One bucket of an S3-compatible store. Open with ``await S3Store.create(...)``."""
 
     multipart_copy_threshold = 5 * GiB  # CopyObject's limit; larger copies go in parts
@@ -161,10 +162,13 @@ class S3Store:
                     ) from e
                 raise
 
-    async def _head(self, key: str, if_match: str | None = None) -> ObjectInfo:
+    async def _head(
+        self, key: str, if_match: str | None = None, version_id: str | None = None
+    ) -> ObjectInfo:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if if_match is not None:
             params["IfMatch"] = if_match
+        params.update({"VersionId": version_id} if version_id is not None else {})
         if self.preset.read_checksums:
             params["ChecksumMode"] = "ENABLED"
         op = "head" if if_match is None else "get"
@@ -184,11 +188,12 @@ class S3Store:
         start: int | None = None,
         end: int | None = None,
         if_match: str | None = None,
+        *, version_id: str | None = None,  # a version's: S3Versions.get_version
     ) -> GetResult:
         lo = max(0, start or 0)
         ranged = start is not None or end is not None
         if end is not None and end <= lo:
-            info = await self._head(key, if_match)
+            info = await self._head(key, if_match, version_id)
             lo = min(lo, info.size)
             return GetResult(info, lo, lo, empty())
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -196,6 +201,7 @@ class S3Store:
             params["Range"] = f"bytes={lo}-" if end is None else f"bytes={lo}-{end - 1}"
         if if_match is not None:
             params["IfMatch"] = if_match
+        params.update({"VersionId": version_id} if version_id is not None else {})
         with self._errors("get", key):
             try:
                 response = await self._s3.get_object(**params)
@@ -205,7 +211,7 @@ class S3Store:
                 response = None
         if response is None:
             # 416: the range starts at or after the end, or the object is empty.
-            info = await self._head(key, if_match)
+            info = await self._head(key, if_match, version_id)
             lo = min(lo, info.size)
             return GetResult(info, lo, lo, empty())
 

@@ -14,6 +14,7 @@ from botocore import exceptions as boto
 
 from gateway.errors import (
     AccessDenied,
+    BadRequest,
     Exists,
     GatewayError,
     NotFound,
@@ -83,6 +84,11 @@ def translate_error(
             return NotFound(f"bucket {bucket!r} does not exist at {where}")
         if code == "NoSuchUpload":
             return NotFound(f"no multipart upload for {target} (aborted or completed)")
+        if code in ("MethodNotAllowed", "405") and op in ("get", "head"):
+            # S3's answer to a GET or HEAD naming a delete marker's version id.
+            return NotFound(f"{target}: that version is a delete marker")
+        if code == "InvalidArgument" and "version" in message.lower():
+            return BadRequest(f"no such version of {target} (invalid version id)")
         if code in _NOT_FOUND or (status == 404 and code not in _BUSY):
             return NotFound(f"no object {target}")
         if code in _PRECONDITION or status == 412:
