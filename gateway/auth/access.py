@@ -21,7 +21,7 @@ from gateway.auth.proxies import client_address
 from gateway.auth.throttle import Throttled
 from gateway.auth.users import WRITE_METHODS, User, refusal
 from gateway.errors import NotPermitted
-from gateway.fs.mounts import ROOT_REFUSAL, RootShare, is_root, jailed, mount_parts, narrowed_root
+from gateway.fs.mounts import ROOT_REFUSAL, RootShare, is_root, jailed, narrowed_root
 from gateway.fs.share import Share
 from gateway.responses import plain
 
@@ -100,7 +100,7 @@ def authorize(request: web.Request, share: Share) -> Share:
         return share if user is None or access is None else access.root_for(share, user)
     if user is None or access is None:
         return share
-    name = "/".join(mount_parts(share.settings))
+    name = "/".join(share.mount_parts)
     reason = refusal(user, name, request.method)
     if reason is not None:
         raise NotPermitted(reason)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.auth.users import User
+from gateway.auth.users import ANONYMOUS, User
 
-ANONYMOUS = "anonymous"
 USER = web.RequestKey("bucketdav.user", User)
 
 
 def principal_of(request: web.Request) -> str:
     """The authenticated user's name, or ``anonymous`` (also when auth is off)."""
     user = request.get(USER)
-    return user.name if user is not None and user.name else ANONYMOUS
+    return user.label if user is not None else ANONYMOUS

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from gateway.settings import ALL_SHARES, Grant
 
+ANONYMOUS = "anonymous"  # how logs, refusals and locks name a user who gave no name
+
 # Every method that changes something (LOCK and UNLOCK included: a read-only user taking
 # locks would block writers). Read-only users get 403 for these before any handler runs.
 WRITE_METHODS = frozenset(
@@ -26,8 +28,8 @@ class User:
 
     @property
     def label(self) -> str:
-        """How logs and refusals name the user."""
-        return self.name or "anonymous"
+        """How logs, refusals and locks name the user."""
+        return self.name or ANONYMOUS
 
     def grant(self, share: str) -> Grant | None:
         """The grant for the share named ``share``: its own, else a ``"*"`` one."""

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from gateway.engine import Engine
 from gateway.errors import NotFound, NotPermitted
-from gateway.fs.share import Share
+from gateway.fs.share import Share, mount_parts
 from gateway.settings import Policy, ShareSettings, Source
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
 from gateway.storage.noversions import NoVersions
@@ -115,10 +115,6 @@ ROOT_SETTINGS = ShareSettings(
     source=Source("s3", "bucketdav-shares"),  # descriptive only: the store is virtual
     policy=Policy(read_only=True),
 )
-
-
-def mount_parts(settings: ShareSettings) -> tuple[str, ...]:
-    return tuple(p for p in settings.mount.split("/") if p)
 
 
 def needs_root(shares: Iterable[ShareSettings]) -> bool:

@@ -121,16 +121,6 @@ async def _hold(
                                   content_type)
 
 
-async def create_empty(share: Share, path: DavPath, content_type: str | None = None
-                       ) -> ObjectInfo:
-    """A zero-byte file (a placeholder: the next PUT may replace it)."""
-    if share.is_noise(path):
-        return await share.noise.keep(share.key(path), b"", 0,
-                                      f'"{hashlib.md5(b"").hexdigest()}"', content_type)
-    share.refuse_hidden(path, is_dir=False)
-    return await share.view.put(share.key(path), b"", content_type)
-
-
 async def delete_file(share: Share, path: DavPath, size: int = 0) -> None:
     """Delete one file; ``size``: its bytes, for the share's quota."""
     if share.is_noise(path):

@@ -60,9 +60,6 @@ class DavPath:
     def child(self, name: str, is_dir: bool = False) -> DavPath:
         return DavPath((*self.parts, name), is_dir)
 
-    def as_dir(self) -> DavPath:
-        return DavPath(self.parts, True)
-
     def file_key(self, prefix: str) -> str:
         """The object key of this path as a file."""
         return prefix + "/".join(self.parts)

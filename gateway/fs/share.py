@@ -21,6 +21,11 @@ from gateway.storage.base import ObjectInfo
 PROBE_KEYS = 1000
 
 
+def mount_parts(settings: ShareSettings) -> tuple[str, ...]:
+    """The names of the share's mount point: ``("a", "b")`` for ``/a/b``, ``()`` for ``/``."""
+    return tuple(p for p in settings.mount.split("/") if p)
+
+
 @dataclass
 class Share:
     settings: ShareSettings
@@ -46,7 +51,7 @@ class Share:
 
     @property
     def mount_parts(self) -> tuple[str, ...]:
-        return tuple(p for p in self.settings.mount.split("/") if p)
+        return mount_parts(self.settings)
 
     @property
     def prefix(self) -> str:

@@ -25,7 +25,8 @@ from typing import Literal
 
 from aiohttp import web
 
-from gateway.auth.principal import ANONYMOUS, principal_of
+from gateway.auth.principal import principal_of
+from gateway.auth.users import ANONYMOUS
 from gateway.errors import (
     BadRequest,
     InsufficientStorage,

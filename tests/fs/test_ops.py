@@ -237,12 +237,3 @@ async def test_noise_renamed_to_a_real_name_is_written_to_the_store() -> None:
     await ops.transfer_file(share, p("._x"), p("x.bin"), info, move=True)
     assert store.objects["x.bin"].data == b"data"
     assert await share.noise_file(p("._x")) is None
-
-
-async def test_create_empty_respects_the_side_area() -> None:
-    store = MemoryStore()
-    share = share_on(store)
-    await ops.create_empty(share, p("desktop.ini"))
-    await ops.create_empty(share, p("real.txt"), "text/plain")
-    assert set(store.objects) == {"real.txt"}
-    assert (await share.stat(p("desktop.ini"))).size == 0
