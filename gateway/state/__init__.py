@@ -204,8 +204,8 @@ async def open_state(
             f"{parts.scheme}://[user:password@]host:port/db"
         )
     from redis.asyncio import BlockingConnectionPool, Redis
+    from redis.asyncio.retry import Retry  # the sync one returns the coroutine untried
     from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     from gateway.state.redis import RedisState
 

@@ -28,8 +28,10 @@ from urllib.parse import quote
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.compat.test_replays import Client, Reply
 from tests.gatewayproc import Process, bucketdav
 from tests.servers import RedisServer, create_bucket, free_port
+from tests.webdav.davxml import D, multistatus, propfind_body
 
 LONG_TTL = 3600.0  # --metadata-ttl: nothing becomes visible by expiring during a test
 CHECK_INTERVAL = "300ms"  # HAProxy health checks: a dead or unready replica is out in ~1 s
@@ -95,6 +97,28 @@ def share_table(path: str, bucket: str, keys: Mapping[str, bool | str]) -> str:
     lines = ["[[share]]", f'path = "/{path}/"', f'source = "s3://{bucket}/"']
     lines += [f"{key} = {json.dumps(value)}" for key, value in keys.items()]
     return "\n".join(lines) + "\n"
+
+
+def replica(reply: Reply) -> str:
+    """The HAProxy server that answered, from the header the balancer adds."""
+    name = reply.headers["X-Replica"]
+    assert name, "the balancer names the replica that answered"
+    return str(name)
+
+def lockdiscovery(dav: Client, path: str) -> list[tuple[str | None, str | None]]:
+    """(token, lockroot) of each lock a PROPFIND of ``path`` reports."""
+    found = dav("PROPFIND", path, propfind_body(f"{D}lockdiscovery"), Depth="0",
+                Content_Type="text/xml")
+    assert found.status == 207, found.body
+    [answer] = multistatus(found.body).values()
+    prop = answer.ok()[f"{D}lockdiscovery"]
+    return [(lock.findtext(f"{D}locktoken/{D}href"), lock.findtext(f"{D}lockroot/{D}href"))
+            for lock in prop.findall(f"{D}activelock")]
+
+def names_in(dav: Client, path: str) -> set[str]:
+    found = dav("PROPFIND", path, Depth="1")
+    assert found.status == 207, found.body
+    return {href.rstrip("/").rsplit("/", 1)[-1] for href in multistatus(found.body)}
 
 
 # ---- HAProxy ------------------------------------------------------------------------------

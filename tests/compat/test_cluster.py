@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +34,10 @@ from tests.compat.cluster import (
     Cluster,
     fetch,
     is_ready,
+    lockdiscovery,
+    names_in,
     readyz,
+    replica,
     run_cluster,
     samples,
     spread,
@@ -52,7 +56,7 @@ from tests.compat.test_replays import (
 from tests.gatewayproc import Process, bucketdav
 from tests.integration.test_one_creator import body, put_racing
 from tests.servers import S3RVER_PROFILE, RedisServer, client, create_bucket, run_redis
-from tests.webdav.davxml import D, lock_body, multistatus, propfind_body
+from tests.webdav.davxml import lock_body, multistatus
 
 pytestmark = pytest.mark.compat
 
@@ -86,13 +90,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, moto_s
 
 def bucket(cluster: Cluster, share: str) -> Bucket:
     return Bucket(cluster.endpoint, cluster.buckets[share])
-
-
-def replica(reply: Reply) -> str:
-    """The HAProxy server that answered, from the header the balancer adds."""
-    name = reply.headers["X-Replica"]
-    assert name, "the balancer names the replica that answered"
-    return str(name)
 
 
 # ---- the balancer ---------------------------------------------------------------------------
@@ -199,17 +196,6 @@ def clients(cluster: Cluster, share: str = "state") -> list[Client]:
     return [Client(cluster.share(share, name), UA) for name in cluster.live()]
 
 
-def lockdiscovery(dav: Client, path: str) -> list[tuple[str | None, str | None]]:
-    """(token, lockroot) of each lock a PROPFIND of ``path`` reports."""
-    found = dav("PROPFIND", path, propfind_body(f"{D}lockdiscovery"), Depth="0",
-                Content_Type="text/xml")
-    assert found.status == 207, found.body
-    [answer] = multistatus(found.body).values()
-    prop = answer.ok()[f"{D}lockdiscovery"]
-    return [(lock.findtext(f"{D}locktoken/{D}href"), lock.findtext(f"{D}lockroot/{D}href"))
-            for lock in prop.findall(f"{D}activelock")]
-
-
 def test_a_lock_through_one_replica_conflicts_with_a_lock_through_another(
     cluster: Cluster,
 ) -> None:
@@ -240,12 +226,6 @@ def test_a_lock_through_one_replica_conflicts_with_a_lock_through_another(
     again = two("LOCK", path, lock_body(), Content_Type="text/xml")
     assert again.status == 200, again.body
     assert one("UNLOCK", path, Lock_Token=lock_token(again)).status == 204
-
-
-def names_in(dav: Client, path: str) -> set[str]:
-    found = dav("PROPFIND", path, Depth="1")
-    assert found.status == 207, found.body
-    return {href.rstrip("/").rsplit("/", 1)[-1] for href in multistatus(found.body)}
 
 
 def test_a_put_through_one_replica_is_seen_at_once_through_the_next(cluster: Cluster) -> None:
@@ -367,6 +347,21 @@ def test_two_workers_on_one_port_read_their_writes(workers: Process) -> None:
 # ---- Redis stopped and started under the running replicas ----------------------------------
 
 
+def burst(cluster: Cluster, tag: str, each: int = 12) -> set[int]:
+    """Statuses of ``each`` LOCKs (then UNLOCKs) of new names at once on every replica."""
+
+    def lock_unlock(dav: Client, i: int) -> int:
+        path = f"/burst-{tag}-{i}.txt"  # a name of its own, whichever replica
+        locked = dav("LOCK", path, lock_body(), Content_Type="text/xml")
+        if locked.status == 201:
+            assert dav("UNLOCK", path, Lock_Token=lock_token(locked)).status == 204
+        return locked.status
+
+    jobs = [(dav, n * each + i) for n, dav in enumerate(clients(cluster)) for i in range(each)]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return set(pool.map(lambda job: lock_unlock(*job), jobs))
+
+
 def test_while_redis_is_down_reads_go_on_and_locks_are_503_until_it_is_back(
     cluster: Cluster,
 ) -> None:
@@ -381,6 +376,7 @@ def test_while_redis_is_down_reads_go_on_and_locks_are_503_until_it_is_back(
             assert (got.status, got.body) == (200, b"kept"), got.body
             assert names_in(balanced, "/outage/") == {"outage", "doc.txt"}
 
+    assert burst(cluster, "before") == {201}  # each replica's Redis pool is full now
     cluster.redis.stop()
     try:
         reads_work()
@@ -401,7 +397,9 @@ def test_while_redis_is_down_reads_go_on_and_locks_are_503_until_it_is_back(
         wait_for(functools.partial(is_ready, process, True), "readiness after Redis is back")
     wait_for(lambda: not replica(balanced("GET", "/outage/doc.txt")).startswith("live-"),
              "the balancer to use ready replicas again")
-    # No restart: locks conflict across replicas again, and writes are seen everywhere.
+    # No restart: every connection works again at once (none stale from before the outage),
+    # locks conflict across replicas again, and writes are seen everywhere.
+    assert burst(cluster, "after") == {201}
     one, two, *_ = clients(cluster)
     locked = one("LOCK", "/outage/doc.txt", lock_body(), Content_Type="text/xml")
     assert locked.status == 200, locked.body
