@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.compat.test_replays import Client, Reply
+from tests.compat.test_replays import Bucket, Client, Reply
 from tests.gatewayproc import Process, bucketdav
 from tests.servers import RedisServer, create_bucket, free_port
 from tests.webdav.davxml import D, multistatus, propfind_body
@@ -232,6 +232,10 @@ class Cluster:
         """The URL of a share through the balancer, or through one replica directly."""
         base = self.url if replica is None else self.replicas[replica].url
         return f"{base}/{name}"
+
+    def bucket(self, share: str) -> Bucket:
+        """The bucket of a share, to read with a plain S3 client."""
+        return Bucket(self.endpoints[share], self.buckets[share])
 
     def live(self) -> list[str]:
         return [name for name in self.replicas if name not in self.killed]
