@@ -15,20 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from gateway.engine import Engine
-from gateway.errors import NotFound, NotPermitted
+from gateway.errors import NotFound
 from gateway.fs.share import Share, mount_parts
 from gateway.settings import Policy, ShareSettings, Source
-from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
+from gateway.storage.base import GetResult, ListPage, ObjectInfo
 from gateway.storage.noversions import NoVersions
+from gateway.storage.readonly import RefusedWrites
 
 ROOT_REFUSAL = "/ only lists the shares: write inside one of them"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class RootStore(NoVersions):
+class RootStore(NoVersions, RefusedWrites):
     """An ObjectStore holding no objects: only the folders leading to each mount."""
 
     def __init__(self, mounts: Iterable[tuple[str, ...]]) -> None:
@@ -37,6 +36,10 @@ class RootStore(NoVersions):
     @property
     def description(self) -> str:
         return "the list of shares"
+
+    @property
+    def refusal(self) -> str:
+        return ROOT_REFUSAL
 
     def children(self, prefix: str) -> tuple[str, ...]:
         """The common prefixes directly under ``prefix`` ("" or ``a/b/``)."""
@@ -70,41 +73,6 @@ class RootStore(NoVersions):
         prefixes = tuple(p for p in self.children(prefix) if token is None or p > token)
         page = prefixes[:max_keys]
         return ListPage((), page, page[-1] if len(prefixes) > max_keys else None)
-
-    async def put(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str | None = None,
-        if_none_match: bool = False,
-    ) -> ObjectInfo:
-        raise NotPermitted(ROOT_REFUSAL)
-
-    async def create_upload(self, key: str, content_type: str | None = None) -> str:
-        raise NotPermitted(ROOT_REFUSAL)
-
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
-        raise NotPermitted(ROOT_REFUSAL)
-
-    async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
-    ) -> ObjectInfo:
-        raise NotPermitted(ROOT_REFUSAL)
-
-    async def abort_upload(self, key: str, upload_id: str) -> None:
-        return None
-
-    async def list_uploads(self, prefix: str) -> list[tuple[str, str]]:
-        return []
-
-    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
-        raise NotPermitted(ROOT_REFUSAL)
-
-    async def delete(self, key: str) -> None:
-        raise NotPermitted(ROOT_REFUSAL)
-
-    async def delete_many(self, keys: list[str]) -> dict[str, str]:
-        raise NotPermitted(ROOT_REFUSAL)
 
     async def close(self) -> None:
         return None

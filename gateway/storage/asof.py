@@ -23,16 +23,16 @@ import json
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from gateway.errors import BadRequest, NotFound, NotPermitted, NotSupported
+from gateway.errors import BadRequest, NotFound, NotSupported
 from gateway.storage.base import (
     GetResult,
     ListPage,
     ObjectInfo,
     ObjectStore,
     ObjectVersion,
-    UploadPart,
     VersionPage,
 )
+from gateway.storage.readonly import RefusedWrites
 
 PINS = 100_000  # versions remembered by key: enough for a big folder, bounded memory
 
@@ -67,8 +67,9 @@ async def versions_of(store: ObjectStore, key: str, limit: int = 10_000) -> list
             return found
 
 
-class AsOfStore:
-    """``store`` as it was at ``as_of`` (timezone-aware); open with ``check()``."""
+class AsOfStore(RefusedWrites):
+    """``store`` as it was at ``as_of`` (timezone-aware); open with ``check()``. Every
+    write is refused (``RefusedWrites``) with ``refusal``."""
 
     def __init__(self, store: ObjectStore, as_of: datetime) -> None:
         self.store = store
@@ -189,45 +190,6 @@ class AsOfStore:
         page = await self.store.list_versions(prefix, delimiter, token, max_keys)
         kept = tuple(v for v in page.versions if v.last_modified <= self.as_of)
         return VersionPage(kept, page.prefixes, page.next_token)
-
-    # ---- writes: refused ---------------------------------------------------------------
-    async def put(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str | None = None,
-        if_none_match: bool = False,
-        mtime: float | None = None,
-    ) -> ObjectInfo:
-        raise NotPermitted(self.refusal)
-
-    async def create_upload(
-        self, key: str, content_type: str | None = None, mtime: float | None = None
-    ) -> str:
-        raise NotPermitted(self.refusal)
-
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
-        raise NotPermitted(self.refusal)
-
-    async def complete_upload(
-        self, key: str, upload_id: str, parts: list[UploadPart], if_none_match: bool = False
-    ) -> ObjectInfo:
-        raise NotPermitted(self.refusal)
-
-    async def abort_upload(self, key: str, upload_id: str) -> None:
-        return None  # none was started here
-
-    async def list_uploads(self, prefix: str) -> list[tuple[str, str]]:
-        return []
-
-    async def copy(self, src: str, dst: str, if_none_match: bool = False) -> ObjectInfo:
-        raise NotPermitted(self.refusal)
-
-    async def delete(self, key: str) -> None:
-        raise NotPermitted(self.refusal)
-
-    async def delete_many(self, keys: list[str]) -> dict[str, str]:
-        raise NotPermitted(self.refusal)
 
     async def close(self) -> None:
         await self.store.close()
