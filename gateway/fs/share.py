@@ -49,8 +49,9 @@ class Share:
     def mount(self) -> str:
         return self.settings.mount
 
-    @property
+    @cached_property
     def mount_parts(self) -> tuple[str, ...]:
+        # Once per share, not per request: Gateway.resolve tries every share's.
         return mount_parts(self.settings)
 
     @property
