@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable
-from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
@@ -27,32 +26,17 @@ from gateway.errors import StateUnavailable
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.state import PROPS_MAX_BYTES, StateStore
-from gateway.webdav.xml import escape, qname
+from gateway.webdav.xml import serialize
 
 log = logging.getLogger(__name__)
 
-XML_NS = "http://www.w3.org/XML/1998/namespace"  # xml:lang, xml:space: never redeclared
 
 
 def stored_xml(elem: ET.Element) -> str:
-    """A property element as stored and returned: compact XML carrying its own namespace
-    declarations, so it can be written into any answer as it is. ``xml:lang`` and the
-    other ``xml:`` attributes keep their reserved prefix (RFC 4918 section 4.3 asks that
-    xml:lang be kept; binding another prefix to that namespace would make the whole
-    PROPFIND answer malformed)."""
-    tag, decl = qname(elem.tag)
-    attrs = []
-    for i, (name, value) in enumerate(elem.attrib.items()):
-        if name.startswith("{" + XML_NS + "}"):
-            attr, attr_decl = "xml:" + name.partition("}")[2], ""
-        else:
-            attr, attr_decl = qname(name, f"a{i}")
-        attrs.append(f"{attr_decl} {attr}={quoteattr(value)}")
-    inner = escape(elem.text or "") + "".join(
-        stored_xml(child) + escape(child.tail or "") for child in elem
-    )
-    head = f"<{tag}{decl}{''.join(attrs)}"
-    return f"{head}/>" if not inner else f"{head}>{inner}</{tag}>"
+    """A property element as stored and returned: ``serialize``'s compact XML, carrying
+    its own namespace declarations and ``xml:lang`` under its reserved prefix, so it can be
+    written into any answer as it is."""
+    return serialize(elem)
 
 
 class DeadProps:

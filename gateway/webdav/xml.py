@@ -27,6 +27,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 from gateway.errors import BadRequest, TooLarge
 
 DAV = "DAV:"
+XML_NS = "http://www.w3.org/XML/1998/namespace"  # xml:lang, xml:space: never redeclared
 MAX_BODY_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000
@@ -275,11 +276,17 @@ def element(name: str, inner: str = "") -> str:
 
 
 def serialize(elem: ET.Element) -> str:
-    """An element and its content as compact XML with explicit prefixes."""
+    """An element and its content as compact XML carrying its own namespace declarations,
+    so it can be written into any answer as it is. ``xml:lang`` and the other ``xml:``
+    attributes keep their reserved prefix (RFC 4918 section 4.3 asks that xml:lang be
+    kept; binding another prefix to that namespace would make the whole answer malformed)."""
     tag, decl = qname(elem.tag)
     attrs = []
     for i, (name, value) in enumerate(elem.attrib.items()):
-        attr, attr_decl = qname(name, f"a{i}")
+        if name.startswith("{" + XML_NS + "}"):
+            attr, attr_decl = "xml:" + name.partition("}")[2], ""
+        else:
+            attr, attr_decl = qname(name, f"a{i}")
         attrs.append(f"{attr_decl} {attr}={quoteattr(value)}")
     inner = escape(elem.text or "") + "".join(
         serialize(child) + escape(child.tail or "") for child in elem

@@ -106,6 +106,20 @@ def test_non_utf8_bodies_are_reserialized_faithfully() -> None:
     assert doc.verbatim(doc.root) == "<D:owner>Jörg</D:owner>"
 
 
+def test_a_reserialized_owner_keeps_xml_lang_under_its_reserved_prefix() -> None:
+    """Binding another prefix to the XML namespace is malformed XML: the lockdiscovery that
+    echoes such an owner could not be parsed (dead properties are written the same way)."""
+    body = ('<?xml version="1.0" encoding="iso-8859-1"?>'
+            '<D:owner xmlns:D="DAV:" xml:lang="de">J\u00f6rg</D:owner>')
+    doc = parse(body.encode("latin-1"), frozenset({dav("owner")}))
+    assert doc is not None
+    out = doc.verbatim(doc.root)
+    assert out == '<D:owner xml:lang="de">J\u00f6rg</D:owner>'
+    lang = etree.fromstring(f'<D:x xmlns:D="DAV:">{out}</D:x>'.encode())[0].get(
+        "{http://www.w3.org/XML/1998/namespace}lang")
+    assert lang == "de"
+
+
 def test_serialize_declares_foreign_namespaces_on_the_element() -> None:
     doc = parse(b'<a xmlns="urn:x"><b c="&lt;"/>t&amp;</a>')
     assert doc is not None
