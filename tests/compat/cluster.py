@@ -105,6 +105,7 @@ def replica(reply: Reply) -> str:
     assert name, "the balancer names the replica that answered"
     return str(name)
 
+
 def lockdiscovery(dav: Client, path: str) -> list[tuple[str | None, str | None]]:
     """(token, lockroot) of each lock a PROPFIND of ``path`` reports."""
     found = dav("PROPFIND", path, propfind_body(f"{D}lockdiscovery"), Depth="0",
@@ -115,7 +116,9 @@ def lockdiscovery(dav: Client, path: str) -> list[tuple[str | None, str | None]]
     return [(lock.findtext(f"{D}locktoken/{D}href"), lock.findtext(f"{D}lockroot/{D}href"))
             for lock in prop.findall(f"{D}activelock")]
 
+
 def names_in(dav: Client, path: str) -> set[str]:
+    """The last path component of every href a PROPFIND Depth 1 of ``path`` answers."""
     found = dav("PROPFIND", path, Depth="1")
     assert found.status == 207, found.body
     return {href.rstrip("/").rsplit("/", 1)[-1] for href in multistatus(found.body)}
