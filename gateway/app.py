@@ -23,7 +23,7 @@ from gateway.http import MAX_RANGES
 from gateway.ops.expect import expect_continue
 from gateway.ops.limits import LIMITS, Limits
 from gateway.ops.metrics import GatewayCollector, Metrics
-from gateway.responses import plain
+from gateway.responses import CLIENT_GONE, CUT, Cut, plain
 from gateway.settings import Settings
 from gateway.state import MemoryState, StateStore, open_state
 from gateway.storage.asof import as_of_store
@@ -186,8 +186,16 @@ async def last_resort(
     """Nothing unexpected reaches a client as a traceback."""
     try:
         return await handler(request)
-    except (web.HTTPException, ConnectionResetError):
+    except web.HTTPException:
         raise
+    except ConnectionResetError:
+        # The client went away mid-body (an upload cut short): its upload is already
+        # aborted, so this is an expected event, one access-log line and no traceback.
+        # The reply (499, nginx's "client closed request") is never delivered.
+        resp = plain(499, CLIENT_GONE)
+        request[CUT] = Cut(CLIENT_GONE, 0)
+        resp.force_close()
+        return resp
     except Exception:
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return plain(500, "internal error (logged on the server)")
