@@ -49,7 +49,6 @@ def is_client_noise(name: str) -> bool:
     return lowered in _EXACT or name.startswith("._")
 
 
-
 @dataclass(frozen=True, slots=True)
 class NoiseFile:
     info: ObjectInfo

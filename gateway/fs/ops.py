@@ -152,28 +152,28 @@ async def transfer_file(
     the noise area is involved when either name is client noise. ``create_only``: the
     target must still be absent when the copy commits (Exists, and a MOVE keeps its source).
     """
-    src_aside, dst_aside = share.is_noise(src), share.is_noise(dst)
+    src_noise, dst_noise = share.is_noise(src), share.is_noise(dst)
     dst_key = share.key(dst)
-    if not dst_aside:
+    if not dst_noise:
         share.refuse_hidden(dst, is_dir=False)
-    if src_aside and dst_aside and move:  # one step in the state store, whoever else looks
+    if src_noise and dst_noise and move:  # one step in the state store, whoever else looks
         moved = await share.noise.move(share.key(src), dst_key)
         if moved is None:
             raise NotFound(f"{share.href(src)} does not exist")
         return moved
-    if not src_aside and not dst_aside:
+    if not src_noise and not dst_noise:
         if info.size == 0:
             result = await share.view.put(dst_key, b"", info.content_type,
                                           create_only=create_only)
         else:
             result = await share.view.copy(info.key, dst_key, create_only=create_only)
     else:
-        if src_aside:
+        if src_noise:
             held = await share.noise_file(src)
             data = held.data if held is not None else None
         else:
             data = await _read_small(share, info, share.noise.max_body)
-        if dst_aside:
+        if dst_noise:
             result = await share.noise.keep(dst_key, data, info.size, info.etag,
                                             info.content_type)
         else:
@@ -186,9 +186,9 @@ async def transfer_file(
                                           create_only=create_only)
     if move:
         await delete_file(share, src)
-        if src_aside and not dst_aside:
+        if src_noise and not dst_noise:
             _account(share, info.size)
-    elif not dst_aside:
+    elif not dst_noise:
         _account(share, info.size)
     return result
 

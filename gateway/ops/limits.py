@@ -83,7 +83,6 @@ class _ClientFaults(logging.Filter):
         return True
 
 
-
 def declared_length(request: web.BaseRequest) -> int | None:
     """The body size the client announced: Content-Length, else X-Expected-Entity-Length.
     Announcements that are malformed or disagree are the PUT handler's 400, not a size."""

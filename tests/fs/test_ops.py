@@ -199,7 +199,7 @@ async def test_moving_a_file_with_data_is_a_copy_and_a_delete(store: ObjectStore
 # ---- client noise -----------------------------------------------------------------------
 
 
-async def test_client_noise_is_held_aside_and_never_stored() -> None:
+async def test_client_noise_is_held_in_the_noise_area_and_never_stored() -> None:
     store = MemoryStore()
     share = share_on(store)
     info = await ops.write_file(share, p("._photo.jpg"), body(b"apple double"))

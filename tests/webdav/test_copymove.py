@@ -398,7 +398,7 @@ async def test_read_only_refuses_copy_and_move(aiohttp_client: Any) -> None:
     assert await contents(store) == {"a": b""}
 
 
-async def test_noise_moves_inside_the_side_area(aiohttp_client: Any) -> None:
+async def test_noise_moves_inside_the_noise_area(aiohttp_client: Any) -> None:
     store = MemoryStore()
     client = await aiohttp_client(app_for(store))
     await client.put("/._draft", data=b"apple double")

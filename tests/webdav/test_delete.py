@@ -189,7 +189,7 @@ async def test_a_lock_below_the_collection_blocks_its_delete(aiohttp_client: Any
 # ---- client noise -----------------------------------------------------------------------------
 
 
-async def test_held_noise_is_deleted_from_the_side_area_without_a_flag(aiohttp_client: Any
+async def test_held_noise_is_deleted_from_the_noise_area_without_a_flag(aiohttp_client: Any
                                                                        ) -> None:
     store = MemoryStore()
     client = await aiohttp_client(app_for(store))

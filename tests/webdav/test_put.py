@@ -521,8 +521,8 @@ async def test_held_noise_is_per_share_and_bounded(aiohttp_client: Any) -> None:
     found = await client.request("PROPFIND", "/._huge", headers={"Depth": "0"})
     assert found.status == 207
     assert (await client.get("/._huge")).status == 404
-    aside = share_of(app).noise
-    assert await aside.count() == 1
+    area = share_of(app).noise
+    assert await area.count() == 1
 
 
 async def test_a_noise_body_up_to_1_mib_is_kept_and_a_larger_one_only_described(
