@@ -63,6 +63,11 @@ class TrustedProxies:
     def trusts(self, address: Address) -> bool:
         return any(address in network for network in self.networks)
 
+    def trusts_peer(self, peer: str | None) -> bool:
+        """True if a connection's peer address is one of the proxies."""
+        address = _address(peer) if peer else None
+        return address is not None and self.trusts(address)
+
     def client(self, peer: str | None, headers: Mapping[str, str]) -> str:
         """The client's address: the peer, or what trusted proxies say about their client."""
         if not peer:

@@ -176,7 +176,7 @@ class Fetch:
                 block.fetch = None
                 self._current += 1
                 if cache.disk is not None and block.index >= 0:  # not a private exact read
-                    cache.disk.write_behind(disk_id(self.ctx, self.key, self.etag, block),
+                    cache.disk.write_behind(disk_id(self.ctx, self.key, self.etag, block.index),
                                             list(block.chunks))
                 cache.settle(block)
 
@@ -189,10 +189,10 @@ class Fetch:
                 cache.settle(block)
 
 
-def disk_id(ctx: ReadContext, key: str, etag: str, block: Block) -> BlockId:
-    """How the disk tier names ``block``: by the store's description, which stays the same
-    from one start to the next (view ids do not)."""
-    return BlockId(ctx.store.description, key, etag, block.index)
+def disk_id(ctx: ReadContext, key: str, etag: str, index: int) -> BlockId:
+    """How the disk tier names block ``index`` of a version: by the store's description,
+    which stays the same from one start to the next (view ids do not)."""
+    return BlockId(ctx.store.description, key, etag, index)
 
 
 class DiskLoad:
@@ -229,7 +229,7 @@ class DiskLoad:
         disk = cache.disk
         try:
             data = None if disk is None else await disk.read(
-                disk_id(self.ctx, self.key, self.etag, block), block.size)
+                disk_id(self.ctx, self.key, self.etag, block.index), block.size)
         except asyncio.CancelledError:
             block.fail(FetchCancelled())
             cache.retire(block)
@@ -251,7 +251,7 @@ def from_disk(ctx: ReadContext, key: str, etag: str, blocks: list[Block],
         return blocks
     rest = []
     for block in blocks:
-        if disk.wanted(disk_id(ctx, key, etag, block)):
+        if disk.wanted(disk_id(ctx, key, etag, block.index)):
             DiskLoad(ctx, key, etag, block, version_id).start_task()
         else:
             rest.append(block)

@@ -17,10 +17,9 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from types import TracebackType
 
-from gateway.engine.blockfile import BlockId
 from gateway.engine.blocks import Block, BlockKey
 from gateway.engine.context import ReadContext
-from gateway.engine.fetch import Fetch, from_disk
+from gateway.engine.fetch import Fetch, disk_id, from_disk
 from gateway.engine.readahead import ReadAhead, split_runs
 from gateway.engine.tuning import block_span
 from gateway.errors import GatewayError
@@ -143,7 +142,7 @@ class OpenRead:
         if blocks.get(self._key(index)) is not None:
             return True
         return blocks.disk is not None and blocks.disk.has(
-            BlockId(self.ctx.store.description, self.info.key, self.info.etag, index))
+            disk_id(self.ctx, self.info.key, self.info.etag, index))
 
     async def _read_exact(self, start: int, end: int) -> AsyncGenerator[bytes, None]:
         """Fetch ``[start, end)`` into a private block (never cached, so it cannot be

@@ -27,17 +27,6 @@ def address_key(host: str | None) -> str:
     return str(ip)
 
 
-def trusted(proxies: TrustedProxies, host: str | None) -> bool:
-    """True if ``host`` (a peer address) is one of the ``--trusted-proxy`` proxies."""
-    try:
-        ip = ipaddress.ip_address((host or "").split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return proxies.trusts(ip)
-
-
 def client_of(request: web.BaseRequest, proxies: TrustedProxies) -> str | None:
     """Whose uploads a request counts among: its user, or its address when anonymous (the
     peer, or the client a ``--trusted-proxy`` names). None while credentials are sent but

@@ -43,7 +43,7 @@ from gateway.auth.proxies import TrustedProxies
 from gateway.engine.upload import announced_length
 from gateway.errors import BadRequest, TooLarge
 from gateway.ops.accesslog import parser_refusal
-from gateway.ops.clients import address_key, canned_reply, client_of, trusted
+from gateway.ops.clients import address_key, canned_reply, client_of
 from gateway.responses import CONTINUE_PENDING, plain
 from gateway.settings import LimitSettings
 
@@ -273,7 +273,7 @@ class Limits:
         assert conn.transport is not None
         limit = self.settings.max_connections_per_address
         held = self.per_address.get(conn.address, 0)
-        if limit and held >= limit and not trusted(self.proxies, conn.peer):
+        if limit and held >= limit and not self.proxies.trusts_peer(conn.peer):
             self.refused_connections += 1
             log.info("client %s holds %d connections: one more refused "
                      "(--max-connections-per-address)", conn.address, held)

@@ -51,3 +51,12 @@ def test_nothing_is_trusted_by_default() -> None:
 def test_a_bad_entry_is_named() -> None:
     with pytest.raises(SettingsError, match=r"'proxy\.local'"):
         TrustedProxies.parse("10.0.0.0/8, proxy.local")
+
+
+@pytest.mark.parametrize(("peer", "trusted"), [
+    ("10.9.8.7", True), ("::ffff:10.9.8.7", True), ("::1", True), ("::1%lo", True),
+    ("192.0.2.8", False), ("2001:db8::1", False), (None, False), ("", False), ("junk", False),
+])
+def test_which_peers_are_trusted_proxies(peer: str | None, trusted: bool) -> None:
+    """What a connection's peer is (exempt from the per-address connection limit)."""
+    assert PROXIES.trusts_peer(peer) is trusted
