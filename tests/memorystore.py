@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from gateway.errors import Exists, GatewayError, NotFound, ObjectChanged
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
+from gateway.storage.mtime import with_mtime
 from gateway.storage.noversions import NoVersions
 
 CHUNK = 64 * 1024
@@ -24,7 +25,8 @@ CHUNK = 64 * 1024
 @dataclass
 class _Stored:
     data: bytes
-    info: ObjectInfo
+    info: ObjectInfo  # as HEAD sees it (with its mtime)
+    listed: ObjectInfo | None = None  # as a listing sees it, when that differs (no mtime)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
     name: str = "memory"
     objects: dict[str, _Stored] = field(default_factory=dict)
     uploads: dict[str, tuple[str, str | None, dict[int, bytes]]] = field(default_factory=dict)
+    upload_mtimes: dict[str, float] = field(default_factory=dict)  # given at create_upload
     calls: Counter[str] = field(default_factory=Counter)
     get_ranges: list[tuple[str, int, int, str | None]] = field(default_factory=list)
     bytes_served: int = 0
@@ -76,7 +79,8 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
             raise fault.error
         return fault
 
-    def put_sync(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+    def put_sync(self, key: str, data: bytes, content_type: str | None = None,
+                 mtime: float | None = None) -> ObjectInfo:
         info = ObjectInfo(
             key=key,
             size=len(data),
@@ -84,8 +88,10 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
             last_modified=datetime.now(UTC).replace(microsecond=0),
             content_type=content_type,
         )
-        self.objects[key] = _Stored(bytes(data), info)
-        return info
+        # Like S3: user metadata (the mtime) comes with HEAD and GET, never with a listing.
+        shown = with_mtime(info, mtime)
+        self.objects[key] = _Stored(bytes(data), shown, info if mtime is not None else None)
+        return shown
 
     # ---- protocol -----------------------------------------------------------------
     async def check(self) -> None:
@@ -160,7 +166,8 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
             else:
                 if len(objects) + len(prefixes) >= max_keys:
                     return ListPage(tuple(objects), tuple(prefixes), last)
-                objects.append(self.objects[key].info)
+                stored = self.objects[key]
+                objects.append(stored.listed or stored.info)
                 last = key
         return ListPage(tuple(objects), tuple(prefixes), None)
 
@@ -170,16 +177,21 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
         data: bytes,
         content_type: str | None = None,
         if_none_match: bool = False,
+        mtime: float | None = None,
     ) -> ObjectInfo:
         self._enter("put", key)
         if if_none_match and key in self.objects:
             raise Exists(f"{key!r} exists")
-        return self.put_sync(key, data, content_type)
+        return self.put_sync(key, data, content_type, mtime)
 
-    async def create_upload(self, key: str, content_type: str | None = None) -> str:
+    async def create_upload(
+        self, key: str, content_type: str | None = None, mtime: float | None = None
+    ) -> str:
         self._enter("create_upload", key)
         upload_id = uuid.uuid4().hex
         self.uploads[upload_id] = (key, content_type, {})
+        if mtime is not None:
+            self.upload_mtimes[upload_id] = mtime
         return upload_id
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
@@ -200,11 +212,12 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
             raise Exists(f"{key!r} exists")  # the upload stays open, as on S3
         _, content_type, stored = self.uploads.pop(upload_id)
         data = b"".join(stored[p.number] for p in sorted(parts, key=lambda p: p.number))
-        return self.put_sync(key, data, content_type)
+        return self.put_sync(key, data, content_type, self.upload_mtimes.pop(upload_id, None))
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
         self._enter("abort_upload", key)
         self.uploads.pop(upload_id, None)
+        self.upload_mtimes.pop(upload_id, None)
 
     async def list_uploads(self, prefix: str) -> list[tuple[str, str]]:
         self._enter("list_uploads", prefix)
@@ -217,7 +230,7 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
             raise NotFound(f"no object {src!r}")
         if if_none_match and dst in self.objects:
             raise Exists(f"{dst!r} exists")
-        return self.put_sync(dst, stored.data, stored.info.content_type)
+        return self.put_sync(dst, stored.data, stored.info.content_type, stored.info.mtime)
 
     async def delete(self, key: str) -> None:
         self._enter("delete", key)

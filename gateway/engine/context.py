@@ -22,6 +22,7 @@ from gateway.engine.budget import MemoryBudget
 from gateway.engine.counters import Counters
 from gateway.engine.events import CacheEvents
 from gateway.engine.guard import ProcessWriteGuard, WriteGuard
+from gateway.engine.mtimes import MtimeIndex
 from gateway.engine.tuning import Tuning
 from gateway.settings import EngineSettings
 from gateway.storage.base import ObjectStore
@@ -71,6 +72,8 @@ class Shared:
         self.write_guard: WriteGuard = ProcessWriteGuard()
         # Writes told to every process's caches once a state store is attached (Engine).
         self.events = CacheEvents()
+        # Stored modification times by object version, for listings (gateway.engine.mtimes).
+        self.mtimes = MtimeIndex()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
 

@@ -5,7 +5,8 @@ flight, the counters and the background tasks (``Shared``), and gives each store
 ``StoreView`` (``view(store)``): the layers above only ever use views.
 
 ``use_state(state)`` links it to the state store the composition root opened: writes are
-published to every process's caches (``gateway.engine.events``), and when the state is
+published to every process's caches (``gateway.engine.events``), stored modification
+times are written through to it (``gateway.engine.mtimes``), and when the state is
 shared by other processes, a create's commit holds the state store's write guard as well as
 the process's own, so two creators of one new name in two processes never both win.
 """
@@ -47,5 +48,6 @@ class Engine(Shared):
         """Publish writes on ``state`` and drop what its events name; with ``shared``
         (other processes use it too) guard creates on it as well. Once, at startup."""
         self.events.attach(state)
+        self.mtimes.state = state
         if shared:
             self.write_guard = StackedWriteGuard(self.write_guard, state)

@@ -252,6 +252,7 @@ async def write_stream(
     max_in_flight: int = MAX_IN_FLIGHT,
     limits: StoreLimits = S3_LIMITS,
     commit_guard: contextlib.AbstractAsyncContextManager[None] | None = None,
+    mtime: float | None = None,
 ) -> ObjectInfo:
     """Write the whole stream to ``key``; the object appears only when complete.
 
@@ -261,7 +262,8 @@ async def write_stream(
     exists when the object would be committed. Called through ``StoreView.write_stream``,
     which keeps the caches. Refusals of the announced length come before the first chunk
     is asked for. ``commit_guard`` is held around the one request that makes the object
-    visible, never while the body streams (``gateway.engine.guard``).
+    visible, never while the body streams (``gateway.engine.guard``). ``mtime``: the
+    modification time stored with the object (``gateway.storage.mtime``).
     """
     size = choose_part_size(part_size, expected_size, budget.limit, limits)
     body = BodyReader(chunks, expected_size)
@@ -275,14 +277,15 @@ async def write_stream(
         if await body.ended():
             body.check_complete()
             async with commit_guard or contextlib.nullcontext():
-                return await store.put(key, first, content_type, if_none_match=create_only)
+                return await store.put(key, first, content_type, if_none_match=create_only,
+                                       mtime=mtime)
         upload = _Multipart(store, budget, key, size, max_in_flight, first, held, limits)
         handed_over = True  # from here the upload owns the part and its reservation
         del first  # the part must not stay referenced once it is uploaded
     finally:
         if not handed_over:
             budget.release(held)
-    return await upload.run(body, content_type, create_only, commit_guard)
+    return await upload.run(body, content_type, create_only, commit_guard, mtime)
 
 
 def _keep_only(budget: MemoryBudget, held: int, used: int) -> int:
@@ -333,8 +336,8 @@ class _Multipart:
                     raise error
 
     async def run(self, body: BodyReader, content_type: str | None, create_only: bool,
-                  commit_guard: contextlib.AbstractAsyncContextManager[None] | None = None
-                  ) -> ObjectInfo:
+                  commit_guard: contextlib.AbstractAsyncContextManager[None] | None = None,
+                  mtime: float | None = None) -> ObjectInfo:
         """Upload the first part and the rest of ``body``; every reservation is released
         exactly once, by the part's task or here."""
         data, self._first = self._first, None
@@ -348,7 +351,7 @@ class _Multipart:
                     f"({_mib(self.limits.min_part)}): start bucketdav with a larger "
                     "--memory-target; nothing was written"
                 )
-            upload_id = await self.store.create_upload(self.key, content_type)
+            upload_id = await self.store.create_upload(self.key, content_type, mtime)
             number = 0
             while data:
                 number += 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.engine.blocks import Block, BlockKey
 from gateway.engine.context import ReadContext, Shared, Slots
@@ -33,6 +33,7 @@ from gateway.errors import Exists, NotFound, Upstream
 from gateway.settings import StoreSettings
 from gateway.storage.asof import versions_of
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore, ObjectVersion
+from gateway.storage.mtime import with_mtime
 
 DEFAULT_CONNECTIONS = 64
 
@@ -98,8 +99,46 @@ class StoreView:
         except NotFound:
             self.meta.put_missing(key)
             raise
+        info = self._timed(info)
         self.meta.put_info(info)
         return info
+
+    # ---- stored modification times (gateway.engine.mtimes) -----------------------------
+    @property
+    def _native_times(self) -> bool:
+        """The store keeps a file's time itself (a local folder): nothing to look up."""
+        return bool(getattr(self.store, "native_mtime", False))
+
+    def _timed(self, info: ObjectInfo) -> ObjectInfo:
+        """A HEAD's answer, taught to the index; a placeholder shows a time given to it."""
+        index = self.engine.mtimes
+        index.learn(self.store.description, info.key, info.etag, info.mtime)
+        if info.mtime is None:
+            known, mtime = index.lookup(self.store.description, info.key, info.etag)
+            return with_mtime(info, mtime if known else None)
+        return info
+
+    async def mtime_of(self, info: ObjectInfo) -> float | None:
+        """The time stored or recorded for this version of the object, if any."""
+        if info.mtime is not None:
+            return info.mtime
+        return await self.engine.mtimes.fetch(self.store.description, info.key, info.etag)
+
+    async def give_mtime(self, info: ObjectInfo, mtime: float) -> None:
+        """Record a time for this version (a placeholder's, until the PUT that fills it)."""
+        await self.engine.mtimes.record(self.store.description, info.key, info.etag, mtime)
+        self.meta.invalidate(info.key)
+
+    async def _with_times(self, page: ListPage) -> ListPage:
+        if self._native_times or not page.objects:
+            return page
+        times = await self.engine.mtimes.fill(self.store.description, page.objects)
+        if all(mtime is None or mtime == info.mtime
+               for info, mtime in zip(page.objects, times, strict=True)):
+            return page  # nothing to show: the cached page itself
+        return replace(page, objects=tuple(
+            with_mtime(info, mtime) for info, mtime in zip(page.objects, times, strict=True)
+        ))
 
     async def list_page(
         self, prefix: str, token: str | None = None, max_keys: int = 1000
@@ -108,12 +147,12 @@ class StoreView:
         page = self.meta.page(prefix, token, max_keys)
         if page is not None:
             counters.metadata_hits += 1
-            return page
+            return await self._with_times(page)
         counters.metadata_misses += 1
         counters.store_lists += 1
         page = await self.store.list_page(prefix, "/", token, max_keys)
         self.meta.put_page(prefix, token, max_keys, page)
-        return page
+        return await self._with_times(page)
 
     async def list_tree_page(
         self, prefix: str, token: str | None = None, max_keys: int = 1000
@@ -162,7 +201,14 @@ class StoreView:
         """A write through the gateway made ``info`` the current version of its key."""
         self.invalidate(info.key)
         self.remember(info)
+        self.engine.mtimes.learn(self.store.description, info.key, info.etag, info.mtime)
         return info
+
+    async def _timed_write(self, info: ObjectInfo, mtime: float | None) -> None:
+        """Write a given time through to the state store, for listings."""
+        if mtime is not None and not self._native_times:
+            await self.engine.mtimes.record(self.store.description, info.key, info.etag,
+                                            mtime)
 
     @contextmanager
     def _creating(self, key: str) -> Iterator[None]:
@@ -187,12 +233,16 @@ class StoreView:
         content_type: str | None = None,
         *,
         create_only: bool = False,
+        mtime: float | None = None,
     ) -> ObjectInfo:
-        """One PutObject; ``create_only`` refuses (Exists) if the key exists."""
+        """One PutObject; ``create_only`` refuses (Exists) if the key exists; ``mtime``
+        is stored as its modification time."""
         with self._creating(key):
             async with self._commit_guard(key, create_only):
-                info = await self.store.put(key, data, content_type, if_none_match=create_only)
+                info = await self.store.put(key, data, content_type, if_none_match=create_only,
+                                            mtime=mtime)
         self._written(info)
+        await self._timed_write(info, mtime)
         await self._publish(key)
         return info
 
@@ -206,6 +256,7 @@ class StoreView:
         create_only: bool = False,
         part_size: int | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
+        mtime: float | None = None,
     ) -> ObjectInfo:
         """Write a stream to ``key`` (``gateway.engine.upload``), visible only when whole;
         parts sized to fit the engine's memory budget (TooLarge when none can)."""
@@ -221,8 +272,10 @@ class StoreView:
                 create_only=create_only,
                 max_in_flight=max_in_flight,
                 commit_guard=self._commit_guard(key, create_only),
+                mtime=mtime,
             )
         self._written(info)
+        await self._timed_write(info, mtime)
         await self._publish(key)
         return info
 

@@ -67,12 +67,14 @@ async def write_file(
     expected_size: int | None = None,
     create_only: bool = False,
     replaces: int = 0,
+    mtime: float | None = None,
 ) -> ObjectInfo:
     """Create or replace the file at ``path`` from a stream; visible only when complete.
 
     An announced length the store, the memory budget or the share's quota cannot take is
     refused before the first chunk is asked for (so before ``100 Continue``), client noise
-    included. ``replaces``: the size of the object it replaces (for the quota)."""
+    included. ``replaces``: the size of the object it replaces (for the quota). ``mtime``:
+    the modification time to store with it (``gateway.storage.mtime``)."""
     refuse_oversize(expected_size)
     if share.is_noise(path):
         return await _hold(share, path, chunks, content_type, expected_size)
@@ -85,6 +87,7 @@ async def write_file(
         content_type=content_type,
         expected_size=expected_size,
         create_only=create_only,
+        mtime=mtime,
     )
     _account(share, written.size - replaces)
     return written

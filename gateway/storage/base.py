@@ -23,11 +23,17 @@ class ObjectInfo:
     key: str
     size: int
     etag: str  # quoted, exactly as the store gives it: '"abc123"'
-    last_modified: datetime  # timezone-aware UTC
+    # Timezone-aware UTC, whole seconds: the stored modification time (``mtime``) when
+    # the object has one, else the store's own LastModified.
+    last_modified: datetime
     content_type: str | None = None
     # Whole-object checksums the store holds, as RFC 9530 names them (``checksums.py``):
     # ``(("sha-256", "<base64>"),)``. Known from a HEAD or a write, not from a listing.
     digests: tuple[tuple[str, str], ...] = ()
+    # The modification time a client gave at creation (X-OC-Mtime, PROPPATCH), seconds
+    # since the epoch, kept as S3 ``x-amz-meta-mtime`` (rclone's convention); None when the
+    # object has none or the store keeps no such field (a local file's time is its mtime).
+    mtime: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +134,17 @@ class ObjectStore(Protocol):
         data: bytes,
         content_type: str | None = None,
         if_none_match: bool = False,
+        mtime: float | None = None,
     ) -> ObjectInfo:
-        """Write a whole object. ``if_none_match`` refuses (Exists) if the key exists."""
+        """Write a whole object. ``if_none_match`` refuses (Exists) if the key exists.
+        ``mtime`` (seconds since the epoch) is stored as the object's modification time."""
         ...
 
-    async def create_upload(self, key: str, content_type: str | None = None) -> str: ...
+    async def create_upload(
+        self, key: str, content_type: str | None = None, mtime: float | None = None
+    ) -> str:
+        """Start a multipart upload; ``mtime`` as in ``put``, given at the start."""
+        ...
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
         ...

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from gateway.errors import AccessDenied, Conflict, Exists, InvalidPath, NotFound, ObjectChanged
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
+from gateway.storage.mtime import format_mtime, parse_mtime
 from gateway.storage.noversions import NoVersions
 
 CHUNK = 256 * 1024
@@ -96,6 +97,13 @@ def _place_new(temp: Path, path: Path) -> None:
     os.replace(temp, path)
 
 
+def _set_mtime(path: Path, mtime: float | None) -> None:
+    """A file's time is its mtime: set on the temporary file, before it gets its name,
+    so the object is never seen with another time (or another ETag)."""
+    if mtime is not None:
+        os.utime(path, ns=(round(mtime * 1e9),) * 2)
+
+
 def _etag(st: os.stat_result) -> str:
     return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
 
@@ -110,6 +118,7 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
 
 
 class LocalStore(NoVersions):
+    native_mtime = True  # a file's time is its own mtime (os.utime), listed with it
     no_versions = "a local folder keeps no object versions (versions need a versioned S3 bucket)"
 
     def __init__(self, root: str | Path, create: bool = False) -> None:
@@ -244,7 +253,8 @@ class LocalStore(NoVersions):
             temp.unlink(missing_ok=True)
         return _info(key, path.stat())
 
-    def _put(self, key: str, data: bytes, if_none_match: bool) -> ObjectInfo:
+    def _put(self, key: str, data: bytes, if_none_match: bool, mtime: float | None = None
+             ) -> ObjectInfo:
         if key.endswith("/"):
             path = self._path(key)
             try:
@@ -260,6 +270,7 @@ class LocalStore(NoVersions):
         self._path(key)
         temp = self._temp()
         temp.write_bytes(data)
+        _set_mtime(temp, mtime)
         return self._commit(temp, key, if_none_match)
 
     def _upload_dir(self, upload_id: str) -> Path:
@@ -278,6 +289,11 @@ class LocalStore(NoVersions):
             for part in sorted(parts, key=lambda p: p.number):
                 with open(folder / str(part.number), "rb") as f:
                     shutil.copyfileobj(f, out, CHUNK)
+        try:
+            mtime = parse_mtime((folder / "mtime").read_text("ascii"))
+        except OSError:
+            mtime = None  # none was given at create_upload
+        _set_mtime(temp, mtime)
         shutil.rmtree(folder, ignore_errors=True)
         return self._commit(temp, key, if_none_match)
 
@@ -364,15 +380,20 @@ class LocalStore(NoVersions):
         data: bytes,
         content_type: str | None = None,
         if_none_match: bool = False,
+        mtime: float | None = None,
     ) -> ObjectInfo:
-        return await asyncio.to_thread(self._put, key, data, if_none_match)
+        return await asyncio.to_thread(self._put, key, data, if_none_match, mtime)
 
-    async def create_upload(self, key: str, content_type: str | None = None) -> str:
+    async def create_upload(
+        self, key: str, content_type: str | None = None, mtime: float | None = None
+    ) -> str:
         self._path(key)
         upload_id = uuid.uuid4().hex
         folder = self._upload_dir(upload_id)
         await asyncio.to_thread(folder.mkdir, parents=True)
         (folder / "key").write_text(key, "utf-8")
+        if mtime is not None:
+            (folder / "mtime").write_text(format_mtime(mtime), "ascii")
         return upload_id
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:

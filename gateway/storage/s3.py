@@ -36,6 +36,7 @@ from gateway.errors import AccessDenied, Exists, GatewayError, NotFound, ObjectC
 from gateway.settings import Scheme, Source, StoreSettings
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
 from gateway.storage.checksums import PARAMS, checksum_async, stored_digests
+from gateway.storage.mtime import META_KEY, format_mtime, parse_mtime, with_mtime
 from gateway.storage.presets import Preset, open_client, resolve
 from gateway.storage.s3body import Body, empty, response_date, total_from_content_range, utc
 from gateway.storage.s3errors import error_code, error_status, not_implemented, translating
@@ -125,7 +126,7 @@ class S3Store(S3Versions):
         return translating(op, bucket=self.bucket, where=where or self._name, key=key)
 
     def _info(self, key: str, response: dict[str, Any], size: int) -> ObjectInfo:
-        return ObjectInfo(
+        info = ObjectInfo(
             key=key,
             size=size,
             etag=str(response.get("ETag", "")),
@@ -133,6 +134,7 @@ class S3Store(S3Versions):
             content_type=response.get("ContentType"),
             digests=stored_digests(response, _multipart(response)),
         )
+        return with_mtime(info, parse_mtime(response.get("Metadata", {}).get(META_KEY)))
 
     async def _checksum(self, data: bytes) -> dict[str, str]:
         """The checksum parameter for a body (PutObject, UploadPart), if uploads carry one."""
@@ -283,10 +285,13 @@ class S3Store(S3Versions):
         data: bytes,
         content_type: str | None = None,
         if_none_match: bool = False,
+        mtime: float | None = None,
     ) -> ObjectInfo:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self.preset.write_params}
         if content_type:
             params["ContentType"] = content_type
+        if mtime is not None:
+            params["Metadata"] = {META_KEY: format_mtime(mtime)}
         sent = await self._checksum(data)
         params.update(sent)
         if if_none_match:
@@ -304,14 +309,14 @@ class S3Store(S3Versions):
                 self._conditional_writes = False  # this store refuses the header: HEAD only
                 del params["IfNoneMatch"]
                 response = await self._s3.put_object(**params, Body=Body(data))
-        return ObjectInfo(
+        return with_mtime(ObjectInfo(
             key=key,
             size=len(data),
             etag=str(response.get("ETag", "")),
             last_modified=response_date(response),
             content_type=content_type,
             digests=stored_digests(sent, False),  # verified by the store, which keeps it
-        )
+        ), mtime)
 
     async def _refuse_existing(self, key: str) -> None:
         """Exists if ``key`` is there now (a store that may ignore If-None-Match)."""
@@ -319,10 +324,14 @@ class S3Store(S3Versions):
             await self._head(key)
             raise Exists(f"{key!r} already exists")
 
-    async def create_upload(self, key: str, content_type: str | None = None) -> str:
+    async def create_upload(
+        self, key: str, content_type: str | None = None, mtime: float | None = None
+    ) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self.preset.write_params}
         if content_type:
             params["ContentType"] = content_type
+        if mtime is not None:
+            params["Metadata"] = {META_KEY: format_mtime(mtime)}
         algorithm = self.preset.upload_checksum
         if algorithm is not None:
             params["ChecksumAlgorithm"] = PARAMS[algorithm][1]
@@ -420,19 +429,20 @@ class S3Store(S3Versions):
                 await self._refuse_existing(dst)
             raise
         result = response.get("CopyObjectResult", {})
-        return ObjectInfo(
+        # CopyObject keeps the user metadata, so the copy has the source's mtime.
+        return with_mtime(ObjectInfo(
             key=dst,
             size=source.size,
             etag=str(result.get("ETag", "")),
             last_modified=utc(result.get("LastModified")),
             content_type=source.content_type,
-        )
+        ), source.mtime)
 
     async def _copy_in_parts(self, source: ObjectInfo, dst: str, if_none_match: bool
                              ) -> ObjectInfo:
         """UploadPartCopy for objects past CopyObject's 5 GiB limit."""
         part_size = max(self.copy_part_size, -(-source.size // 10_000))
-        upload_id = await self.create_upload(dst, source.content_type)
+        upload_id = await self.create_upload(dst, source.content_type, source.mtime)
         limit = asyncio.Semaphore(self.copy_concurrency)
 
         async def part(number: int, first: int) -> UploadPart:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
+from gateway.engine.mtimes import NAMESPACE
 from gateway.errors import StateUnavailable
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
@@ -30,6 +31,7 @@ from gateway.webdav.xml import serialize
 
 log = logging.getLogger(__name__)
 
+OWN = "{" + NAMESPACE + "}"
 
 
 def stored_xml(elem: ET.Element) -> str:
@@ -48,9 +50,12 @@ class DeadProps:
         """``{"{ns}name": element XML}`` of the resource; None while the state store is
         unavailable (the caller shows none, and may stop asking for this request)."""
         try:
-            return await self.state.props_get(share.state_scope, share.props_key(path, is_dir))
+            found = await self.state.props_get(share.state_scope,
+                                               share.props_key(path, is_dir))
         except StateUnavailable:
             return None
+        # The gateway's own records (a version's modification time) are not properties.
+        return {name: xml for name, xml in found.items() if not name.startswith(OWN)}
 
     async def patch(self, share: Share, path: DavPath, is_dir: bool,
                     set: dict[str, str], remove: list[str]) -> None:

@@ -7,6 +7,11 @@ excepted), the announced length, a malformed digest header (400). Then the body 
 the store (one PutObject, or a multipart upload), and only a body of the announced length
 and of the digests it came with (``Content-MD5``, ``Repr-Digest``, ``Content-Digest``) is
 committed.
+
+``X-OC-Mtime`` (seconds since the epoch, as rclone's owncloud/nextcloud vendors and the
+Nextcloud clients send it) is stored as the object's modification time, at creation
+(``gateway.storage.mtime``), and answered with ``X-OC-MTime: accepted``. Without it, a
+PUT under a lock that fills a placeholder given a time by PROPPATCH stores that time.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from gateway.fs.paths import DavPath
 from gateway.fs.preconditions import Outcome, evaluate
 from gateway.fs.share import Share
 from gateway.responses import guess_type, send_continue, validators
+from gateway.storage.mtime import parse_mtime
 from gateway.webdav.lockservice import LOCKS
 from gateway.webdav.precheck import current_file, refuse
 
@@ -47,6 +53,18 @@ def content_type(request: web.Request, path: DavPath) -> str | None:
     return guess_type(path.name)
 
 
+def sent_mtime(request: web.Request) -> float | None:
+    """The ``X-OC-Mtime`` the client sent; a malformed one is a 400 before the body."""
+    text = request.headers.get("X-OC-Mtime")
+    if text is None:
+        return None
+    mtime = parse_mtime(text)
+    if mtime is None:
+        raise BadRequest("X-OC-Mtime must be a time in seconds since the epoch "
+                         f"(got {text[:40]!r}); nothing was written")
+    return mtime
+
+
 async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     refuse(policy.may_write(share.policy))
     if path.is_root or path.trailing_slash:
@@ -56,6 +74,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
         raise BadRequest("partial PUT (Content-Range) is not supported: PUT writes whole objects")
     expected = announced_length(request.headers, request.content_length)
     digests = expected_digests(request.headers)
+    mtime = sent_mtime(request)
     if not share.is_noise(path):
         share.refuse_hidden(path, is_dir=False)  # a name the share's filters hide: 403
     if not await share.is_dir(path.parent):
@@ -72,6 +91,11 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     under_lock = bool(tokens) and await service.created_under_lock(share, path, tokens)
     if info is not None and not share.is_noise(path):
         refuse(policy.may_overwrite(share.policy, info.size, under_lock))
+    noise = share.is_noise(path)
+    given = None if noise else mtime
+    if given is None and tokens and info is not None and info.size == 0 and not noise:
+        # Windows: PROPPATCH of the time on the placeholder, then this PUT with the token.
+        given = await share.view.mtime_of(info)
     written = await ops.write_file(
         share,
         path,
@@ -83,8 +107,12 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
         create_only=info is None and (not share.policy.allow_overwrite
                                       or request.headers.get("If-None-Match", "").strip() == "*"),
         replaces=info.size if info is not None else 0,
+        mtime=given,
     )
     if tokens and (info is None or info.size == 0):
         # A placeholder filled under a lock may be rewritten with the token until UNLOCK.
         await service.note_created(share, path, tokens)
-    return web.Response(status=201 if info is None else 204, headers=validators(written))
+    headers = validators(written)
+    if mtime is not None and not noise:
+        headers["X-OC-MTime"] = "accepted"  # ownCloud's answer: the time was stored
+    return web.Response(status=201 if info is None else 204, headers=headers)

@@ -42,9 +42,9 @@ class LaxStore(MemoryStore):
         await asyncio.sleep(GAP)  # the window a look-first store leaves open
 
     async def put(self, key: str, data: bytes, content_type: str | None = None,
-                  if_none_match: bool = False) -> ObjectInfo:
+                  if_none_match: bool = False, mtime: float | None = None) -> ObjectInfo:
         await self._look(key, if_none_match)
-        return await super().put(key, data, content_type)
+        return await super().put(key, data, content_type, mtime=mtime)
 
     async def complete_upload(self, key: str, upload_id: str, parts: list[UploadPart],
                               if_none_match: bool = False) -> ObjectInfo:

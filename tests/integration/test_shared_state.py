@@ -139,11 +139,11 @@ class RacyStore(MemoryStore):
     and a moment passes between the look and the write, as on a real network."""
 
     async def put(self, key: str, data: bytes, content_type: str | None = None,
-                  if_none_match: bool = False) -> ObjectInfo:
+                  if_none_match: bool = False, mtime: float | None = None) -> ObjectInfo:
         if if_none_match and key in self.objects:
             raise Exists(f"{key!r} exists")
         await asyncio.sleep(0.2)
-        return await super().put(key, data, content_type)
+        return await super().put(key, data, content_type, mtime=mtime)
 
 
 @pytest.mark.parametrize("kind", ["redis", "memory"])
