@@ -285,18 +285,11 @@ class BlockCache:
     def retire_object(self, store_id: int, key: str, etag: str | None = None) -> None:
         """Forget the blocks of ``key`` (only those of ``etag`` if given). Readers that
         pin them finish with the bytes they hold."""
-        for block_key in list(self._by_object.get((store_id, key), ())):
-            if etag is None or block_key[2] == etag:
-                block = self._live.get(block_key)
-                if block is not None:
-                    self._retire(block)
+        self._retire_versions(store_id, key, lambda version: etag is None or version == etag)
 
     def retire_other_versions(self, store_id: int, key: str, etag: str) -> None:
-        for block_key in list(self._by_object.get((store_id, key), ())):
-            if block_key[2] != etag:
-                block = self._live.get(block_key)
-                if block is not None:
-                    self._retire(block)
+        """Forget the blocks of ``key`` but those of ``etag`` (now its current version)."""
+        self._retire_versions(store_id, key, lambda version: version != etag)
 
     def reclaim(self, wanted: int) -> int:
         """Evict cold cached blocks until ``wanted`` bytes are released (budget hook)."""
@@ -312,6 +305,14 @@ class BlockCache:
             self._lru.popitem()
 
     # ---- internals -------------------------------------------------------------------
+    def _retire_versions(self, store_id: int, key: str, which: Callable[[str], bool]) -> None:
+        """Retire the live blocks of ``key`` whose etag ``which`` picks."""
+        for block_key in list(self._by_object.get((store_id, key), ())):
+            if which(block_key[2]):
+                block = self._live.get(block_key)
+                if block is not None:
+                    self._retire(block)
+
     def _evicted(self, block: Block) -> None:
         block.cached = False
         self._retire(block)

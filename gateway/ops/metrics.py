@@ -233,8 +233,6 @@ class GatewayCollector(Collector):
         for name in sorted(k for k in values if k.startswith("disk_cache_")):
             yield _disk_cache_metric(name, values.pop(name))
         for name, value in sorted(values.items()):
-            if not isinstance(value, int):
-                continue
             if name in _ENGINE_GAUGES:
                 gauge = GaugeMetricFamily(f"bucketdav_engine_{name}", f"engine: {name}")
                 gauge.add_metric([], value)
