@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 from tests.gatewayproc import GatewayProcess, running_gateway
-from tests.servers import client, create_bucket
+from tests.servers import client, create_bucket, run_redis
 
 WHEN = 1_588_748_889.25  # 2020-05-06 07:08:09.25 UTC; rclone sends whole seconds
+MANY = 20  # more small files, for the restart test's count of HEADs
 FILES = {"a.txt": b"hello\n", "sub/b.txt": b"world\n", "sub/big.bin": b"z" * (6 << 20)}
 
 
@@ -117,3 +118,37 @@ def test_rclone_copy_keeps_times_and_a_second_copy_moves_nothing(
              if not item["IsDir"]}
     assert set(times) == set(FILES)
     assert all(value.startswith("2020-05-06T07:08:09") for value in times.values()), times
+
+
+def test_with_redis_a_restarted_gateway_still_lists_the_times(
+    moto_server: str, source: Path, tmp_path: Path
+) -> None:
+    """S3 listings carry no user metadata: a new process learns the times from the
+    records in the shared state store, so a copy after a restart moves nothing either,
+    and it asks the store for no HEAD per object to do so."""
+    for i in range(MANY):
+        path = source / "many" / f"{i:02}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"%d" % i)
+        os.utime(path, (WHEN, WHEN))
+    bucket = create_bucket(moto_server)
+    args = (f"s3://{bucket}", "--endpoint-url", moto_server, "--force-path-style",
+            "--write-part-size", "5")
+    with run_redis(tmp_path) as redis:
+        with running_gateway(*args, "--state", redis.url) as process:
+            first = rclone("copy", "--use-json-log", "-v", str(source), remote(process))
+            assert first.returncode == 0, first.stderr
+            assert final_stats(first)["transfers"] == len(FILES) + MANY
+        with running_gateway(*args, "--state", redis.url, "--admin-port", "0") as process:
+            second = rclone("copy", "--use-json-log", "-v", str(source), remote(process))
+            assert second.returncode == 0, second.stderr
+            stats = final_stats(second)
+            assert stats["transfers"] == 0 and stats["errors"] == 0
+            assert stats["checks"] == len(FILES) + MANY
+            metrics = subprocess.run(["curl", "-s", f"{process.admin}/metrics"],
+                                     capture_output=True, text=True, timeout=60,
+                                     check=True).stdout
+            (heads,) = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                        if line.startswith("bucketdav_engine_store_heads_total ")]
+            # At most a probe per folder name (is "dst" a file?), none per object.
+            assert heads <= 3, metrics
