@@ -40,8 +40,8 @@ class StackedWriteGuard:
 
 class Engine(Shared):
     def view(self, store: ObjectStore, max_connections: int | None = None) -> StoreView:
-        """The engine's face for one store; ``max_connections`` defaults to the store's
-        own setting (``StoreSettings.max_connections``)."""
+        """The engine's face for one store; ``max_connections``: its connection pool
+        (``gateway.storage.factory.connection_limit``), None for a store without one."""
         return StoreView(self, store, max_connections)
 
     def use_state(self, state: StateStore, *, shared: bool) -> None:

@@ -30,12 +30,11 @@ from gateway.engine.reader import OpenRead
 from gateway.engine.tuning import backoff_delay
 from gateway.engine.upload import MAX_IN_FLIGHT, MiB, write_stream
 from gateway.errors import Exists, NotFound, Upstream
-from gateway.settings import StoreSettings
 from gateway.storage.asof import versions_of
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore, ObjectVersion
 from gateway.storage.mtime import with_mtime
 
-DEFAULT_CONNECTIONS = 64
+DEFAULT_CONNECTIONS = 64  # a store without a connection pool (local folder, list of shares)
 
 
 @dataclass
@@ -54,7 +53,7 @@ class StoreView:
         self.store = store  # the engine's own: nothing above it touches the store
         self.id = engine.next_view_id()
         self._max_connections = max_connections
-        connections = max_connections or _store_connections(store)
+        connections = max_connections or DEFAULT_CONNECTIONS
         # Ranged GETs may use three quarters of the store's connections: HEADs, listings
         # and uploads keep the rest instead of queueing behind read-ahead.
         slots = Slots(
@@ -444,9 +443,3 @@ def _shared_length(a: str, b: str) -> int:
         n += 1
     return n
 
-
-def _store_connections(store: ObjectStore) -> int:
-    settings = getattr(store, "settings", None)
-    if isinstance(settings, StoreSettings):
-        return settings.max_connections
-    return DEFAULT_CONNECTIONS
