@@ -65,10 +65,10 @@ def test_a_failed_login_takes_as_long_whatever_the_name(tmp_path: Path) -> None:
     median = {name: statistics.median(values) for name, values in seconds.items()}
     costly = median["costly"]
     assert costly > 0.02, median  # a cost 10 check really ran
-    # Wide bounds: the machine may be busy. Before the fix the cheap name answered in 2%
-    # of the costly one's time.
-    assert 0.5 * costly < median["cheap"] < 2 * costly, median
-    assert 0.5 * costly < median["nobody"] < 2 * costly, median
+    # Wide bounds, as a shared CI machine may be busy: before the fix the cheap name
+    # answered in 2% of the costly one's time, far outside them.
+    assert 0.25 * costly < median["cheap"] < 4 * costly, median
+    assert 0.25 * costly < median["nobody"] < 4 * costly, median
     assert len(cheap_hash_warnings(output, "cheap")) == 1
     assert cheap_hash_warnings(output, "costly") == []
 
