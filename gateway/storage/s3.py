@@ -1,25 +1,21 @@
 """An S3-compatible bucket as an object store, through one long-lived aiobotocore client.
 
 Every botocore/aiohttp failure is translated into ``gateway.errors`` exactly once, by
-``translating`` (``s3errors.py``, a table of S3 error codes), at the edge of each
-method; the client itself is made from the provider's preset (``presets.py``). Reads are
-streamed: the body of a GET is handed out chunk by chunk and its connection goes back
-to the pool (or is closed) when the ``GetResult`` is consumed or closed.
+``translating`` (``s3errors.py``, a table of S3 error codes), at the edge of each method;
+the client is made from the provider's preset (``presets.py``). GetObject, HeadObject and
+ListObjectsV2 skip botocore's pipeline (``s3fast.HotPath``, same answers). Reads stream.
 
-Defensive checks for S3-compatibles that are laxer than S3 (all seen in s3rver):
-``If-Match`` on GET is also verified against the ETag of the answer, a create-only write
-(``If-None-Match: *`` on PutObject, CompleteMultipartUpload and CopyObject) is preceded by
-a HEAD unless the provider is known to enforce the header there (s3rver ignores it on all
-three, moto on CopyObject), and a ranged answer is trusted only as far as its
-``Content-Range`` total allows. The header is always sent, so a store that enforces it
-closes the window the HEAD leaves between processes; inside one process the engine's write
-guard closes it.
+Defensive checks for S3-compatibles laxer than S3 (all seen in s3rver): ``If-Match`` on
+GET is also verified against the answer's ETag, a create-only write (``If-None-Match: *``
+on PutObject, CompleteMultipartUpload and CopyObject) is preceded by a HEAD unless the
+provider is known to enforce the header there (s3rver ignores it on all three, moto on
+CopyObject), and a ranged answer is trusted only as far as its ``Content-Range`` total
+allows. The header is always sent, so a store that enforces it closes the window the HEAD
+leaves between processes; inside one process the engine's write guard closes it.
 
 Writes carry the share's write options (``Preset.write_params``: SSE, KMS key, storage
 class) on every request that makes an object, and, with ``--upload-checksums``, a checksum
-of each PutObject body and each part computed here, so the store refuses bytes that
-changed on the way. Requester-pays and expected-owner headers go on every request
-(``presets.open_client``).
+of each body and part computed here, so the store refuses bytes changed on the way.
 """
 
 from __future__ import annotations
@@ -40,6 +36,7 @@ from gateway.storage.mtime import META_KEY, format_mtime, parse_mtime, with_mtim
 from gateway.storage.presets import Preset, open_client, resolve
 from gateway.storage.s3body import Body, empty, response_date, total_from_content_range, utc
 from gateway.storage.s3errors import error_code, error_status, not_implemented, translating
+from gateway.storage.s3fast import HotPath
 from gateway.storage.s3versions import S3Versions
 
 CHUNK = 64 * 1024
@@ -75,6 +72,7 @@ class S3Store(S3Versions):
         self._conditional_commits = self._conditional_writes and self.preset.endpoint_url is None
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
+        self._fast: HotPath | None = None
 
     @classmethod
     async def create(
@@ -92,9 +90,10 @@ class S3Store(S3Versions):
         if self._client is not None:
             return
         self._client, self._stack = await open_client(self.preset, self.settings.profile)
+        self._fast = await HotPath.create(self._client, self.preset, self.bucket, self._stack)
 
     async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
+        stack, self._stack, self._client, self._fast = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -119,6 +118,10 @@ class S3Store(S3Versions):
         if self._client is None:
             raise RuntimeError(f"{self.description} is not open (await open() first)")
         return self._client
+
+    @property
+    def _hot(self) -> Any:
+        return self._fast or self._s3
 
     def _errors(
         self, op: str, key: str | None = None, where: str | None = None
@@ -175,7 +178,7 @@ class S3Store(S3Versions):
             params["ChecksumMode"] = "ENABLED"
         op = "head" if if_match is None else "get"
         with self._errors(op, key):
-            response = await self._s3.head_object(**params)
+            response = await self._hot.head_object(**params)
         info = self._info(key, response, int(response.get("ContentLength", 0)))
         if if_match is not None and info.etag != if_match:
             raise ObjectChanged(f"{key!r} changed")  # the store ignored If-Match
@@ -206,7 +209,7 @@ class S3Store(S3Versions):
         params.update({"VersionId": version_id} if version_id is not None else {})
         with self._errors("get", key):
             try:
-                response = await self._s3.get_object(**params)
+                response = await self._hot.get_object(**params)
             except boto.ClientError as e:
                 if error_code(e) != "InvalidRange":
                     raise
@@ -265,7 +268,7 @@ class S3Store(S3Versions):
         if token:
             params["ContinuationToken"] = token
         with self._errors("list", prefix):
-            response = await self._s3.list_objects_v2(**params)
+            response = await self._hot.list_objects_v2(**params)
         objects = tuple(
             ObjectInfo(
                 key=item["Key"],

@@ -3,8 +3,9 @@
 
 The presets decide per provider, purely (refused combinations are one SettingsError
 line); against moto, what moto recorded for each object (HEAD through boto3) and the
-headers every request of the store carried (a botocore hook on the store's own client,
-seeing each request as it goes on the wire, after signing) show that they are sent.
+headers every request of the store carried (a recording proxy between the store and moto,
+seeing each request as it goes on the wire, signed: botocore's and the hot path's alike)
+show that they are sent.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import base64
 import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import crc32c
 import pytest
@@ -25,6 +25,7 @@ from gateway.storage.checksums import checksum, stored_digests
 from gateway.storage.presets import resolve
 from gateway.storage.s3 import S3Store
 from tests.servers import client, create_bucket, moto_settings
+from tests.storage.recording import Recorder
 
 MiB = 1024 * 1024
 OWNER = "123456789012"  # moto's default account: the owner of every bucket it makes
@@ -114,35 +115,20 @@ def test_checksums_are_s3s_encoding_and_a_composite_one_is_no_digest() -> None:
 # ---- against moto: what it recorded, what every request carried ----------------------
 
 
-class Recorder:
-    """The headers of every request a store's client sends, by operation."""
-
-    def __init__(self, store: S3Store) -> None:
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        store._s3.meta.events.register("before-send.s3", self)
-
-    def __call__(self, request: Any, event_name: str = "", **_: Any) -> None:
-        headers = {k.lower(): (v.decode() if isinstance(v, bytes) else v)
-                   for k, v in request.headers.items()}
-        self.requests.append((event_name.rsplit(".", 1)[-1], headers))
-
-    def operations(self) -> set[str]:
-        return {op for op, _ in self.requests}
-
-
 @pytest.fixture
 async def owned(moto_bucket: tuple[str, str]) -> AsyncIterator[tuple[S3Store, Recorder, str]]:
     endpoint, bucket = moto_bucket
+    recorder = await Recorder.start_for(endpoint)
     settings = moto_settings(
-        endpoint, sse="aws:kms", sse_kms_key_id=KEY_ARN, storage_class="STANDARD_IA",
+        recorder.endpoint, sse="aws:kms", sse_kms_key_id=KEY_ARN, storage_class="STANDARD_IA",
         requester_pays=True, expected_bucket_owner=OWNER, upload_checksums="sha256",
     )
     store = await S3Store.create(bucket, settings)
-    recorder = Recorder(store)
     try:
         yield store, recorder, endpoint
     finally:
         await store.close()
+        await recorder.close()
 
 
 async def chunks_of(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
@@ -234,10 +220,11 @@ async def test_a_crc32c_multipart_upload_is_one_full_object_crc_and_copies_keep_
     """AWS's default: the parts' CRC32Cs combine into one CRC32C of the whole object
     (ChecksumType FULL_OBJECT); a copy in parts carries each part's checksum too."""
     bucket = create_bucket(moto_server)
-    store = await S3Store.create(bucket, moto_settings(moto_server, upload_checksums="crc32c"))
+    recorder = await Recorder.start_for(moto_server)
+    store = await S3Store.create(bucket, moto_settings(recorder.endpoint,
+                                                       upload_checksums="crc32c"))
     store.preset = dataclasses.replace(store.preset, full_object_crc=True)  # as on AWS
     store.multipart_copy_threshold = store.copy_part_size = 5 * MiB
-    recorder = Recorder(store)
     big = bytes(range(256)) * (11 * MiB // 256)
     try:
         await write_stream(store, MemoryBudget(64 * MiB), "big.bin", chunks_of(big),
@@ -245,6 +232,7 @@ async def test_a_crc32c_multipart_upload_is_one_full_object_crc_and_copies_keep_
         await store.copy("big.bin", "copy.bin")
     finally:
         await store.close()
+        await recorder.close()
     creates = [h for op, h in recorder.requests if op == "CreateMultipartUpload"]
     assert creates and all(h["x-amz-checksum-type"] == "FULL_OBJECT" for h in creates)
     whole = base64.b64encode(crc32c.crc32c(big).to_bytes(4, "big")).decode()
@@ -260,10 +248,10 @@ async def test_gcs_requester_pays_sends_the_billed_project_on_every_request(
     """gs:// through its XML API: requester pays is ``x-goog-user-project`` (moto stands in
     for GCS's endpoint; what matters is what goes on the wire, signed)."""
     endpoint, bucket = moto_bucket
-    settings = StoreSettings(endpoint_url=endpoint, force_path_style=True,
+    recorder = await Recorder.start_for(endpoint)
+    settings = StoreSettings(endpoint_url=recorder.endpoint, force_path_style=True,
                              requester_pays=True, user_project="billing-proj")
     store = await S3Store.create(bucket, settings, "gs")
-    recorder = Recorder(store)
     try:
         await store.check()
         await store.put("a.txt", b"x")
@@ -272,6 +260,7 @@ async def test_gcs_requester_pays_sends_the_billed_project_on_every_request(
         await store.delete("a.txt")
     finally:
         await store.close()
+        await recorder.close()
     assert recorder.operations() == {"HeadBucket", "PutObject", "HeadObject", "ListObjectsV2",
                                      "DeleteObject"}
     for operation, headers in recorder.requests:
