@@ -1,7 +1,8 @@
 """S3 failures as domain errors: one table of S3 error codes, applied once at the edge.
 
 ``translating`` wraps each S3Store operation; ``translate_error`` is the pure table, so
-it can be tested with ClientErrors built by hand.
+it can be tested with ClientErrors built by hand; ``translate_answer`` is its part for an
+error answer (status, code, message), the same for botocore's requests and the hot path's.
 """
 
 from __future__ import annotations
@@ -76,41 +77,9 @@ def translate_error(
     CompleteMultipartUpload (a copy tells the two apart itself: ``S3Store.copy``).
     """
     if isinstance(error, boto.ClientError):
-        status = error_status(error)
-        code = error_code(error) or (str(status) if status else "unknown")
         message = str(error.response.get("Error", {}).get("Message") or "")
-        target = f"{key!r}" if key is not None else f"bucket {bucket!r}"
-        if code == "NoSuchBucket":
-            return NotFound(f"bucket {bucket!r} does not exist at {where}")
-        if code == "NoSuchUpload":
-            return NotFound(f"no multipart upload for {target} (aborted or completed)")
-        if code in ("MethodNotAllowed", "405") and op in ("get", "head"):
-            # S3's answer to a GET or HEAD naming a delete marker's version id.
-            return NotFound(f"{target}: that version is a delete marker")
-        if code == "InvalidArgument" and "version" in message.lower():
-            return BadRequest(f"no such version of {target} (invalid version id)")
-        if code in _NOT_FOUND or (status == 404 and code not in _BUSY):
-            return NotFound(f"no object {target}")
-        if code in _PRECONDITION or status == 412:
-            if op in _CREATES:
-                return Exists(f"{target} already exists")
-            if op in ("get", "head", "copy"):
-                return ObjectChanged(f"{target} changed")
-            return PreconditionFailed(f"precondition failed on {target}")
-        if code == "ConditionalRequestConflict" and op in (*_CREATES, "copy"):
-            # S3's 409 while another conditional write of the key is under way: that one
-            # creates it, this one does not.
-            return Exists(f"{target} is being created by someone else")
-        if code in _DENIED or status == 403:
-            return AccessDenied(
-                f"{where} refused the gateway's credentials ({code} on {op} {target})"
-            )
-        if code == "NotImplemented":
-            return Upstream(f"{where} does not implement {op} (NotImplemented)")
-        if code in _BUSY or status >= 500:
-            return Unavailable(f"{where} is unavailable ({code} on {op}); try again later")
-        detail = f": {message}" if message else ""
-        return Upstream(f"{where} answered {code} to {op} {target}{detail}")
+        return translate_answer(error_status(error), error_code(error), message,
+                                op=op, bucket=bucket, where=where, key=key)
     if isinstance(error, boto.NoCredentialsError | boto.PartialCredentialsError):
         return AccessDenied(
             f"no usable credentials for {where} in the AWS chain (env, profile, instance role)"
@@ -120,6 +89,54 @@ def translate_error(
     if isinstance(error, boto.BotoCoreError):
         return Upstream(f"{where} failed on {op}: {error}")
     return None
+
+
+def translate_answer(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    op: str,
+    bucket: str,
+    where: str,
+    key: str | None = None,
+) -> GatewayError:
+    """The domain error for an error answer of the store: its HTTP ``status``, S3 error
+    ``code`` (empty when the answer had no body, as a HEAD's) and message. Whoever sent
+    the request (botocore, or the hot path in ``s3fast.py``) ends here."""
+    code = code or (str(status) if status else "unknown")
+    target = f"{key!r}" if key is not None else f"bucket {bucket!r}"
+    if code == "NoSuchBucket":
+        return NotFound(f"bucket {bucket!r} does not exist at {where}")
+    if code == "NoSuchUpload":
+        return NotFound(f"no multipart upload for {target} (aborted or completed)")
+    if code in ("MethodNotAllowed", "405") and op in ("get", "head"):
+        # S3's answer to a GET or HEAD naming a delete marker's version id.
+        return NotFound(f"{target}: that version is a delete marker")
+    if code == "InvalidArgument" and "version" in message.lower():
+        return BadRequest(f"no such version of {target} (invalid version id)")
+    if code in _NOT_FOUND or (status == 404 and code not in _BUSY):
+        return NotFound(f"no object {target}")
+    if code in _PRECONDITION or status == 412:
+        if op in _CREATES:
+            return Exists(f"{target} already exists")
+        if op in ("get", "head", "copy"):
+            return ObjectChanged(f"{target} changed")
+        return PreconditionFailed(f"precondition failed on {target}")
+    if code == "ConditionalRequestConflict" and op in (*_CREATES, "copy"):
+        # S3's 409 while another conditional write of the key is under way: that one
+        # creates it, this one does not.
+        return Exists(f"{target} is being created by someone else")
+    if code in _DENIED or status == 403:
+        return AccessDenied(
+            f"{where} refused the gateway's credentials ({code} on {op} {target})"
+        )
+    if code == "NotImplemented":
+        return Upstream(f"{where} does not implement {op} (NotImplemented)")
+    if code in _BUSY or status >= 500:
+        return Unavailable(f"{where} is unavailable ({code} on {op}); try again later")
+    detail = f": {message}" if message else ""
+    return Upstream(f"{where} answered {code} to {op} {target}{detail}")
 
 
 @contextlib.contextmanager

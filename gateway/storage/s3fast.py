@@ -203,19 +203,31 @@ class HotPath:
         await hot.open()
         return hot
 
-    async def open(self) -> None:
-        url = await self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": PROBE_KEY}, ExpiresIn=60)
+    async def _ready(self) -> bool:
+        """Whether this takes the request. The base URL is botocore's, asked once; the
+        presigned URL that tells it needs credentials: without any yet, botocore takes the
+        request (and answers its own error)."""
+        if self.base or not self.enabled:
+            return self.enabled
+        try:
+            url = await self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": PROBE_KEY}, ExpiresIn=60)
+        except boto.NoCredentialsError:
+            return False
         parts = urlsplit(url)
         path = parts.path
         if not path.endswith("/" + PROBE_KEY):
             self.enabled = False  # an address form this does not know: botocore's way
-            return
+            return False
         self.base = f"{parts.scheme}://{parts.netloc}{path[: -len(PROBE_KEY)]}"
         self.host = parts.netloc
+        return True
+
+    async def open(self) -> None:
+        """The session and its pool. Does not talk to the store."""
         context: ssl.SSLContext | bool = True
         bundle = os.environ.get("AWS_CA_BUNDLE")
-        if parts.scheme == "https" and bundle:
+        if bundle:
             context = ssl.create_default_context(cafile=bundle)
         connector = aiohttp.TCPConnector(limit=self.preset.config.get("max_pool_connections", 10),
                                          ssl=context)
@@ -281,7 +293,7 @@ class HotPath:
                 status = e.response["ResponseMetadata"]["HTTPStatusCode"]
                 if last or not (status >= 500 or e.response["Error"]["Code"] in _RETRIED_CODES):
                     raise
-            except (aiohttp.ClientConnectionError, TimeoutError):
+            except (aiohttp.ClientError, TimeoutError):
                 if last:
                     raise
             await asyncio.sleep(random.uniform(0, min(20.0, 2.0 ** attempt)))
@@ -302,7 +314,7 @@ class HotPath:
         return path, query, headers
 
     async def get_object(self, **params: Any) -> dict[str, Any]:
-        if not self.enabled:
+        if not (self.base and self.enabled) and not await self._ready():
             return dict(await self.client.get_object(**params))
         path, query, headers = self._object(params)
         try:
@@ -314,7 +326,7 @@ class HotPath:
         return answer
 
     async def head_object(self, **params: Any) -> dict[str, Any]:
-        if not self.enabled:
+        if not (self.base and self.enabled) and not await self._ready():
             return dict(await self.client.head_object(**params))
         path, query, headers = self._object(params)
         try:
@@ -325,7 +337,7 @@ class HotPath:
         return head_response(response.status, response.headers)
 
     async def list_objects_v2(self, **params: Any) -> dict[str, Any]:
-        if not self.enabled:
+        if not (self.base and self.enabled) and not await self._ready():
             return dict(await self.client.list_objects_v2(**params))
         pairs = [("list-type", "2"), ("encoding-type", "url"),
                  ("max-keys", str(params.get("MaxKeys", 1000))),
