@@ -1,14 +1,15 @@
 """Digests of whole bodies (RFC 9530): checked on the way in, served on the way out.
 
 In: a PUT may carry ``Content-MD5`` (RFC 1864), ``Repr-Digest`` or ``Content-Digest``
-(sha-256, sha-512, md5). ``verified`` hashes the body as it streams through, once per
-algorithm, and raises ``DigestMismatch`` at its end if a digest differs: the upload
-writer has not committed anything by then (its reader asks for the end of the stream
-before the last request that makes the object visible), so nothing is written and a
-multipart upload is aborted. A PUT body is stored as it comes (no content coding is
-undone), so its content and its representation are the same bytes and both fields are
-checked against them. Algorithms the gateway does not compute are ignored, as RFC 9530
-lets a recipient do.
+(sha-256, sha-512, md5), or ownCloud's ``OC-Checksum`` (``SHA1:<hex>`` or ``MD5:<hex>``,
+as rclone's webdav backend sends it with ``vendor=owncloud``). ``verified`` hashes the
+body as it streams through, once per algorithm, and raises ``DigestMismatch`` at its end
+if a digest differs: the upload writer has not committed anything by then (its reader
+asks for the end of the stream before the last request that makes the object visible),
+so nothing is written and a multipart upload is aborted. A PUT body is stored as it comes
+(no content coding is undone), so its content and its representation are the same bytes
+and both fields are checked against them. Algorithms the gateway does not compute are
+ignored, as RFC 9530 lets a recipient do.
 
 Out: ``repr_digest`` formats the checksums a store holds (``ObjectInfo.digests``) as a
 ``Repr-Digest`` field, honouring ``Want-Repr-Digest`` preferences.
@@ -27,8 +28,12 @@ from multidict import CIMultiDictProxy
 
 from gateway.errors import BadRequest
 
-# RFC 9530 key -> hashlib name, for the digests a PUT may carry.
-_HASHES = {"sha-256": "sha256", "sha-512": "sha512", "md5": "md5"}
+# RFC 9530 key -> hashlib name, for the digests a PUT may carry. SHA-1 ("sha") is checked
+# only as OC-Checksum carries it; in Repr-Digest it stays ignored (_RFC9530).
+_HASHES = {"sha-256": "sha256", "sha-512": "sha512", "md5": "md5", "sha": "sha1"}
+_RFC9530 = ("sha-256", "sha-512", "md5")
+# OC-Checksum type -> RFC 9530 key; other types (ADLER32) are not computed here: ignored.
+_OC_TYPES = {"sha1": "sha", "md5": "md5"}
 _SIZES = {key: hashlib.new(name).digest_size for key, name in _HASHES.items()}
 # One member of a Structured Field Dictionary whose value is a Byte Sequence (RFC 9651),
 # parameters allowed and ignored.
@@ -83,7 +88,7 @@ def expected_digests(headers: CIMultiDictProxy[str]) -> list[Expected]:
     for field in DIGEST_FIELDS:
         for value in headers.getall(field, ()):
             for algorithm, text in _dictionary(value, field):
-                if algorithm not in _HASHES:
+                if algorithm not in _RFC9530:
                     continue  # not computed here: ignored (RFC 9530, section 3)
                 digest = _b64(text, field)
                 if len(digest) != _SIZES[algorithm]:
@@ -92,6 +97,31 @@ def expected_digests(headers: CIMultiDictProxy[str]) -> list[Expected]:
                         f"{len(digest)}; nothing was written"
                     )
                 found.append(Expected(field, algorithm, digest))
+    oc = headers.get("OC-Checksum")
+    if oc is not None:
+        found.extend(_oc_checksum(oc))
+    return found
+
+
+def _oc_checksum(value: str) -> list[Expected]:
+    """ownCloud's ``OC-Checksum: TYPE:hex`` (rclone sends one; several are split by
+    spaces, as ``oc:checksums`` writes them)."""
+    found = []
+    for member in value.split():
+        kind, sep, text = member.partition(":")
+        algorithm = _OC_TYPES.get(kind.lower())
+        if not sep or algorithm is None:
+            continue  # a type not computed here
+        try:
+            digest = bytes.fromhex(text)
+        except ValueError:
+            digest = b""
+        if len(digest) != _SIZES[algorithm]:
+            raise BadRequest(
+                f"OC-Checksum: a {kind.upper()} checksum is {2 * _SIZES[algorithm]} hex "
+                f"digits (got {text[:80]!r}); nothing was written"
+            )
+        found.append(Expected("OC-Checksum", algorithm, digest))
     return found
 
 

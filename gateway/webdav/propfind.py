@@ -89,6 +89,15 @@ def parse_propfind(doc: XmlDoc | None) -> PropRequest:
     return PropRequest(include=tuple(c.tag for c in include) if include is not None else ())
 
 
+def md5_etags(share: Share) -> bool:
+    """Whether a single-part upload's ETag is the MD5 of its bytes on this share, as on S3
+    and its kin (GCS, R2, MinIO, s3rver), so PROPFIND can answer ``oc:checksums`` with no
+    request per object. Not under SSE-KMS (its ETags are no MD5), never on a local folder
+    (its ETags are time and size)."""
+    return share.settings.source.scheme != "file" and \
+        share.settings.store.sse not in ("aws:kms", "aws:kms:dsse")
+
+
 class _Reader:
     """What one PROPFIND reads from the state store: the locks and dead properties of the
     resources it answers for, given up on for the rest of the request once the store has
@@ -105,6 +114,7 @@ class _Reader:
         # out rather than guessed.
         self.quota = (quota.used, quota.available or 0) if quota is not None and \
             quota.used is not None else None
+        self.md5_etags = md5_etags(share)
 
     async def dead(self, path: DavPath, entry: Entry) -> dict[str, str]:
         if not self.dead_ok:
@@ -118,14 +128,15 @@ class _Reader:
     async def one(self, path: DavPath, entry: Entry) -> Resource:
         held = await self.locks.discover(self.share, path) if self.wanted.wants_locks else ()
         return Resource(self.share.href(path, is_dir=entry.is_dir), entry, held,
-                        await self.dead(path, entry), self.quota if entry.is_dir else None)
+                        await self.dead(path, entry), self.quota if entry.is_dir else None,
+                        self.md5_etags)
 
     def member(self, nearby: Sequence[LockRecord], path: DavPath, entry: Entry,
                dead: dict[str, str]) -> Resource:
         held = self.locks.covering_of(self.share, path, nearby) if self.wanted.wants_locks \
             else ()
         return Resource(self.share.href(path, is_dir=entry.is_dir), entry, held, dead,
-                        self.quota if entry.is_dir else None)
+                        self.quota if entry.is_dir else None, self.md5_etags)
 
 
 async def propfind(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:

@@ -7,6 +7,7 @@ the caller read from the state store and which are written back exactly as store
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,10 @@ from gateway.webdav.lockservice import ActiveLock
 from gateway.webdav.xml import dav, element, escape, status_line
 
 EXECUTABLE = "{http://apache.org/dav/props/}executable"  # davfs2 asks for it
+OC = "{http://owncloud.org/ns}"
+OC_CHECKSUMS = OC + "checksums"  # rclone's webdav backend asks for it (vendor=owncloud)
+# A single-part upload's S3 ETag: the MD5 of the bytes, quoted. A multipart one has "-N".
+_MD5_ETAG = re.compile(r'^"([0-9a-f]{32})"$')
 LOCKDISCOVERY = dav("lockdiscovery")
 
 # What allprop returns: the RFC 4918 live properties. Quota properties are left out on
@@ -54,6 +59,7 @@ class Resource:
     locks: Sequence[ActiveLock] = ()
     dead: Mapping[str, str] = field(default_factory=dict)
     quota: tuple[int, int] | None = None  # (used, available) bytes: a share with a quota
+    md5_etags: bool = False  # a 32-hex-digit ETag is the MD5 of the bytes (see propfind)
 
 
 def _http_date(when: datetime | None) -> str | None:
@@ -62,6 +68,16 @@ def _http_date(when: datetime | None) -> str | None:
 
 def _content_type(entry: Entry) -> str:
     return content_type_of(entry.content_type, entry.name)
+
+
+def _checksums(resource: Resource) -> str | None:
+    """ownCloud's ``oc:checksums`` from what the listing already holds: the MD5 a
+    single-part upload's ETag is, on stores where it is one. Nothing is read for it."""
+    etag = resource.entry.etag
+    match = _MD5_ETAG.match(etag) if etag and resource.md5_etags else None
+    if match is None or resource.entry.is_dir:
+        return None
+    return element(OC + "checksum", f"MD5:{match.group(1)}")
 
 
 def _file_only(render: Callable[[Entry], str | None]) -> Callable[[Resource], str | None]:
@@ -84,6 +100,7 @@ LIVE: dict[str, Callable[[Resource], str | None]] = {
     LOCKDISCOVERY: lambda r: "".join(activelock(lock) for lock in r.locks),
     dav("supportedlock"): lambda r: SUPPORTEDLOCK,
     EXECUTABLE: _file_only(lambda e: "F"),
+    OC_CHECKSUMS: _checksums,  # never in allprop: asked for by name
     # RFC 4331, on collections of a share with a quota only, and never in allprop.
     dav("quota-used-bytes"): lambda r: str(r.quota[0]) if r.quota else None,
     dav("quota-available-bytes"): lambda r: str(r.quota[1]) if r.quota else None,

@@ -5,8 +5,8 @@ names a collection (405), partial PUT (400), missing parent (409), preconditions
 locks (423/412), the overwrite policy (403, naming --allow-overwrite; placeholders
 excepted), the announced length, a malformed digest header (400). Then the body streams to
 the store (one PutObject, or a multipart upload), and only a body of the announced length
-and of the digests it came with (``Content-MD5``, ``Repr-Digest``, ``Content-Digest``) is
-committed.
+and of the digests it came with (``Content-MD5``, ``Repr-Digest``, ``Content-Digest``,
+ownCloud's ``OC-Checksum``) is committed.
 
 ``X-OC-Mtime`` (seconds since the epoch, as rclone's owncloud/nextcloud vendors and the
 Nextcloud clients send it) is stored as the object's modification time, at creation
