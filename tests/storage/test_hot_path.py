@@ -1,5 +1,5 @@
 """The hot requests (``s3fast.HotPath``): one retry layer for ranged GETs, botocore's
-retries kept for HEAD and LIST, and listings decoded as botocore decodes them.
+retries kept for HEAD and LIST, listings decoded and requests signed as botocore does.
 
 A tiny raw HTTP server counts the requests that reach it and answers each with the same
 bytes; moto stands in for a store with keys that need percent-encoding.
@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from unittest import mock
 
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
 
 from gateway.errors import Unavailable
 from gateway.storage.s3 import S3Store
-from gateway.storage.s3fast import list_response
+from gateway.storage.s3fast import SigningKeys, list_response, sign
 from tests.servers import moto_settings
 
 Serve = Callable[[bytes], Awaitable[tuple[str, list[bytes]]]]
@@ -113,3 +118,29 @@ def test_a_listing_page_is_parsed_and_decoded() -> None:
     assert item["LastModified"].isoformat() == "2026-11-30T08:00:01+00:00"
     assert page["CommonPrefixes"] == [{"Prefix": "d/sub/"}]
     assert page["IsTruncated"] and page["NextContinuationToken"] == "t+/="
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+@pytest.mark.parametrize(("method", "path", "query", "extra"), [
+    ("GET", "/bkt/a%20b/%C3%BC.txt", "", {"Range": "bytes=0-4095", "If-Match": '"e1"'}),
+    ("HEAD", "/bkt/k", "versionId=v%2B1", {"x-amz-checksum-mode": "ENABLED",
+                                           "x-amz-request-payer": "requester"}),
+    ("GET", "/bkt", "continuation-token=t%2B%2F%3D&delimiter=%2F&encoding-type=url&"
+     "list-type=2&max-keys=1000&prefix=d%20x%2F", {}),
+])
+def test_signatures_are_botocores(method: str, path: str, query: str, extra: dict[str, str],
+                                  token: str | None) -> None:
+    credentials = ReadOnlyCredentials("AKID", "secret/key+", token)
+    when = datetime(2026, 11, 30, 8, 0, 1)
+    headers = {"Host": "127.0.0.1:9000", **extra}
+    sign(SigningKeys(), method, path, query, headers, credentials, "eu-west-3",
+         when.strftime("%Y%m%dT%H%M%SZ"))
+    url = f"http://127.0.0.1:9000{path}" + (f"?{query}" if query else "")
+    request = AWSRequest(method=method, url=url,
+                         headers={"Host": "127.0.0.1:9000", **extra,
+                                  "X-Amz-Content-SHA256": headers["X-Amz-Content-SHA256"]})
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        S3SigV4Auth(credentials, "s3", "eu-west-3").add_auth(request)
+    assert headers["Authorization"] == request.headers["Authorization"]
+    assert headers["X-Amz-Date"] == request.headers["X-Amz-Date"]
+    assert headers.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")
