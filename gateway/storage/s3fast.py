@@ -233,6 +233,7 @@ class HotPath:
         self.bucket = bucket
         self.base = ""  # the URL of the sample key, less the key
         self.host = ""
+        self.base_path = ""  # the path part of ``base``: what is signed before the key
         self.region = client.meta.region_name or "us-east-1"
         self.unsigned = preset.config.get("signature_version") is UNSIGNED
         self.credentials: Any = getattr(getattr(client, "_request_signer", None),
@@ -268,6 +269,7 @@ class HotPath:
             return False
         self.base = f"{parts.scheme}://{parts.netloc}{path[: -len(PROBE_KEY)]}"
         self.host = parts.netloc
+        self.base_path = path[: -len(PROBE_KEY)]
         return True
 
     async def open(self) -> None:
@@ -299,7 +301,12 @@ class HotPath:
     async def _signed(self, method: str, path: str, query: str,
                       headers: dict[str, str]) -> tuple[URL, dict[str, str]]:
         # The bucket itself (a listing) is named without the slash, as botocore does.
-        url = (self.base + path if path else self.base.rstrip("/")) + ("?" + query if query else "")
+        if path:
+            url, signed_path = self.base + path, self.base_path + path
+        else:
+            url, signed_path = self.base.rstrip("/"), self.base_path.rstrip("/") or "/"
+        if query:
+            url += "?" + query
         headers["Host"] = self.host
         headers.update(self.preset.headers)
         if self.unsigned:
@@ -308,8 +315,7 @@ class HotPath:
         if credentials is None:
             raise boto.NoCredentialsError()
         frozen = await credentials.get_frozen_credentials()
-        path = urlsplit(url).path or "/"
-        sign(self._keys, method, path, query, headers, frozen, self.region)
+        sign(self._keys, method, signed_path, query, headers, frozen, self.region)
         return URL(url, encoded=True), headers
 
     async def _send(self, method: str, path: str, query: str, headers: dict[str, str],
