@@ -119,17 +119,28 @@ class MtimeIndex:
 
     async def fill(self, scope: str, objects: tuple[ObjectInfo, ...]
                    ) -> list[float | None]:
-        """The time of each listed object (None: none), in order."""
+        """The time of each listed object (None: none), in order. What is known here is
+        answered at once; only the rest asks the state store (a task each)."""
+        found: list[float | None] = []
+        unknown: list[int] = []
+        for info in objects:
+            if info.mtime is not None:
+                found.append(info.mtime)
+                continue
+            known, mtime = self.lookup(scope, info.key, info.etag)
+            found.append(mtime)
+            if not (known or self.state is None or info.key.endswith("/")):
+                unknown.append(len(found) - 1)
+        if not unknown:
+            return found
         slots = asyncio.Semaphore(LOOKUPS)
 
         async def one(info: ObjectInfo) -> float | None:
-            if info.mtime is not None:
-                return info.mtime
-            known, mtime = self.lookup(scope, info.key, info.etag)
-            if known or self.state is None or info.key.endswith("/"):
-                return mtime
             async with slots:
                 return await self.fetch(scope, info.key, info.etag)
 
-        return list(await asyncio.gather(*(one(info) for info in objects)))
+        fetched = await asyncio.gather(*(one(objects[i]) for i in unknown))
+        for i, mtime in zip(unknown, fetched, strict=True):
+            found[i] = mtime
+        return found
 

@@ -14,7 +14,8 @@ import json
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
@@ -128,18 +129,49 @@ class Row:
 
     @classmethod
     def of(cls, entry: Entry, href: str) -> Row:
-        when = entry.last_modified.astimezone(UTC) if entry.last_modified else None
-        return cls(
-            name=entry.name,
-            href=href,
-            is_dir=entry.is_dir,
-            size=-1 if entry.is_dir else entry.size,
-            size_text="" if entry.is_dir else human_size(entry.size),
-            iso=rfc3339(when) or "",
-            date=when.strftime("%Y-%m-%d") if when else "",
-            time=when.strftime("%H:%M") if when else "",
-            title=when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else "",
-        )
+        return cls(entry.name, href, entry.is_dir, -1 if entry.is_dir else entry.size,
+                   "" if entry.is_dir else human_size(entry.size),
+                   *_dates(entry.last_modified))
+
+
+@lru_cache(maxsize=4096)
+def _dates(when: datetime | None) -> tuple[str, str, str, str]:
+    """A row's iso, date, time and title; cached, as objects written together share
+    their second."""
+    if when is None:
+        return "", "", "", ""
+    when = when.astimezone(UTC)
+    return (rfc3339(when) or "", when.strftime("%Y-%m-%d"), when.strftime("%H:%M"),
+            when.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def _html(text: str) -> str:
+    """Jinja's autoescape (markupsafe) of one value, as plain string replaces: a row's
+    values went through Markup objects a dozen times per row."""
+    return (text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+            .replace("'", "&#39;").replace('"', "&#34;"))
+
+
+def row_html(row: Row) -> str:
+    """One ``<tr>`` of the table (the template once did it: the same bytes, a fraction of
+    the time on a folder of 10,000)."""
+    name = _html(row.name)
+    if row.is_dir:
+        kind, slash, size = "dir", '<span class="slash">/</span>', '<span class="none">—</span>'
+    else:
+        unit = "byte" if row.size == 1 else "bytes"
+        kind, slash = "file", ""
+        size = f'<span title="{row.size} {unit}">{_html(row.size_text)}</span>'
+    if row.iso:
+        modified = (f'<time datetime="{_html(row.iso)}" title="{_html(row.title)}">'
+                    f'{_html(row.date)}<span class="hm"> {_html(row.time)}</span></time>')
+    else:
+        modified = '<span class="none">—</span>'
+    return (f'<tr class="{kind}" data-name="{name}" data-size="{row.size}" '
+            f'data-mtime="{_html(row.iso)}"><td class="name"><a href="{_html(row.href)}">'
+            '<span class="icon" aria-hidden="true"></span>'
+            f'<span class="label">{name}{slash}</span></a></td><td class="size">{size}</td>'
+            f'<td class="modified">{modified}</td></tr>\n')
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +283,7 @@ async def _html_body(
             else:
                 files += 1
                 total += row.size
-        yield _render("rows.html", rows=rows)
+        yield "".join(row_html(row) for row in rows)
     yield _render(
         "foot.html", dirs=dirs, files=files, total=human_size(total), count=dirs + files
     )
