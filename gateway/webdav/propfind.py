@@ -66,9 +66,10 @@ class PropRequest:
             return render(resource, names_of(resource), values=False)
         if self.names is not None:
             return render(resource, self.names)
-        present = [name for name in ALLPROP if LIVE[name](resource) is not None]
+        known = {name: LIVE[name](resource) for name in ALLPROP}  # rendered once
+        present = [name for name, value in known.items() if value is not None]
         dead = [name for name in resource.dead if name not in LIVE]
-        return render(resource, [*present, *dead, *self.include])
+        return render(resource, [*present, *dead, *self.include], known=known)
 
 
 def parse_propfind(doc: XmlDoc | None) -> PropRequest:

@@ -158,14 +158,17 @@ def response(href: str, propstats: Iterable[str]) -> str:
     return f"<D:response><D:href>{escape(href)}</D:href>{''.join(propstats)}</D:response>"
 
 
-def render(resource: Resource, names: Iterable[str], *, values: bool = True) -> str:
+def render(resource: Resource, names: Iterable[str], *, values: bool = True,
+           known: Mapping[str, str | None] | None = None) -> str:
     """The ``D:response`` for ``names``: found ones in a 200 propstat, the others in a
-    404 propstat. With ``values=False`` (propname) only the names are written."""
+    404 propstat. With ``values=False`` (propname) only the names are written. ``known``:
+    live values the caller has already rendered (allprop renders them to pick names)."""
     found: list[str] = []
     missing: list[str] = []
+    known = known or {}
     for name in dict.fromkeys(names):  # drop duplicates, keep order
         renderer = LIVE.get(name)
-        value = renderer(resource) if renderer else None
+        value = known[name] if name in known else renderer(resource) if renderer else None
         if value and values:
             opening, closing = _tags(name)
             found.append(opening + value + closing)
