@@ -15,9 +15,11 @@ name, or one bounded listing); a hidden directory shadows nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from gateway.engine import Counters, StoreView
 from gateway.fs.noise import is_client_noise
@@ -112,6 +114,12 @@ async def shadow_and_filter(
         yield entry
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A page read ahead for nobody: its failure is nobody's either."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def list_dir(
     view: StoreView,
     prefix: str,
@@ -122,13 +130,23 @@ async def list_dir(
     """Stream the entries of the directory at ``prefix`` through the engine."""
 
     async def pages() -> AsyncIterator[tuple[tuple[ObjectInfo, ...], tuple[str, ...]]]:
-        token: str | None = None
+        # The next page is asked for before this one is handed out, so the store lists
+        # while the caller renders: a big folder takes about the store's own paged LIST.
+        page = await view.list_page(prefix, None)
         while True:
-            page = await view.list_page(prefix, token)
-            yield page.objects, page.prefixes
-            if not page.next_token:
+            ahead = None
+            if page.next_token:
+                ahead = asyncio.ensure_future(view.list_page(prefix, page.next_token))
+            try:
+                yield page.objects, page.prefixes
+            except BaseException:  # the caller stopped early, or failed
+                if ahead is not None:
+                    ahead.cancel()
+                    ahead.add_done_callback(_retrieved)
+                raise
+            if ahead is None:
                 return
-            token = page.next_token
+            page = await ahead
 
     async for entry in shadow_and_filter(pages(), prefix, show_noise, view.engine.counters,
                                          key_visible, dir_visible):

@@ -124,16 +124,24 @@ async def test_entries_carry_the_objects_metadata() -> None:
                           "application/x-thing")
 
 
-async def test_a_listing_streams_without_waiting_for_the_last_page() -> None:
+async def test_a_listing_streams_one_page_ahead_of_its_reader() -> None:
+    """Without waiting for the last page, yet with the next one asked for while the reader
+    renders this one (the store lists meanwhile); a reader that stops leaves nothing."""
     store = store_with([f"f{i:04}" for i in range(1000)], page=10)
     view = Engine(EngineSettings()).view(store)
     entries = list_dir(view, "")
     first = [await anext(entries) for _ in range(5)]
     assert [e.name for e in first] == ["f0000", "f0001", "f0002", "f0003", "f0004"]
-    assert store.calls["list"] == 1
+    await asyncio.sleep(0.01)
+    assert store.calls["list"] == 2  # this page and the next one, no more
     rest = [e async for e in entries]
     assert len(rest) == 995
     assert store.calls["list"] == 100
+    stopped = list_dir(view, "")
+    await anext(stopped)
+    await stopped.aclose()
+    await asyncio.sleep(0.01)
+    assert store.calls["list"] <= 102
 
 
 async def test_files_waiting_for_a_possible_shadow_do_not_hold_up_the_rest() -> None:
