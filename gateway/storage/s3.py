@@ -90,7 +90,7 @@ class S3Store(S3Versions):
         if self._client is not None:
             return
         self._client, self._stack = await open_client(self.preset, self.settings.profile)
-        self._fast = await HotPath.create(self._client, self.preset, self.bucket, self._stack)
+        self._fast = HotPath(self._client, self.preset, self.bucket)
 
     async def close(self) -> None:
         stack, self._stack, self._client, self._fast = self._stack, None, None, None

@@ -5,7 +5,8 @@ Profiles of 4 KiB GETs put about 70% of the gateway's CPU in botocore's per-requ
 endpoint rules, user-agent, event hooks, signing through the request signer, response
 parsing; of what was left, half was botocore's SigV4 signer (an AWSRequest per request,
 the signing key derived again each time). ``HotPath`` sends those three requests as plain
-aiohttp requests on a session of its own (its connector as large as the store's pool),
+aiohttp requests on botocore's own aiohttp session (one pool for both paths, so
+``--max-connections`` bounds them together, with its TLS, proxy and timeout settings),
 signed here as botocore signs them (``sign``, checked against botocore in the tests) with
 the client's credentials (frozen per request, so refreshable ones are refreshed). The
 base URL is botocore's: asked once from the client for a sample key, so path-style,
@@ -25,12 +26,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import random
-import ssl
 import time
 import xml.etree.ElementTree as ET
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -41,7 +39,7 @@ from botocore import UNSIGNED
 from botocore import exceptions as boto
 from yarl import URL
 
-from gateway.storage.presets import CONNECT_TIMEOUT, MAX_ATTEMPTS, READ_TIMEOUT, Preset
+from gateway.storage.presets import MAX_ATTEMPTS, Preset
 
 PROBE_KEY = "bucketdav-probe"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -49,7 +47,6 @@ _RETRIED_CODES = frozenset({
     "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests",
     "RequestTimeout", "InternalError", "ServiceUnavailable",
 })
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")
 _DATES: dict[str, datetime] = {}  # HTTP dates seen: an object's is parsed once
 
 
@@ -239,17 +236,10 @@ class HotPath:
         self.credentials: Any = getattr(getattr(client, "_request_signer", None),
                                         "_credentials", None)
         self.session: aiohttp.ClientSession | None = None
+        self.proxy: str | None = None
+        self.proxy_headers: dict[str, str] | None = None
         self.enabled = True
         self._keys = SigningKeys()
-
-    @classmethod
-    async def create(cls, client: Any, preset: Preset, bucket: str,
-                     stack: AsyncExitStack) -> HotPath:
-        """Opened, its session closed by ``stack`` (the client's)."""
-        hot = cls(client, preset, bucket)
-        stack.push_async_callback(hot.close)
-        await hot.open()
-        return hot
 
     async def _ready(self) -> bool:
         """Whether this takes the request. The base URL is botocore's, asked once; the
@@ -270,32 +260,18 @@ class HotPath:
         self.base = f"{parts.scheme}://{parts.netloc}{path[: -len(PROBE_KEY)]}"
         self.host = parts.netloc
         self.base_path = path[: -len(PROBE_KEY)]
+        # botocore's own aiohttp session for this address (its pool, TLS settings, proxy
+        # and timeouts): both paths share one pool, so --max-connections bounds them both.
+        http = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
+        proxies = getattr(http, "_proxy_config", None)
+        if http is None or proxies is None or not hasattr(http, "_get_session"):
+            self.enabled = False  # an aiobotocore this does not know: botocore's way
+            return False
+        self.proxy = proxies.proxy_url_for(url)
+        self.proxy_headers = proxies.proxy_headers_for(url) or None
+        self.session = await http._get_session(self.proxy)
         return True
 
-    async def open(self) -> None:
-        """The session and its pool. Does not talk to the store."""
-        context: ssl.SSLContext | bool = True
-        bundle = os.environ.get("AWS_CA_BUNDLE")
-        if bundle:
-            context = ssl.create_default_context(cafile=bundle)
-        connector = aiohttp.TCPConnector(limit=self.preset.config.get("max_pool_connections", 10),
-                                         ssl=context)
-        config = self.preset.config
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,  # bytes as stored, as botocore reads them
-            skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=config.get("connect_timeout", CONNECT_TIMEOUT),
-                sock_read=config.get("read_timeout", READ_TIMEOUT)),
-            trust_env=any(name in os.environ for name in _PROXY_VARS),
-        )
-
-    async def close(self) -> None:
-        session, self.session = self.session, None
-        if session is not None:
-            await session.close()
 
     # ---- requests ----------------------------------------------------------------------
     async def _signed(self, method: str, path: str, query: str,
@@ -316,15 +292,17 @@ class HotPath:
             raise boto.NoCredentialsError()
         frozen = await credentials.get_frozen_credentials()
         sign(self._keys, method, signed_path, query, headers, frozen, self.region)
+        headers["Accept-Encoding"] = "identity"  # bytes as stored, as botocore asks
         return URL(url, encoded=True), headers
 
     async def _send(self, method: str, path: str, query: str, headers: dict[str, str],
                     operation: str) -> aiohttp.ClientResponse:
         if self.session is None:
-            raise RuntimeError("the hot path is not open")
+            raise RuntimeError("the hot path is not ready")
         url, signed = await self._signed(method, path, query, headers)
         response = await self.session.request(method, url, headers=signed,
-                                              allow_redirects=False)
+                                              allow_redirects=False, proxy=self.proxy,
+                                              proxy_headers=self.proxy_headers)
         if response.status < 300:
             return response
         body = b"" if method == "HEAD" else await response.read()

@@ -144,3 +144,25 @@ def test_signatures_are_botocores(method: str, path: str, query: str, extra: dic
     assert headers["Authorization"] == request.headers["Authorization"]
     assert headers["X-Amz-Date"] == request.headers["X-Amz-Date"]
     assert headers.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")
+
+
+async def test_both_paths_share_one_pool_of_max_connections(
+    moto_bucket: tuple[str, str],
+) -> None:
+    """--max-connections bounds the store's connections, hot path and botocore together:
+    the hot path sends on botocore's own session, whose connector has that limit."""
+    endpoint, bucket = moto_bucket
+    async with S3Store(bucket, moto_settings(endpoint, max_connections=2)) as store:
+        await store.put("k", b"x" * 10_000)
+
+        async def read() -> None:
+            result = await store.get("k", 0, 5000)
+            assert len(b"".join([c async for c in result.body])) == 5000
+
+        await asyncio.gather(*(read() for _ in range(8)), store.head("k"),
+                             store.list_page(""), store.put("other", b"y"))
+        hot = store._fast
+        assert hot is not None and hot.session is not None
+        botocore = await store._s3._endpoint.http_session._get_session(None)
+        assert hot.session is botocore
+        assert hot.session.connector is not None and hot.session.connector.limit == 2
