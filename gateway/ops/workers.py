@@ -191,13 +191,12 @@ class Supervisor:
 
     def _hear(self, slot: Slot) -> None:
         conn = slot.conn
-        try:
+        # EOF or OSError: the worker is gone, and its exit code says the rest.
+        with contextlib.suppress(EOFError, OSError):
             while conn is not None and conn.poll():
                 message = conn.recv()
                 if message[0] == "ready":
                     slot.pid, slot.admin_port, slot.ready = message[1], message[2], True
-        except (EOFError, OSError):
-            pass  # the worker is gone; its exit code says the rest
 
     async def _until_ready(self, slots: list[Slot], stop: asyncio.Event) -> int | None:
         """Wait for ``slots`` to serve; the exit status of the first that fails, if any."""
