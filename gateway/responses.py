@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -16,6 +17,8 @@ from gateway.errors import GatewayError
 from gateway.storage.base import ObjectInfo
 
 log = logging.getLogger("bucketdav")
+
+T = TypeVar("T")
 
 # Set by the app's Expect handler on a PUT that asked for ``100 Continue``: the PUT handler
 # says it only once every check has passed, so a refused upload is never sent at all.
@@ -120,6 +123,19 @@ async def send_streamed(
         await body.aclose()
     await resp.write_eof()
     return resp
+
+
+async def batches(items: AsyncIterator[T], size: int) -> AsyncIterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter), for rendering a streamed
+    listing a batch at a time."""
+    batch: list[T] = []
+    async for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 CLIENT_GONE = "client gone"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -25,7 +25,7 @@ from gateway.errors import NotFound
 from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.responses import content_type_of, rfc3339, send_streamed
+from gateway.responses import batches, content_type_of, rfc3339, send_streamed
 
 BATCH = 200  # rows rendered and written together: few writes, yet the page fills steadily
 
@@ -229,17 +229,6 @@ async def _encoded(pieces: AsyncGenerator[str, None]) -> AsyncGenerator[bytes, N
         await pieces.aclose()
 
 
-async def _batches(entries: AsyncIterator[Entry]) -> AsyncIterator[list[Entry]]:
-    batch: list[Entry] = []
-    async for entry in entries:
-        batch.append(entry)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _href(share: Share, path: DavPath, entry: Entry) -> str:
     return share.href(path.child(entry.name, entry.is_dir))
 
@@ -248,7 +237,7 @@ async def _json_body(share: Share, path: DavPath) -> AsyncGenerator[str, None]:
     head = json.dumps({"path": display_path(share, path)})
     yield head[:-1] + ', "entries": ['
     first = True
-    async for batch in _batches(share.listdir(path)):
+    async for batch in batches(share.listdir(path), BATCH):
         parts: list[str] = []
         for entry in batch:
             parts.append(("\n" if first else ",\n") + json.dumps(
@@ -275,7 +264,7 @@ async def _html_body(
     parent = share.href(path.parent) if not path.is_root else None
     yield _render("head.html", title=title, crumbs=crumbs, parent=parent, nonce=nonce)
     dirs = files = total = 0
-    async for batch in _batches(share.listdir(path)):
+    async for batch in batches(share.listdir(path), BATCH):
         rows = _rows(share, path, batch)
         for row in rows:
             if row.is_dir:

@@ -22,7 +22,7 @@ from gateway.errors import BadRequest
 from gateway.fs.listing import Entry
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.responses import send_streamed
+from gateway.responses import batches, send_streamed
 from gateway.state import LockRecord
 from gateway.webdav.deadprops import PROPS, DeadProps
 from gateway.webdav.headers import parse_depth
@@ -170,7 +170,7 @@ async def _members(reader: _Reader, path: DavPath, first: str
     yield (XML_DECL + OPEN + first).encode("utf-8")
     buffer: list[str] = []
     size = 0
-    async for batch in _batches(_chain(head, entries)):
+    async for batch in batches(_chain(head, entries), BATCH):
         paths = [path.child(child.name, child.is_dir) for child in batch]
         dead = await asyncio.gather(*(reader.dead(p, c) for p, c in zip(paths, batch,
                                                                          strict=True)))
@@ -183,17 +183,6 @@ async def _members(reader: _Reader, path: DavPath, first: str
             buffer, size = [], 0
     buffer.append(CLOSE)
     yield "".join(buffer).encode("utf-8")
-
-
-async def _batches(entries: AsyncIterator[Entry]) -> AsyncIterator[list[Entry]]:
-    batch: list[Entry] = []
-    async for entry in entries:
-        batch.append(entry)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 async def _chain(head: Entry | None, rest: AsyncIterator[Entry]) -> AsyncIterator[Entry]:
