@@ -65,15 +65,17 @@ def file_name(block: BlockId) -> str:
     return f"{object_name(block.store, block.key)}-{version}{SUFFIX}"
 
 
-def object_of(name: str) -> str | None:
-    """The object hash of a block file name; None for a name this format never makes."""
+def is_file_name(name: str) -> bool:
+    """True for a name ``file_name`` could have made."""
     if not name.endswith(SUFFIX):
-        return None
-    stem = name[: -len(SUFFIX)]
-    first, dash, second = stem.partition("-")
-    if not dash or len(first) != 32 or len(second) != 32:
-        return None
-    return first
+        return False
+    first, dash, second = name[: -len(SUFFIX)].partition("-")
+    return bool(dash) and len(first) == 32 and len(second) == 32
+
+
+def object_of(name: str) -> str:
+    """The object hash of a block file name (one ``is_file_name`` accepts)."""
+    return name.partition("-")[0]
 
 
 def _identity(block: BlockId) -> tuple[bytes, bytes, bytes]:

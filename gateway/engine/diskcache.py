@@ -38,6 +38,7 @@ from gateway.engine.blockfile import (
     encode,
     file_name,
     file_size,
+    is_file_name,
     object_name,
     object_of,
 )
@@ -260,11 +261,11 @@ class DiskCache:
             [self._path(n) for n, _ in victims])
         self._futures.add(future)
         future.add_done_callback(
-            lambda done: self._written(done, name, size, charge, block))
+            lambda done: self._written(done, name, size, charge))
         return True
 
-    def _written(self, done: asyncio.Future[None], name: str, size: int, charge: int,
-                 block: BlockId) -> None:
+    def _written(self, done: asyncio.Future[None], name: str, size: int, charge: int
+                 ) -> None:
         self._futures.discard(done)
         self._pending.discard(name)
         self._reserved -= size
@@ -275,7 +276,7 @@ class DiskCache:
             return
         self._generation += 1
         self._index[name] = _Entry(size, self._generation)
-        self._objects[object_name(block.store, block.key)] += 1
+        self._objects[object_of(name)] += 1
         self.used += size
         self.counters.disk_cache_written_bytes += size
         self._gauges()
@@ -301,7 +302,7 @@ class DiskCache:
 
     def _untrack(self, name: str, entry: _Entry) -> None:
         self.used -= entry.size
-        obj = name.split("-", 1)[0]
+        obj = object_of(name)
         self._objects[obj] -= 1
         if self._objects[obj] <= 0:
             del self._objects[obj]
@@ -327,14 +328,14 @@ class DiskCache:
                 if entry.name.endswith(".tmp"):  # a write cut by a crash
                     _remove(Path(entry.path))
                     continue
-                if object_of(entry.name) is None or not entry.is_file(follow_symlinks=False):
+                if not is_file_name(entry.name) or not entry.is_file(follow_symlinks=False):
                     continue
                 st = entry.stat(follow_symlinks=False)
                 found.append((st.st_mtime_ns, entry.name, st.st_size))
         for _, name, size in sorted(found):
             self._generation += 1
             self._index[name] = _Entry(size, self._generation)
-            self._objects[name.split("-", 1)[0]] += 1
+            self._objects[object_of(name)] += 1
             self.used += size
 
     async def flush(self) -> None:
