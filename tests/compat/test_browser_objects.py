@@ -11,24 +11,22 @@ PUT, as any writer would, and headless Chromium opens them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import struct
 import urllib.request
 import wave
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.compat.test_browser_listing import (
+from tests.compat.chromium import (
     BROWSER_TIMEOUT,
-    browser_env,
-    chromium_command,
+    devtools,
     png_pixels,
     run_chromium,
 )
@@ -145,43 +143,6 @@ async def test_images_and_inline_styles_still_display(base_url: str, tmp_path: P
     assert (width, height) == (600, 400)
     assert RED in pixels, "the page's same-origin image is shown"
     assert GREEN in pixels, "the page's inline style applies"
-
-
-@contextlib.asynccontextmanager
-async def devtools(url: str, profile: Path) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
-    """Chromium on ``url`` and a DevTools socket to its page; stopped on exit."""
-    proc = await asyncio.create_subprocess_exec(
-        *chromium_command(profile, "--remote-debugging-port=0", url),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=browser_env(),
-    )
-    try:
-        port_file = profile / "DevToolsActivePort"
-        for _ in range(int(BROWSER_TIMEOUT * 10)):
-            if port_file.exists() and port_file.read_text().strip():
-                break
-            assert proc.returncode is None, "chromium exited before opening its DevTools port"
-            await asyncio.sleep(0.1)
-        port = int(port_file.read_text().splitlines()[0])
-        async with aiohttp.ClientSession() as session:
-            for _ in range(int(BROWSER_TIMEOUT * 10)):
-                async with session.get(f"http://127.0.0.1:{port}/json/list") as resp:
-                    pages = [t for t in await resp.json() if t["type"] == "page"]
-                if pages and pages[0]["url"] == url:
-                    break
-                await asyncio.sleep(0.1)
-            async with session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                yield ws
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 async def evaluate(ws: aiohttp.ClientWebSocketResponse, expression: str, ident: int) -> Any:
