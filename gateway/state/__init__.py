@@ -81,7 +81,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from gateway.errors import StateUnavailable
 from gateway.settings import SettingsError
 from gateway.state.base import (
     ENTRY_OVERHEAD,
@@ -103,9 +102,6 @@ from gateway.state.base import (
     NoiseLimits,
     PropsLimit,
     StateStore,
-    ancestors,
-    is_below,
-    props_size,
 )
 from gateway.state.memory import MemoryState
 
@@ -132,11 +128,7 @@ __all__ = [
     "NoiseLimits",
     "PropsLimit",
     "StateStore",
-    "StateUnavailable",
-    "ancestors",
-    "is_below",
     "open_state",
-    "props_size",
     "state_description",
 ]
 
