@@ -248,8 +248,9 @@ async def _json_body(share: Share, path: DavPath) -> AsyncGenerator[str, None]:
     yield "\n]}\n"
 
 
-def _render(name: str, **context: Any) -> str:
-    return _ENV.get_template(name).render(**context)
+def render(template: str, **context: Any) -> str:
+    """``template`` (from gateway/http/templates) filled in, autoescaped."""
+    return _ENV.get_template(template).render(**context)
 
 
 def _rows(share: Share, path: DavPath, batch: Iterable[Entry]) -> list[Row]:
@@ -262,7 +263,7 @@ async def _html_body(
     title = display_path(share, path)
     crumbs = breadcrumbs(share, path, share.mount_parts[-1] if share.mount_parts else request.host)
     parent = share.href(path.parent) if not path.is_root else None
-    yield _render("head.html", title=title, crumbs=crumbs, parent=parent, nonce=nonce)
+    yield render("head.html", title=title, crumbs=crumbs, parent=parent, nonce=nonce)
     dirs = files = total = 0
     async for batch in batches(share.listdir(path), BATCH):
         rows = _rows(share, path, batch)
@@ -273,6 +274,6 @@ async def _html_body(
                 files += 1
                 total += row.size
         yield "".join(row_html(row) for row in rows)
-    yield _render(
+    yield render(
         "foot.html", dirs=dirs, files=files, total=human_size(total), count=dirs + files
     )

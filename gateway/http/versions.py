@@ -16,25 +16,15 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from gateway.errors import BadRequest, NotFound
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.http.listing import human_size, prefers_json
+from gateway.http.listing import human_size, prefers_json, render
 from gateway.responses import rfc3339
 from gateway.storage.base import ObjectVersion
 
 LIMIT = 10_000  # most versions one answer lists
-
-_ENV = Environment(
-    loader=PackageLoader("gateway.http", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
 
 def version_asked(request: web.Request) -> str | None:
     """The ``versionId`` a GET/HEAD names, or None; an empty one is a bad request."""
@@ -101,7 +91,7 @@ async def serve_versions(request: web.Request, share: Share, path: DavPath) -> w
             f"default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
-        page = _ENV.get_template("versions.html").render( title=href, name=path.name, versions=rows,
+        page = render("versions.html", title=href, name=path.name, versions=rows,
                       parent=share.href(path.parent), parent_label=share.href(path.parent),
                       nonce=nonce)
         resp = web.Response(text=page, content_type="text/html", charset="utf-8",
