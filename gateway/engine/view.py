@@ -2,12 +2,12 @@
 
 Each store gets a ``StoreView`` (``Engine.view(store)``) with its own identity in block
 keys, its own connection limit and its metadata cache. The layers above only use the
-view: ``stat``, ``open``/``OpenRead.iter_range``, ``list_page``, ``list_tree_page`` to
-read, and ``put``, ``copy``, ``delete``, ``delete_many``, ``write_stream`` to write.
-Every write keeps the caches true at once: the written key's metadata is learnt (or
-forgotten), its negative entry, every listing page that could show it and the blocks of
-its other versions are dropped; so the next PROPFIND, listing or GET through this
-gateway sees it. The write is then published to every other process's caches
+view: ``stat``, ``open``/``OpenRead.iter_range``, ``list_page``, ``list_tree_page`` or
+``tree_pages`` to read, and ``put``, ``copy``, ``delete``, ``delete_many``,
+``write_stream`` to write. Every write keeps the caches true at once: the written key's
+metadata is learnt (or forgotten), its negative entry, every listing page that could show
+it and the blocks of its other versions are dropped; so the next PROPFIND, listing or GET
+through this gateway sees it. The write is then published to every other process's caches
 (``gateway.engine.events``), which drop what they knew of the key at once.
 
 A create-only write (``create_only``) commits under the engine's write guard, with the
@@ -18,7 +18,7 @@ the other gets ``Exists`` (412), whatever the store enforces (``gateway.engine.g
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 
@@ -159,6 +159,16 @@ class StoreView:
         """A page of every key under ``prefix`` (no delimiter), fresh from the store: tree
         operations act on what is there now, never on a cached listing."""
         return await self.store.list_page(prefix, None, token, max_keys)
+
+    async def tree_pages(self, prefix: str) -> AsyncIterator[ListPage]:
+        """Every ``list_tree_page`` under ``prefix`` in order, one listing in flight."""
+        token: str | None = None
+        while True:
+            page = await self.list_tree_page(prefix, token)
+            yield page
+            if not page.next_token:
+                return
+            token = page.next_token
 
     def remember(self, info: ObjectInfo) -> None:
         """Record metadata learnt from a write through the gateway: the key's listings and

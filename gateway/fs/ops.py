@@ -213,9 +213,7 @@ async def list_tree(share: Share, path: DavPath, cap: int | None = None) -> Tree
     prefix = share.dir_prefix(path)
     objects: list[ObjectInfo] = []
     hidden: list[str] = []
-    token: str | None = None
-    while True:
-        page = await share.view.list_tree_page(prefix, token)
+    async for page in share.view.tree_pages(prefix):
         for info in page.objects:
             if share.key_visible(info.key):
                 objects.append(info)
@@ -226,9 +224,7 @@ async def list_tree(share: Share, path: DavPath, cap: int | None = None) -> Tree
                 f"{share.href(path, is_dir=True)} holds more than {cap:,} objects, more than "
                 "one request may change; nothing was changed (work on its sub-collections)"
             )
-        if not page.next_token:
-            return Tree(prefix, tuple(objects), tuple(hidden))
-        token = page.next_token
+    return Tree(prefix, tuple(objects), tuple(hidden))
 
 
 async def tree_is_empty(share: Share, path: DavPath) -> bool:

@@ -64,13 +64,9 @@ class Quota:
     async def count(self) -> int:
         """Sum the sizes under the prefix, one page at a time (one listing in flight)."""
         total = 0
-        token: str | None = None
-        while True:
-            page = await self.view.list_tree_page(self.prefix, token)
+        async for page in self.view.tree_pages(self.prefix):
             total += sum(info.size for info in page.objects)
-            if not page.next_token:
-                return total
-            token = page.next_token
+        return total
 
     async def scan(self) -> None:
         self.used = await self.count()
