@@ -6,90 +6,17 @@ combinations refused at startup with one line and exit status 2."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import re
-import socket
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.gatewayproc import run_bucketdav, running_gateway
 from tests.servers import client, create_bucket
+from tests.tcpcount import counting_proxy
 
 OWNER = "123456789012"  # moto's account, the owner of its buckets
-_REQUEST = re.compile(rb"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/1\.1\r\n(.*?)\r\n\r\n", re.DOTALL)
-
-
-class Recording:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.sent = bytearray()
-        self.lock = threading.Lock()
-
-    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
-        """(method, target, headers) of every request head that went to the store."""
-        with self.lock:
-            data = bytes(self.sent)
-        found = []
-        for method, target, head in _REQUEST.findall(data):
-            headers = {}
-            for line in head.decode("latin-1").split("\r\n"):
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            found.append((method.decode(), target.decode(), headers))
-        return found
-
-
-@contextlib.contextmanager
-def recording_proxy(target_url: str) -> Iterator[Recording]:
-    """Forward 127.0.0.1:<free port> to ``target_url``, keeping what clients sent."""
-    target = urlsplit(target_url)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    recording = Recording(f"http://127.0.0.1:{listener.getsockname()[1]}")
-    stop = threading.Event()
-    sockets: list[socket.socket] = []
-
-    def pipe(src: socket.socket, dst: socket.socket, keep: bool) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                if keep:
-                    with recording.lock:
-                        recording.sent += data
-                dst.sendall(data)
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            upstream = socket.create_connection((target.hostname or "", target.port or 80))
-            sockets.extend((conn, upstream))
-            threading.Thread(target=pipe, args=(conn, upstream, True), daemon=True).start()
-            threading.Thread(target=pipe, args=(upstream, conn, False), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield recording
-    finally:
-        stop.set()
-        listener.close()
-        thread.join(timeout=5)
-        for s in sockets:
-            s.close()
 
 
 def curl(*args: str) -> tuple[int, dict[str, str], bytes]:
@@ -113,7 +40,7 @@ def test_a_served_share_writes_as_the_owner_wants_and_serves_repr_digest(
     data = b"written by curl through the gateway\n"
     sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
     (tmp_path / "f.txt").write_bytes(data)
-    with recording_proxy(moto_server) as proxy, running_gateway(
+    with counting_proxy(moto_server, record=True) as proxy, running_gateway(
         f"s3://{bucket}", "--endpoint-url", proxy.url, "--force-path-style",
         "--sse", "AES256", "--storage-class", "STANDARD_IA", "--requester-pays",
         "--expected-bucket-owner", OWNER, "--upload-checksums", "sha256",
