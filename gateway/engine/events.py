@@ -57,8 +57,6 @@ class CacheEvents:
         self._mine: Counter[Event] = Counter()  # published here, not yet come back
         self._echoes: dict[Event, list[asyncio.Future[None]]] = {}
         self._unsubscribe: Callable[[], None] | None = None
-        self.published = 0
-        self.received = 0  # events from other processes that reached this one's caches
         self.failed = 0  # publishes the state store did not take
 
     def attach(self, state: StateStore) -> None:
@@ -94,7 +92,6 @@ class CacheEvents:
             self.failed += 1
             log.debug("cache invalidation of %s not published: %s", key, exc)
             return
-        self.published += 1
         if self._mine[event]:
             await self._echo(event)
 
@@ -147,6 +144,5 @@ class CacheEvents:
         if self._settle(mine):
             self._echoed(mine)
             return
-        self.received += 1
         for view in list(self._views.get(event.scope, ())):
             view.forget(event.key, event.prefix)

@@ -67,9 +67,6 @@ class MtimeIndex:
         self.state: StateStore | None = None
         self._known: OrderedDict[tuple[str, str], tuple[str, float | None]] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._known)
-
     def learn(self, scope: str, key: str, etag: str, mtime: float | None) -> None:
         """What this version's time is (None: it has none). A version known to have a
         time keeps it: a HEAD of a placeholder does not see the time PROPPATCH gave it."""
