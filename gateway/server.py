@@ -24,7 +24,6 @@ from aiohttp import web
 
 from gateway.app import GATEWAY, Gateway, make_app, open_gateway
 from gateway.auth import ACCESS
-from gateway.auth.proxies import TrustedProxies
 from gateway.errors import GatewayError
 from gateway.ops.accesslog import ACCESS_LOGGER, observer_class
 from gateway.ops.admin import Readiness, make_admin_app, make_workers_admin_app
@@ -113,9 +112,9 @@ def runner_options(app: web.Application) -> dict[str, Any]:
         "max_headers": settings.limits.max_headers,
         "keepalive_timeout": settings.limits.keepalive_timeout,
         "access_log": logging.getLogger(ACCESS_LOGGER),
+        # the proxies the limits already parsed from --trusted-proxy
         "access_log_class": observer_class(
-            gateway.metrics, settings.ops.access_log,
-            TrustedProxies.parse(settings.auth.trusted_proxy),
+            gateway.metrics, settings.ops.access_log, app[LIMITS].proxies
         ),
     }
 
