@@ -21,6 +21,7 @@ from gateway.settings import Source
 from gateway.storage.base import ListPage
 from gateway.storage.local import LocalStore
 from tests.apps import app_for
+from tests.http.stores import FailsAfterFirstPage
 from tests.memorystore import MemoryStore
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
@@ -29,22 +30,6 @@ MakeClient = Callable[..., Awaitable[Client]]
 XSS_FILE = "<img src=x onerror=alert(1)>.txt"
 XSS_KEY = "<script>alert(1)</script>"  # the "/" makes it a directory "<script>alert(1)<"
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-
-
-
-class FailsAfterFirstPage(MemoryStore):
-    """Answers the first page of a listing, then the store goes away."""
-
-    async def list_page(
-        self,
-        prefix: str,
-        delimiter: str | None = "/",
-        token: str | None = None,
-        max_keys: int = 1000,
-    ) -> ListPage:
-        if token is not None:
-            raise Unavailable("the store went away")
-        return await super().list_page(prefix, delimiter, token, max_keys)
 
 
 class GatedPages(MemoryStore):

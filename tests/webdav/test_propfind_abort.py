@@ -8,24 +8,9 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from gateway.errors import Unavailable
-from gateway.storage.base import ListPage
 from tests.apps import app_for
+from tests.http.stores import FailsAfterFirstPage
 from tests.memorystore import MemoryStore
-
-
-class FailsAfterFirstPage(MemoryStore):
-    """Answers the first page of a listing, then the store goes away."""
-
-    async def list_page(
-        self,
-        prefix: str,
-        delimiter: str | None = "/",
-        token: str | None = None,
-        max_keys: int = 1000,
-    ) -> ListPage:
-        if token is not None:
-            raise Unavailable("the store went away")
-        return await super().list_page(prefix, delimiter, token, max_keys)
 
 
 async def test_a_store_failure_mid_propfind_aborts_the_connection(
