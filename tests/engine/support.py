@@ -15,7 +15,14 @@ from gateway.settings import EngineSettings
 from gateway.storage.base import GetResult, ObjectStore
 from tests.memorystore import MemoryStore
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
+
+
+async def stream(data: bytes, chunk: int = 64 * KiB) -> AsyncIterator[bytes]:
+    """``data`` as a request body, ``chunk`` bytes at a time."""
+    for i in range(0, len(data), chunk):
+        yield data[i : i + chunk]
 
 
 def data_of(size: int, seed: int = 0) -> bytes:

@@ -10,7 +10,7 @@ the first one's bytes are silently replaced; with it, exactly one wins.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -20,6 +20,7 @@ from gateway.engine.guard import ProcessWriteGuard
 from gateway.errors import Exists, NotFound
 from gateway.storage.base import ObjectInfo, UploadPart
 from tests.engine.support import make_view
+from tests.engine.support import stream as body
 from tests.memorystore import MemoryStore
 
 MiB = 1024 * 1024
@@ -56,11 +57,6 @@ class LaxStore(MemoryStore):
         return await super().copy(src, dst)
 
 
-async def body(data: bytes) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), 256 * 1024):
-        yield data[i : i + 256 * 1024]
-
-
 Create = Callable[[StoreView, bytes], Awaitable[ObjectInfo]]
 
 
@@ -69,7 +65,8 @@ async def put(view: StoreView, data: bytes) -> ObjectInfo:
 
 
 async def stream(view: StoreView, data: bytes) -> ObjectInfo:
-    return await view.write_stream("x", body(data), expected_size=len(data), create_only=True)
+    return await view.write_stream("x", body(data, 256 * 1024), expected_size=len(data),
+                                   create_only=True)
 
 
 async def copy(view: StoreView, data: bytes) -> ObjectInfo:

@@ -21,6 +21,7 @@ from gateway.errors import BadRequest, Exists, TooLarge, Upstream
 from gateway.settings import EngineSettings
 from gateway.storage.base import ObjectStore, UploadPart
 from gateway.storage.s3 import S3Store
+from tests.engine.support import stream, until
 from tests.memorystore import MemoryStore
 from tests.servers import moto_settings
 
@@ -56,25 +57,12 @@ def pattern(size: int) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
-async def stream(data: bytes, chunk: int = 64 * KiB) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), chunk):
-        yield data[i : i + chunk]
-
-
 async def stalled(data: bytes, gate: asyncio.Event, chunk: int = 64 * KiB
                   ) -> AsyncIterator[bytes]:
     """``data``, then wait for ``gate`` (forever, unless it is set), then end."""
     async for piece in stream(data, chunk):
         yield piece
     await gate.wait()
-
-
-async def until(condition: object, what: str) -> None:
-    for _ in range(10_000):
-        if callable(condition) and condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"never happened: {what}")
 
 
 GiB = 1024 * MiB

@@ -4,7 +4,7 @@ other versions are gone, without waiting for the metadata TTL (an hour here)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -12,15 +12,11 @@ from gateway.engine import StoreView
 from gateway.engine.metacache import Missing
 from gateway.errors import Exists, NotFound, Upstream
 from gateway.storage.base import ObjectInfo
-from tests.engine.support import make_view, read_key
+from tests.engine.support import make_view, read_key, stream
 from tests.memorystore import MemoryStore
 
 TTL = 3600.0
 Write = Callable[[StoreView, str], Awaitable[object]]
-
-
-async def body(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 async def put(view: StoreView, key: str) -> ObjectInfo:
@@ -28,7 +24,7 @@ async def put(view: StoreView, key: str) -> ObjectInfo:
 
 
 async def write_stream(view: StoreView, key: str) -> ObjectInfo:
-    return await view.write_stream(key, body(b"new bytes"), expected_size=9)
+    return await view.write_stream(key, stream(b"new bytes"), expected_size=9)
 
 
 async def copy(view: StoreView, key: str) -> ObjectInfo:
@@ -122,7 +118,7 @@ async def test_a_create_that_finds_the_key_taken_forgets_the_negative_entry() ->
         await view.stat("j")
     store.put_sync("j", b"theirs")
     with pytest.raises(Exists):
-        await view.write_stream("j", body(b"mine"), create_only=True)
+        await view.write_stream("j", stream(b"mine"), create_only=True)
     assert (await view.stat("j")).size == 6
 
 
