@@ -131,11 +131,11 @@ class Row:
     def of(cls, entry: Entry, href: str) -> Row:
         return cls(entry.name, href, entry.is_dir, -1 if entry.is_dir else entry.size,
                    "" if entry.is_dir else human_size(entry.size),
-                   *_dates(entry.last_modified))
+                   *row_dates(entry.last_modified))
 
 
 @lru_cache(maxsize=4096)
-def _dates(when: datetime | None) -> tuple[str, str, str, str]:
+def row_dates(when: datetime | None) -> tuple[str, str, str, str]:
     """A row's iso, date, time and title; cached, as objects written together share
     their second."""
     if when is None:

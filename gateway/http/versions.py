@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
@@ -20,8 +19,7 @@ from aiohttp import web
 from gateway.errors import BadRequest, NotFound
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
-from gateway.http.listing import human_size, prefers_json, render
-from gateway.responses import rfc3339
+from gateway.http.listing import human_size, prefers_json, render, row_dates
 from gateway.storage.base import ObjectVersion
 
 LIMIT = 10_000  # most versions one answer lists
@@ -48,7 +46,7 @@ class VersionRow:
 
     @classmethod
     def of(cls, version: ObjectVersion, href: str, latest: bool) -> VersionRow:
-        when = version.last_modified.astimezone(UTC)
+        iso, _, _, title = row_dates(version.last_modified)
         return cls(
             version_id=version.version_id,
             latest=latest,
@@ -56,8 +54,8 @@ class VersionRow:
             size=version.size,
             size_text=human_size(version.size),
             etag=None if version.deleted else version.etag,
-            iso=rfc3339(when) or "",
-            title=when.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            iso=iso,
+            title=title,
             href=f"{href}?versionId={quote(version.version_id, safe='')}",
         )
 
