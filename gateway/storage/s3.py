@@ -139,6 +139,13 @@ class S3Store(S3Versions):
         )
         return with_mtime(info, parse_mtime(response.get("Metadata", {}).get(META_KEY)))
 
+    def _write_params(self, key: str, content_type: str | None, mtime: float | None
+                      ) -> dict[str, Any]:
+        """What PutObject and CreateMultipartUpload both send for a new object."""
+        kind = {"ContentType": content_type} if content_type else {}
+        meta = {"Metadata": {META_KEY: format_mtime(mtime)}} if mtime is not None else {}
+        return {"Bucket": self.bucket, "Key": key, **self.preset.write_params, **kind, **meta}
+
     async def _checksum(self, data: bytes) -> dict[str, str]:
         """The checksum parameter for a body (PutObject, UploadPart), if uploads carry one."""
         algorithm = self.preset.upload_checksum
@@ -290,11 +297,7 @@ class S3Store(S3Versions):
         if_none_match: bool = False,
         mtime: float | None = None,
     ) -> ObjectInfo:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self.preset.write_params}
-        if content_type:
-            params["ContentType"] = content_type
-        if mtime is not None:
-            params["Metadata"] = {META_KEY: format_mtime(mtime)}
+        params = self._write_params(key, content_type, mtime)
         sent = await self._checksum(data)
         params.update(sent)
         if if_none_match:
@@ -330,11 +333,7 @@ class S3Store(S3Versions):
     async def create_upload(
         self, key: str, content_type: str | None = None, mtime: float | None = None
     ) -> str:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, **self.preset.write_params}
-        if content_type:
-            params["ContentType"] = content_type
-        if mtime is not None:
-            params["Metadata"] = {META_KEY: format_mtime(mtime)}
+        params = self._write_params(key, content_type, mtime)
         algorithm = self.preset.upload_checksum
         if algorithm is not None:
             params["ChecksumAlgorithm"] = PARAMS[algorithm][1]
