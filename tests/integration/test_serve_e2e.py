@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.curlhttp import curl, curl_status
 from tests.gatewayproc import GatewayProcess, running_gateway
 from tests.servers import S3RVER_PROFILE, client, create_bucket
 from tests.tcpcount import Counter, counting_proxy
@@ -47,27 +48,6 @@ class Served:
 
     def url(self, name: str) -> str:
         return self.gateway.url + "/" + "/".join(quote(p, safe="") for p in name.split("/"))
-
-
-def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ["curl", "-s", "--path-as-is", "-g", *args], capture_output=True, timeout=60, check=False
-    )
-
-
-def curl_status(*args: str) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers (last response, lower-case names) and body of one curl request."""
-    out = curl("-i", *args).stdout
-    head, _, body = out.partition(b"\r\n\r\n")
-    while head.startswith(b"HTTP/1.1 100"):
-        head, _, body = body.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
 
 
 @pytest.fixture(params=["moto", "s3rver"], scope="module")

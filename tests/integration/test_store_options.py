@@ -7,30 +7,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.curlhttp import curl_status
 from tests.gatewayproc import run_bucketdav, running_gateway
 from tests.servers import client, create_bucket
 from tests.tcpcount import counting_proxy
 
 OWNER = "123456789012"  # moto's account, the owner of its buckets
-
-
-def curl(*args: str) -> tuple[int, dict[str, str], bytes]:
-    out = subprocess.run(["curl", "-s", "-i", *args], capture_output=True, timeout=60,
-                         check=False).stdout
-    head, _, body = out.partition(b"\r\n\r\n")
-    while head.startswith(b"HTTP/1.1 100"):
-        head, _, body = body.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(lines[0].split()[1]), headers, body
 
 
 def test_a_served_share_writes_as_the_owner_wants_and_serves_repr_digest(
@@ -48,21 +34,22 @@ def test_a_served_share_writes_as_the_owner_wants_and_serves_repr_digest(
     ) as gateway:
         url = gateway.url.rstrip("/")
         wrong = base64.b64encode(hashlib.md5(b"not it").digest()).decode()
-        status, _, body = curl("-T", str(tmp_path / "f.txt"), "-H", f"Content-MD5: {wrong}",
+        status, _, body = curl_status("-T", str(tmp_path / "f.txt"), "-H", f"Content-MD5: {wrong}",
                                f"{url}/bad.txt")
         assert status == 400 and b"nothing was written" in body
-        assert curl("-I", f"{url}/bad.txt")[0] == 404
+        assert curl_status("-I", f"{url}/bad.txt")[0] == 404
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-        status, _, _ = curl("-T", str(tmp_path / "f.txt"), "-H", f"Content-MD5: {md5}",
+        status, _, _ = curl_status("-T", str(tmp_path / "f.txt"), "-H", f"Content-MD5: {md5}",
                             f"{url}/f.txt")
         assert status == 201
-        status, headers, _ = curl("-I", f"{url}/f.txt")
+        status, headers, _ = curl_status("-I", f"{url}/f.txt")
         assert status == 200 and headers["repr-digest"] == f"sha-256=:{sha}:"
-        status, headers, body = curl("-H", "Want-Repr-Digest: sha-256=10", f"{url}/f.txt")
+        status, headers, body = curl_status("-H", "Want-Repr-Digest: sha-256=10", f"{url}/f.txt")
         assert body == data and headers["repr-digest"] == f"sha-256=:{sha}:"
-        assert curl("-X", "PROPFIND", "-H", "Depth: 1", f"{url}/")[0] == 207
-        assert curl("-X", "COPY", "-H", f"Destination: {url}/g.txt", f"{url}/f.txt")[0] == 201
-        assert curl("-X", "DELETE", f"{url}/g.txt")[0] == 204
+        assert curl_status("-X", "PROPFIND", "-H", "Depth: 1", f"{url}/")[0] == 207
+        copied = curl_status("-X", "COPY", "-H", f"Destination: {url}/g.txt", f"{url}/f.txt")
+        assert copied[0] == 201
+        assert curl_status("-X", "DELETE", f"{url}/g.txt")[0] == 204
         requests = proxy.requests()
     head = client(moto_server).head_object(Bucket=bucket, Key="f.txt", ChecksumMode="ENABLED")
     assert head["ServerSideEncryption"] == "AES256"

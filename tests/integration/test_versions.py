@@ -6,7 +6,6 @@ refuses versions with 501 and ``--as-of`` with one line at startup."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from gateway.settings import Policy
 from gateway.storage.asof import as_of_store
 from gateway.storage.s3 import S3Store
 from tests.apps import app_for
+from tests.curlhttp import curl_status
 from tests.gatewayproc import run_bucketdav, running_gateway
 from tests.servers import client, create_bucket, moto_settings
 
@@ -237,18 +237,6 @@ def test_a_malformed_as_of_stops_startup_with_one_line(value: str, tmp_path: Pat
     assert len(lines) == 1 and "as_of" in lines[0] and "RFC 3339" in lines[0], proc.stderr
 
 
-def curl(*args: str) -> tuple[int, dict[str, str], bytes]:
-    out = subprocess.run(["curl", "-s", "-i", *args], capture_output=True, timeout=60,
-                         check=True).stdout
-    head, _, body = out.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(lines[0].split()[1]), headers, body
-
-
 def test_curl_reads_a_version_and_an_as_of_share_from_real_processes(
     history: History
 ) -> None:
@@ -257,15 +245,15 @@ def test_curl_reads_a_version_and_an_as_of_share_from_real_processes(
     v1 = history.v1["VersionId"]
     with running_gateway(source, *common) as gateway:
         url = gateway.url.rstrip("/")
-        status, headers, body = curl("-r", "100-199", f"{url}/f.bin?versionId={v1}")
+        status, headers, body = curl_status("-r", "100-199", f"{url}/f.bin?versionId={v1}")
         assert status == 206 and body == V1[100:200]
         assert headers["etag"] == history.v1["ETag"]
-        status, _, body = curl("-H", "Accept: application/json", f"{url}/f.bin?versions")
+        status, _, body = curl_status("-H", "Accept: application/json", f"{url}/f.bin?versions")
         assert status == 200 and len(json.loads(body)["versions"]) == 3
     when = history.between.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with running_gateway(source, *common, "--as-of", when) as gateway:
         url = gateway.url.rstrip("/")
-        status, _, body = curl(f"{url}/f.bin")
+        status, _, body = curl_status(f"{url}/f.bin")
         assert status == 200 and body == V1
-        status, _, body = curl("-T", "-", f"{url}/new.txt")
+        status, _, body = curl_status("-T", "-", f"{url}/new.txt")
         assert status == 403 and b"as_of" in body
