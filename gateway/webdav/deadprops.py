@@ -2,11 +2,12 @@
 
 They live in the app's ``StateStore`` (``--state``) per (``Share.state_scope``, key): a
 file's object key, a collection's ``dir/`` prefix (``Share.props_key``), each value the
-property element's XML, self-contained (its namespace declarations with it), as PROPFIND
-returns it. They follow the resource: COPY copies them, MOVE moves them, DELETE drops them,
-and a COPY or MOVE onto an existing target replaces the target's. A collection's go with
-its prefix, so the members' follow too. With ``memory`` they last for the process's life;
-with Redis they survive restarts of the gateway. Bounded per resource
+property element's XML as ``xml.serialize`` writes it, self-contained (its namespace
+declarations and ``xml:lang`` with it), as PROPFIND returns it. They follow the
+resource: COPY copies them, MOVE moves them, DELETE drops them, and a COPY or MOVE onto
+an existing target replaces the target's. A collection's go with its prefix, so the
+members' follow too. With ``memory`` they last for the process's life; with Redis they
+survive restarts of the gateway. Bounded per resource
 (``PROPS_MAX_BYTES`` of names plus values: 507 naming the limit).
 
 Reads never depend on the state store: PROPFIND shows no dead properties while it is
@@ -17,7 +18,6 @@ then, the operation's answer stands and one log line says the properties did not
 from __future__ import annotations
 
 import logging
-import xml.etree.ElementTree as ET
 from collections.abc import Awaitable
 
 from aiohttp import web
@@ -27,18 +27,10 @@ from gateway.errors import StateUnavailable
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.state import PROPS_MAX_BYTES, StateStore
-from gateway.webdav.xml import serialize
 
 log = logging.getLogger(__name__)
 
 OWN = "{" + NAMESPACE + "}"
-
-
-def stored_xml(elem: ET.Element) -> str:
-    """A property element as stored and returned: ``serialize``'s compact XML, carrying
-    its own namespace declarations and ``xml:lang`` under its reserved prefix, so it can be
-    written into any answer as it is."""
-    return serialize(elem)
 
 
 class DeadProps:

@@ -35,11 +35,11 @@ from gateway.fs.paths import DavPath
 from gateway.fs.policy import may_write
 from gateway.fs.share import Share
 from gateway.responses import http_date
-from gateway.webdav.deadprops import PROPS, stored_xml
+from gateway.webdav.deadprops import PROPS
 from gateway.webdav.lockservice import LOCKS
 from gateway.webdav.precheck import refuse
 from gateway.webdav.props import propstat, response
-from gateway.webdav.xml import DAV, XmlDoc, dav, element, read_xml, xml_response
+from gateway.webdav.xml import DAV, XmlDoc, dav, element, read_xml, serialize, xml_response
 
 MS = "urn:schemas-microsoft-com:"
 WIN32_PROPS = frozenset(
@@ -94,7 +94,7 @@ def requested(doc: XmlDoc | None) -> Update:
             to_remove[prop.tag] = None
         else:
             to_remove.pop(prop.tag, None)
-            to_set[prop.tag] = stored_xml(prop)
+            to_set[prop.tag] = serialize(prop)
     if not names:
         raise BadRequest("DAV:propertyupdate sets or removes no property")
     return Update(names, to_set, list(to_remove), times)
