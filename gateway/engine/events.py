@@ -118,9 +118,10 @@ class CacheEvents:
         """Wake one writer waiting for ``event`` (every writer with None)."""
         lists = list(self._echoes.values()) if event is None else [self._echoes.get(event, [])]
         for waiters in lists:
-            for waiter in waiters[: None if event is None else 1]:
-                if not waiter.done():
-                    waiter.set_result(None)
+            # One echo answers one writer: the first still waiting (one already woken may
+            # not have left the list yet, and must not swallow this echo).
+            for waiter in [w for w in waiters if not w.done()][: None if event is None else 1]:
+                waiter.set_result(None)
 
     def _settle(self, event: Event) -> bool:
         """Count one of this process's own events as come back; False if it was not one."""

@@ -6,9 +6,12 @@ that cannot take the event never fails the write."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gateway.engine import Engine, StoreView
+from gateway.engine.events import CacheEvents
 from gateway.errors import NotFound, StateUnavailable
 from gateway.settings import EngineSettings
 from gateway.state import EVERYTHING, MemoryState
@@ -89,3 +92,16 @@ async def test_a_write_succeeds_when_the_event_cannot_be_published() -> None:
     info = await view.put("k", b"v")
     assert store.objects["k"].data == b"v" and info.size == 1
     assert engine.events.failed == 1
+
+
+async def test_each_echo_wakes_a_writer_still_waiting() -> None:
+    # Two writes of one key wait for their two echoes; the first writer, once woken, may
+    # still be in the list when the second echo arrives, which must wake the second.
+    events = CacheEvents()
+    event = ("store", "k", False)
+    loop = asyncio.get_running_loop()
+    first, second = loop.create_future(), loop.create_future()
+    events._echoes[event] = [first, second]
+    events._echoed(event)
+    events._echoed(event)
+    assert first.done() and second.done()
