@@ -75,12 +75,13 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     expected = announced_length(request.headers, request.content_length)
     digests = expected_digests(request.headers)
     mtime = sent_mtime(request)
-    if not share.is_noise(path):
+    noise = share.is_noise(path)  # client noise: the share's noise area, not the store
+    if not noise:
         share.refuse_hidden(path, is_dir=False)  # a name the share's filters hide: 403
     if not await share.is_dir(path.parent):
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
     info = await current_file(share, path)
-    if info is None and not share.is_noise(path) and await share.is_dir(path):
+    if info is None and not noise and await share.is_dir(path):
         raise MethodNotAllowed(
             f"{share.href(path, is_dir=True)} is a collection; PUT writes files", collection=True
         )
@@ -89,9 +90,8 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     service = request.app[LOCKS]
     tokens = await service.check_write(request, share, path, etag=info.etag if info else None)
     under_lock = bool(tokens) and await service.created_under_lock(share, path, tokens)
-    if info is not None and not share.is_noise(path):
+    if info is not None and not noise:
         refuse(policy.may_overwrite(share.policy, info.size, under_lock))
-    noise = share.is_noise(path)
     given = None if noise else mtime
     if given is None and tokens and info is not None and info.size == 0 and not noise:
         # Windows: PROPPATCH of the time on the placeholder, then this PUT with the token.
