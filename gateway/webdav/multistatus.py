@@ -10,7 +10,13 @@ from gateway.errors import GatewayError, status_for
 from gateway.fs.ops import Failures
 from gateway.fs.paths import DavPath, key_to_parts
 from gateway.fs.share import Share
-from gateway.webdav.xml import escape, status_line, xml_response
+from gateway.webdav.xml import (
+    MULTISTATUS_CLOSE,
+    MULTISTATUS_OPEN,
+    escape,
+    status_line,
+    xml_response,
+)
 
 
 def key_href(share: Share, key: str) -> str:
@@ -33,5 +39,4 @@ def multistatus(share: Share, failures: Failures) -> web.Response:
             f"<D:responsedescription>{escape(error.message)}</D:responsedescription>"
             "</D:response>"
         )
-    return xml_response(207, '<D:multistatus xmlns:D="DAV:">' + "".join(items)
-                        + "</D:multistatus>")
+    return xml_response(207, MULTISTATUS_OPEN + "".join(items) + MULTISTATUS_CLOSE)

@@ -30,6 +30,8 @@ from gateway.webdav.lockservice import LOCKS, LockService
 from gateway.webdav.props import ALLPROP, LIVE, LOCKDISCOVERY, Resource, names_of, render
 from gateway.webdav.xml import (
     CONTENT_TYPE,
+    MULTISTATUS_CLOSE,
+    MULTISTATUS_OPEN,
     XML_DECL,
     XmlDoc,
     dav,
@@ -38,8 +40,6 @@ from gateway.webdav.xml import (
     xml_response,
 )
 
-OPEN = '<D:multistatus xmlns:D="DAV:">'
-CLOSE = "</D:multistatus>"
 FLUSH_BYTES = 32 * 1024
 BATCH = 64  # members whose dead properties are read at once (one state call each)
 
@@ -149,7 +149,7 @@ async def propfind(request: web.Request, share: Share, path: DavPath) -> web.Str
     reader = _Reader(request, share, wanted)
     first = wanted.render(await reader.one(path, entry))
     if not entry.is_dir or depth == "0":
-        return xml_response(207, OPEN + first + CLOSE)
+        return xml_response(207, MULTISTATUS_OPEN + first + MULTISTATUS_CLOSE)
 
     resp = web.StreamResponse(status=207, headers={"Content-Type": CONTENT_TYPE})
     body = _members(reader, path, first)
@@ -167,7 +167,7 @@ async def _members(reader: _Reader, path: DavPath, first: str
     nearby: Sequence[LockRecord] = ()
     if wanted.wants_locks:
         nearby = await reader.locks.nearby(share, path) or ()
-    yield (XML_DECL + OPEN + first).encode("utf-8")
+    yield (XML_DECL + MULTISTATUS_OPEN + first).encode("utf-8")
     buffer: list[str] = []
     size = 0
     async for batch in batches(_chain(head, entries), BATCH):
@@ -181,7 +181,7 @@ async def _members(reader: _Reader, path: DavPath, first: str
         if size >= FLUSH_BYTES:
             yield "".join(buffer).encode("utf-8")
             buffer, size = [], 0
-    buffer.append(CLOSE)
+    buffer.append(MULTISTATUS_CLOSE)
     yield "".join(buffer).encode("utf-8")
 
 

@@ -39,7 +39,17 @@ from gateway.webdav.deadprops import PROPS
 from gateway.webdav.lockservice import LOCKS
 from gateway.webdav.precheck import refuse
 from gateway.webdav.props import propstat, response
-from gateway.webdav.xml import DAV, XmlDoc, dav, element, read_xml, serialize, xml_response
+from gateway.webdav.xml import (
+    DAV,
+    MULTISTATUS_CLOSE,
+    MULTISTATUS_OPEN,
+    XmlDoc,
+    dav,
+    element,
+    read_xml,
+    serialize,
+    xml_response,
+)
 
 MS = "urn:schemas-microsoft-com:"
 WIN32_PROPS = frozenset(
@@ -191,4 +201,4 @@ async def proppatch(request: web.Request, share: Share, path: DavPath) -> web.St
         propstat((element(name) for name in group), code, why) for code, why, group in groups
     ]
     body = response(share.href(path, is_dir=entry.is_dir), stats)
-    return xml_response(207, f'<D:multistatus xmlns:D="DAV:">{body}</D:multistatus>')
+    return xml_response(207, MULTISTATUS_OPEN + body + MULTISTATUS_CLOSE)

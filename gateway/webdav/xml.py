@@ -33,6 +33,9 @@ MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000
 XML_DECL = '<?xml version="1.0" encoding="utf-8"?>'
 CONTENT_TYPE = "application/xml; charset=utf-8"
+# The 207 body's outer element (PROPFIND, PROPPATCH, and collection methods' failures).
+MULTISTATUS_OPEN = '<D:multistatus xmlns:D="DAV:">'
+MULTISTATUS_CLOSE = "</D:multistatus>"
 _READ_CHUNK = 64 * 1024
 _UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 _ENCODING_DECL = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
