@@ -157,8 +157,7 @@ async def transfer_file(
     """
     src_noise, dst_noise = share.is_noise(src), share.is_noise(dst)
     dst_key = share.key(dst)
-    if not dst_noise:
-        share.refuse_hidden(dst, is_dir=False)
+    share.refuse_hidden(dst, is_dir=False)
     if src_noise and dst_noise and move:  # one step in the state store, whoever else looks
         moved = await share.noise.move(share.key(src), dst_key)
         if moved is None:

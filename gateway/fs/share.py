@@ -138,8 +138,9 @@ class Share:
         return bool(path.parts) and not self.key_visible(self.key(path))
 
     def refuse_hidden(self, path: DavPath, is_dir: bool) -> None:
-        """403 for creating a name the filters hide (file, or collection marker)."""
-        if not self.filters.active or not path.parts:
+        """403 for creating a name the filters hide (file, or collection marker). Client
+        noise never reaches the store, so filters do not apply to it."""
+        if not self.filters.active or not path.parts or self.is_noise(path):
             return
         key = self.dir_prefix(path) if is_dir else self.key(path)
         why = self.filters.why_hidden(self._relative(key))

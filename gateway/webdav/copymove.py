@@ -65,8 +65,7 @@ async def _transfer(request: web.Request, share: Share, src: DavPath, *, move: b
         raise NotPermitted(f"{method}: the destination contains the source")
     if not await share.is_dir(dst.parent):
         raise Conflict(f"the parent collection {share.href(dst.parent)} does not exist")
-    if not share.is_noise(dst):
-        share.refuse_hidden(dst, is_dir=src_is_dir)
+    share.refuse_hidden(dst, is_dir=src_is_dir)
     target, target_is_dir = await _target(share, dst)
     exists = target is not None or target_is_dir
     if exists and not replace:

@@ -123,8 +123,7 @@ async def lock(request: web.Request, share: Share, path: DavPath) -> web.StreamR
             raise Conflict("LOCK cannot create a collection: create it with MKCOL first")
         if not await share.is_dir(path.parent):
             raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
-        if not share.is_noise(path):
-            share.refuse_hidden(path, is_dir=False)  # it would create a hidden name: 403
+        share.refuse_hidden(path, is_dir=False)  # it would create a hidden name: 403
     granted = await locks.lock(
         share,
         path,

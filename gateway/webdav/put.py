@@ -76,8 +76,7 @@ async def put(request: web.Request, share: Share, path: DavPath) -> web.StreamRe
     digests = expected_digests(request.headers)
     mtime = sent_mtime(request)
     noise = share.is_noise(path)  # client noise: the share's noise area, not the store
-    if not noise:
-        share.refuse_hidden(path, is_dir=False)  # a name the share's filters hide: 403
+    share.refuse_hidden(path, is_dir=False)  # a name the share's filters hide: 403
     if not await share.is_dir(path.parent):
         raise Conflict(f"the parent collection {share.href(path.parent)} does not exist")
     info = await current_file(share, path)
