@@ -30,7 +30,7 @@ from gateway.engine.reader import OpenRead
 from gateway.engine.tuning import backoff_delay
 from gateway.engine.upload import MAX_IN_FLIGHT, MiB, write_stream
 from gateway.errors import Exists, NotFound, Upstream
-from gateway.storage.asof import versions_of
+from gateway.storage.asof import MAX_VERSIONS, versions_of
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore, ObjectVersion
 from gateway.storage.mtime import with_mtime
 
@@ -439,7 +439,7 @@ class StoreView:
         never mixes in another version."""
         return OpenRead(self.ctx, info, version_id=version_id)
 
-    async def versions(self, key: str, limit: int = 10_000) -> list[ObjectVersion]:
+    async def versions(self, key: str, limit: int = MAX_VERSIONS) -> list[ObjectVersion]:
         """The versions and delete markers of ``key``, newest first, fresh from the store."""
         self.engine.counters.store_lists += 1
         return await versions_of(self.store, key, limit)

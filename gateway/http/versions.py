@@ -22,7 +22,6 @@ from gateway.fs.share import Share
 from gateway.http.listing import human_size, prefers_json, render, row_dates
 from gateway.storage.base import ObjectVersion
 
-LIMIT = 10_000  # most versions one answer lists
 
 def version_asked(request: web.Request) -> str | None:
     """The ``versionId`` a GET/HEAD names, or None; an empty one is a bad request."""
@@ -73,7 +72,7 @@ class VersionRow:
 
 async def serve_versions(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     """GET/HEAD ``path?versions``: the object's versions, newest first."""
-    found = await share.view.versions(share.key(path), LIMIT)
+    found = await share.view.versions(share.key(path))
     if not found:
         raise NotFound(f"{share.href(path)} has no versions")
     href = share.href(path)

@@ -48,7 +48,11 @@ def as_of_refusal(as_of: datetime) -> str:
             "(the share's as_of setting)")
 
 
-async def versions_of(store: ObjectStore, key: str, limit: int = 10_000) -> list[ObjectVersion]:
+MAX_VERSIONS = 10_000  # most versions of one key read at once (a ?versions answer, an as_of pick)
+
+
+async def versions_of(store: ObjectStore, key: str, limit: int = MAX_VERSIONS
+                      ) -> list[ObjectVersion]:
     """The versions and delete markers of exactly ``key``, newest first (at most
     ``limit``). They come first in a listing of the prefix ``key``: every other key
     under that prefix sorts after it."""
