@@ -202,8 +202,8 @@ async def last_resort(
 
 
 def make_app(gateway: Gateway) -> web.Application:
-    limits = Limits(gateway.settings.limits,
-                    TrustedProxies.parse(gateway.settings.auth.trusted_proxy))
+    proxies = TrustedProxies.parse(gateway.settings.auth.trusted_proxy)
+    limits = Limits(gateway.settings.limits, proxies)
     app = web.Application(
         middlewares=[last_resort, authenticate, limits.middleware],
         client_max_size=gateway.settings.limits.max_xml_bytes,
@@ -220,7 +220,7 @@ def make_app(gateway: Gateway) -> web.Application:
     )
     app[LIMITS] = limits
     if gateway.settings.auth.enabled:
-        app[ACCESS] = access = Access(Authenticator(gateway.settings.auth))
+        app[ACCESS] = access = Access(Authenticator(gateway.settings.auth, proxies=proxies))
         app.cleanup_ctx.append(access.context)
     gateway.metrics.registry.register(GatewayCollector(
         gateway.metrics, gateway.engine, limits, lambda: app[LOCKS].count()

@@ -90,10 +90,13 @@ class Authenticator:
         settings: AuthSettings,
         throttle: LoginThrottle | None = None,
         remember: float = 300.0,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self.settings = settings
         self.throttle = throttle if throttle is not None else LoginThrottle()
-        self.proxies = TrustedProxies.parse(settings.trusted_proxy)
+        # The app parses --trusted-proxy once for the limits and hands the result over.
+        self.proxies = (proxies if proxies is not None
+                        else TrustedProxies.parse(settings.trusted_proxy))
         self.accounts: dict[str, UserSettings] = {u.name: u for u in settings.users}
         self.htpasswd = HtpasswdFile(settings.htpasswd) if settings.htpasswd else None
         self.anonymous: User | None = (

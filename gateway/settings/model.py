@@ -225,7 +225,8 @@ class LimitSettings:
         "(more: 429 and closed); 0: no per-address limit; --trusted-proxy addresses are "
         "exempt"))
     keepalive_timeout: float = field(default=75.0, metadata=option(
-        "seconds a connection may wait idle or for a complete request head",
+        "seconds an idle connection is kept open between requests (the request "
+        "head itself has --header-timeout)",
         metavar="SECONDS"))
     header_timeout: float = field(default=20.0, metadata=option(
         "seconds a client gets to send a complete request head (a TLS handshake "
