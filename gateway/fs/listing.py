@@ -16,15 +16,16 @@ name, or one bounded listing); a hidden directory shadows nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import quote
 
 from gateway.engine import Counters, StoreView
 from gateway.fs.noise import is_client_noise
-from gateway.fs.paths import is_valid_name
-from gateway.storage.base import ObjectInfo
+from gateway.fs.paths import DavPath, is_valid_name
+from gateway.storage.base import ListPage, ObjectInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ async def shadow_and_filter(
     counters: Counters | None = None,
     key_visible: Callable[[str], bool] | None = None,
     dir_visible: Callable[[str], Awaitable[bool]] | None = None,
-) -> AsyncIterator[Entry]:
+) -> AsyncGenerator[Entry, None]:
     pending: list[Entry] = []  # files that a later "name/" could still shadow
     last_dir: str | None = None
     last_key: str | None = None
@@ -120,19 +121,48 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-async def list_dir(
-    view: StoreView,
-    prefix: str,
-    show_noise: bool = False,
-    key_visible: Callable[[str], bool] | None = None,
-    dir_visible: Callable[[str], Awaitable[bool]] | None = None,
-) -> AsyncIterator[Entry]:
-    """Stream the entries of the directory at ``prefix`` through the engine."""
+class Listing:
+    """The entries of the directory at ``prefix`` (``shadow_and_filter``), read through the
+    engine page by page, the next page asked for while the reader uses this one: a big
+    folder takes about the store's own paged LIST. ``exists`` reads the first page early."""
 
-    async def pages() -> AsyncIterator[tuple[tuple[ObjectInfo, ...], tuple[str, ...]]]:
-        # The next page is asked for before this one is handed out, so the store lists
-        # while the caller renders: a big folder takes about the store's own paged LIST.
-        page = await view.list_page(prefix, None)
+    def __init__(
+        self,
+        view: StoreView,
+        prefix: str,
+        show_noise: bool = False,
+        key_visible: Callable[[str], bool] | None = None,
+        dir_visible: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
+        self._view = view
+        self._prefix = prefix
+        self._filtered = key_visible is not None or dir_visible is not None
+        self._first: ListPage | None = None
+        self._entries = shadow_and_filter(self._pages(), prefix, show_noise,
+                                          view.engine.counters, key_visible, dir_visible)
+
+    async def exists(self) -> bool | None:
+        """Whether anything lies under the prefix (a marker included), from the first page,
+        which the listing then starts from: a directory's existence costs no request of its
+        own. None under key filters: whether a visible key lies there is not on the page."""
+        if self._filtered:
+            return None
+        if self._first is None:
+            self._first = await self._view.list_page(self._prefix, None)
+        return bool(self._first.objects or self._first.prefixes)
+
+    def __aiter__(self) -> AsyncIterator[Entry]:
+        return self._entries
+
+    async def __anext__(self) -> Entry:
+        return await anext(self._entries)
+
+    async def aclose(self) -> None:
+        await self._entries.aclose()
+
+    async def _pages(self) -> AsyncIterator[tuple[tuple[ObjectInfo, ...], tuple[str, ...]]]:
+        view, prefix = self._view, self._prefix
+        page, self._first = self._first or await view.list_page(prefix, None), None
         while True:
             ahead = None
             if page.next_token:
@@ -148,6 +178,30 @@ async def list_dir(
                 return
             page = await ahead
 
-    async for entry in shadow_and_filter(pages(), prefix, show_noise, view.engine.counters,
-                                         key_visible, dir_visible):
-        yield entry
+
+def member_href(base: str, entry: Entry) -> str:
+    """The href of an entry of the directory whose href is ``base`` (``/``-ended), as
+    ``Share.href`` writes it, without quoting the directory's path again per entry."""
+    return base + quote(entry.name, safe="") + ("/" if entry.is_dir else "")
+
+
+list_dir = Listing  # "stream the entries of the directory at prefix"
+
+
+class Directories(Protocol):
+    """What ``open_dir`` needs of a share."""
+
+    def listdir(self, path: DavPath) -> AsyncIterator[Entry]: ...
+
+    async def is_dir(self, path: DavPath) -> bool: ...
+
+
+async def open_dir(share: Directories, path: DavPath) -> AsyncIterator[Entry] | None:
+    """The listing of the directory at ``path``, or None if there is none. Its first page
+    says whether it exists: one store request instead of ``is_dir`` and then ``listdir``,
+    unless key filters decide (then ``is_dir``). The root always exists."""
+    entries = share.listdir(path)
+    found = await entries.exists() if isinstance(entries, Listing) else None
+    if found is None:
+        found = await share.is_dir(path)
+    return entries if found or path.is_root else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -22,7 +22,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from gateway.errors import NotFound
-from gateway.fs.listing import Entry
+from gateway.fs.listing import Entry, member_href, open_dir
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.responses import batches, content_type_of, rfc3339, send_streamed
@@ -197,8 +197,11 @@ def display_path(share: Share, path: DavPath) -> str:
 
 
 async def serve_listing(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
-    """GET/HEAD on a directory: an HTML page, or JSON when the client asks for it."""
-    if not await share.is_dir(path):
+    """GET/HEAD on a directory: an HTML page, or JSON when the client asks for it. A GET's
+    first listing page also says whether the directory exists (``open_dir``)."""
+    entries = await open_dir(share, path) if request.method != "HEAD" else \
+        share.listdir(path) if await share.is_dir(path) else None
+    if entries is None:
         raise NotFound(f"{share.href(path, is_dir=True)} does not exist")
     as_json = prefers_json(request.headers.get("Accept"), request.query.get("format"))
     resp = web.StreamResponse(status=200)
@@ -217,7 +220,8 @@ async def serve_listing(request: web.Request, share: Share, path: DavPath) -> we
         )
     if request.method == "HEAD":
         return await send_streamed(request, resp, None)
-    body = _json_body(share, path) if as_json else _html_body(request, share, path, nonce)
+    body = _json_body(share, path, entries) if as_json else \
+        _html_body(request, share, path, nonce, entries)
     return await send_streamed(request, resp, _encoded(body))
 
 
@@ -229,19 +233,17 @@ async def _encoded(pieces: AsyncGenerator[str, None]) -> AsyncGenerator[bytes, N
         await pieces.aclose()
 
 
-def _href(share: Share, path: DavPath, entry: Entry) -> str:
-    return share.href(path.child(entry.name, entry.is_dir))
-
-
-async def _json_body(share: Share, path: DavPath) -> AsyncGenerator[str, None]:
+async def _json_body(share: Share, path: DavPath, entries: AsyncIterator[Entry]
+                     ) -> AsyncGenerator[str, None]:
     head = json.dumps({"path": display_path(share, path)})
     yield head[:-1] + ', "entries": ['
     first = True
-    async for batch in batches(share.listdir(path), BATCH):
+    base = share.href(path, is_dir=True)
+    async for batch in batches(entries, BATCH):
         parts: list[str] = []
         for entry in batch:
             parts.append(("\n" if first else ",\n") + json.dumps(
-                entry_json(entry, _href(share, path, entry))
+                entry_json(entry, member_href(base, entry))
             ))
             first = False
         yield "".join(parts)
@@ -253,20 +255,18 @@ def render(template: str, **context: Any) -> str:
     return _ENV.get_template(template).render(**context)
 
 
-def _rows(share: Share, path: DavPath, batch: Iterable[Entry]) -> list[Row]:
-    return [Row.of(entry, _href(share, path, entry)) for entry in batch]
-
-
 async def _html_body(
-    request: web.Request, share: Share, path: DavPath, nonce: str
+    request: web.Request, share: Share, path: DavPath, nonce: str,
+    entries: AsyncIterator[Entry],
 ) -> AsyncGenerator[str, None]:
     title = display_path(share, path)
     crumbs = breadcrumbs(share, path, share.mount_parts[-1] if share.mount_parts else request.host)
     parent = share.href(path.parent) if not path.is_root else None
     yield render("head.html", title=title, crumbs=crumbs, parent=parent, nonce=nonce)
     dirs = files = total = 0
-    async for batch in batches(share.listdir(path), BATCH):
-        rows = _rows(share, path, batch)
+    base = share.href(path, is_dir=True)
+    async for batch in batches(entries, BATCH):
+        rows = [Row.of(entry, member_href(base, entry)) for entry in batch]
         for row in rows:
             if row.is_dir:
                 dirs += 1

@@ -13,17 +13,19 @@ is unavailable leaves them out: reads never depend on it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from aiohttp import web
 
-from gateway.errors import BadRequest
-from gateway.fs.listing import Entry
+from gateway.errors import BadRequest, NotFound
+from gateway.fs.listing import Entry, member_href, open_dir
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.responses import batches, send_streamed
 from gateway.state import LockRecord
+from gateway.storage.base import ObjectInfo
 from gateway.webdav.deadprops import PROPS, DeadProps
 from gateway.webdav.headers import parse_depth
 from gateway.webdav.lockservice import LOCKS, LockService
@@ -42,6 +44,7 @@ from gateway.webdav.xml import (
 
 FLUSH_BYTES = 32 * 1024
 BATCH = 64  # members whose dead properties are read at once (one state call each)
+_NONE: Mapping[str, str] = MappingProxyType({})  # no dead properties
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,18 +135,27 @@ class _Reader:
                         await self.dead(path, entry), self.quota if entry.is_dir else None,
                         self.md5_etags)
 
-    def member(self, nearby: Sequence[LockRecord], path: DavPath, entry: Entry,
-               dead: dict[str, str]) -> Resource:
-        held = self.locks.covering_of(self.share, path, nearby) if self.wanted.wants_locks \
-            else ()
-        return Resource(self.share.href(path, is_dir=entry.is_dir), entry, held, dead,
-                        self.quota if entry.is_dir else None, self.md5_etags)
+    async def dead_of(self, parent: DavPath, members: Sequence[Entry]
+                      ) -> Sequence[Mapping[str, str]]:
+        """The dead properties of a batch of ``parent``'s members, in order (none at all,
+        and no state call, when the request does not ask for them)."""
+        if not self.dead_ok:
+            return [_NONE] * len(members)
+        return await asyncio.gather(*(self.dead(parent.child(c.name, c.is_dir), c)
+                                      for c in members))
+
+    def member(self, nearby: Sequence[LockRecord], parent: DavPath, entry: Entry, href: str,
+               dead: Mapping[str, str]) -> Resource:
+        held = self.locks.covering_of(self.share, parent.child(entry.name, entry.is_dir),
+                                      nearby) if nearby else ()
+        return Resource(href, entry, held, dead, self.quota if entry.is_dir else None,
+                        self.md5_etags)
 
 
 async def propfind(request: web.Request, share: Share, path: DavPath) -> web.StreamResponse:
     depth = parse_depth(request.headers, "PROPFIND", ("0", "1", "infinity"))
     wanted = parse_propfind(await read_xml(request))
-    entry = await share.stat(path)  # client noise: noise area or a 404 without store call
+    entry, entries = await _target(share, path, listed=depth == "1")
     if entry.is_dir and depth == "infinity":
         return dav_error(403, "propfind-finite-depth")
     reader = _Reader(request, share, wanted)
@@ -152,15 +164,40 @@ async def propfind(request: web.Request, share: Share, path: DavPath) -> web.Str
         return xml_response(207, MULTISTATUS_OPEN + first + MULTISTATUS_CLOSE)
 
     resp = web.StreamResponse(status=207, headers={"Content-Type": CONTENT_TYPE})
-    body = _members(reader, path, first)
+    body = _members(reader, path, first, entries or share.listdir(path))
     return await send_streamed(request, resp, body)
 
 
-async def _members(reader: _Reader, path: DavPath, first: str
+async def _target(share: Share, path: DavPath, listed: bool
+                  ) -> tuple[Entry, AsyncIterator[Entry] | None]:
+    """What ``path`` names and, when its members are ``listed``, the directory's listing
+    with its first page read: that page also says whether the directory exists, so a
+    folder costs one store request, not two. Without a trailing slash the HEAD that looks
+    for a file runs alongside it. Client noise and the root: ``share.stat`` (no request)."""
+    if not listed or path.is_root or share.is_noise(path):
+        return await share.stat(path), None
+    if path.trailing_slash:
+        entries = await open_dir(share, path)
+        if entries is None:
+            raise NotFound(f"{share.href(path)} does not exist")
+        return Entry(path.name, True), entries
+    info, opened = await asyncio.gather(share.file_info(path), open_dir(share, path),
+                                        return_exceptions=True)
+    if isinstance(info, ObjectInfo):
+        return Entry.file(path.name, info), None
+    if not isinstance(info, NotFound):
+        raise info
+    if isinstance(opened, BaseException):
+        raise opened
+    if opened is None:
+        raise NotFound(f"{share.href(path)} does not exist")
+    return Entry(path.name, True), opened
+
+
+async def _members(reader: _Reader, path: DavPath, first: str, entries: AsyncIterator[Entry]
                    ) -> AsyncGenerator[bytes, None]:
     """The 207 body of a Depth 1 answer, in chunks of about ``FLUSH_BYTES``."""
     share, wanted = reader.share, reader.wanted
-    entries = share.listdir(path)
     # The first page is read before the first chunk, so before the status: a store that
     # fails at once gets a clean error status instead of a 207 cut short.
     head = await anext(entries, None)
@@ -168,14 +205,14 @@ async def _members(reader: _Reader, path: DavPath, first: str
     if wanted.wants_locks:
         nearby = await reader.locks.nearby(share, path) or ()
     yield (XML_DECL + MULTISTATUS_OPEN + first).encode("utf-8")
+    base = share.href(path, is_dir=True)
     buffer: list[str] = []
     size = 0
     async for batch in batches(_chain(head, entries), BATCH):
-        paths = [path.child(child.name, child.is_dir) for child in batch]
-        dead = await asyncio.gather(*(reader.dead(p, c) for p, c in zip(paths, batch,
-                                                                         strict=True)))
-        for child_path, child, props in zip(paths, batch, dead, strict=True):
-            fragment = wanted.render(reader.member(nearby, child_path, child, props))
+        dead = await reader.dead_of(path, batch)
+        for child, props in zip(batch, dead, strict=True):
+            fragment = wanted.render(reader.member(nearby, path, child,
+                                                   member_href(base, child), props))
             buffer.append(fragment)
             size += len(fragment)
         if size >= FLUSH_BYTES:

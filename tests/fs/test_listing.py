@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.engine import Engine
-from gateway.fs.listing import Entry, list_dir
+from gateway.fs.listing import Entry, list_dir, open_dir
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.settings import EngineSettings, Policy, ShareSettings, Source
@@ -207,3 +207,21 @@ async def test_prefixes_a_store_repeats_on_later_pages_are_listed_once() -> None
     assert await listing(store) == [
         ("a", True), ("b", True), ("c", False), ("d", True), ("e", False), ("f", False),
     ]
+
+
+async def test_open_dir_answers_existence_from_the_first_page_it_then_lists_from() -> None:
+    store = store_with(["d/a", "d/b", "m/", "top"], page=1)
+    engine = Engine(EngineSettings())
+    share = Share(ShareSettings("/", Source("s3", "b", ""), policy=Policy()), engine.view(store))
+    entries = await open_dir(share, DavPath(("d",), True))
+    assert entries is not None and store.calls["list"] == 1
+    assert [e.name async for e in entries] == ["a", "b"]
+    assert store.calls["list"] == 2  # that first page was used, not read again
+    marked = await open_dir(share, DavPath(("m",), True))  # only its marker
+    assert marked is not None and [e async for e in marked] == []
+    assert await open_dir(share, DavPath(("nope",), True)) is None
+    assert await open_dir(share, DavPath(("top",), True)) is None  # a file, not a folder
+    empty = Share(ShareSettings("/", Source("s3", "b", ""), policy=Policy()),
+                  engine.view(MemoryStore()))
+    root = await open_dir(empty, DavPath((), True))  # the root exists, even empty
+    assert root is not None and [e async for e in root] == []

@@ -270,3 +270,37 @@ async def test_lockdiscovery_shows_the_locks_covering_a_resource(client: TestCli
         assert locks[0].findtext(f"{D}lockroot/{D}href") == "/dir/"
     _, body, _ = await propfind(client, "/file.txt", body=propfind_body(D + "lockdiscovery"))
     assert len(multistatus(body)["/file.txt"].ok()[D + "lockdiscovery"]) == 0
+
+
+async def test_a_folder_costs_one_listing_request_per_page_and_nothing_more(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """The first page of the members' listing says whether the folder exists: no request
+    of its own for that. Without the trailing slash the HEAD for a file of that name runs
+    alongside it."""
+    before = store.calls.copy()
+    status, body, _ = await propfind(client, "/dir/", depth="1")
+    assert (status, list(multistatus(body))) == (207, ["/dir/", "/dir/a.bin", "/dir/sub/"])
+    assert store.calls["list"] - before["list"] == 1
+    assert store.calls["head"] == before["head"]
+    status, body, _ = await propfind(client, "/marked", depth="1")  # only its marker
+    assert (status, list(multistatus(body))) == (207, ["/marked/"])
+    assert store.calls["list"] - before["list"] == 2
+    assert store.calls["head"] - before["head"] == 1
+
+
+@pytest.mark.parametrize("path", ["/nope/", "/nope", "/file.txt/"])
+async def test_depth_1_on_nothing_is_a_404(client: TestClient, path: str) -> None:
+    status, _, _ = await propfind(client, path, depth="1")
+    assert status == 404
+
+
+async def test_depth_1_on_a_file_named_without_slash_is_the_file(
+    client: TestClient, store: MemoryStore
+) -> None:
+    store.put_sync("both", b"file")
+    store.put_sync("both/inner", b"under it")
+    _, body, _ = await propfind(client, "/both", depth="1")
+    assert list(multistatus(body)) == ["/both"]  # as a Depth 0 answer says
+    _, body, _ = await propfind(client, "/both", depth="0")
+    assert list(multistatus(body)) == ["/both"]
