@@ -13,6 +13,10 @@ announces (``choose_part_size``): a length past the store's largest object, or o
 smallest legal part the budget cannot hold, is refused (413) before a byte of the body
 is read, so before ``100 Continue``.
 
+A body announced longer than one part is a multipart upload for sure: the upload is
+created (CreateMultipartUpload) as soon as its first bytes arrive, while the first part
+fills, not after.
+
 On any failure or cancellation (a client that disconnects makes the body read fail) the
 multipart upload is aborted: no partial object becomes visible and no parts are left
 behind. The previous version of the key, if any, stays readable until the new one
@@ -37,7 +41,10 @@ log = logging.getLogger("bucketdav.upload")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 TiB = 1024 * GiB
-MAX_IN_FLIGHT = 4
+# Parts uploading at once. Each store connection carries only so much (about 50 MB/s to
+# a store across a network, 20 ms per request): 8 parts of 8 MiB keep 8 connections busy
+# for 74 MiB of buffers, within the budget as every part is.
+MAX_IN_FLIGHT = 8
 # The most a producer hands over at once (the PUT handler reads the body this much at a
 # time). A part keeps reading while a chunk of this size still fits in its buffer, so a
 # chunk is copied in whole as it arrives and nothing waits outside a reserved buffer.
@@ -161,6 +168,7 @@ class BodyReader:
     def __init__(self, chunks: AsyncIterable[bytes], expected_size: int | None) -> None:
         self._chunks: AsyncIterator[bytes] = aiter(chunks)
         self._rest: memoryview | None = None  # the unread rest of an oversized chunk
+        self._peeked: bytes | memoryview | None = None  # the first piece, seen by started()
         self.expected_size = expected_size
         self.received = 0  # bytes taken from the stream
         self.delivered = 0  # bytes handed out in parts
@@ -173,8 +181,17 @@ class BodyReader:
             return None
         return self.expected_size - self.delivered
 
+    async def started(self) -> bool:
+        """Wait for the body's first bytes, kept for the next part; False if it is empty."""
+        if self.received == 0 and self._peeked is None and not self.eof:
+            self._peeked = await self._next()
+        return not self.eof
+
     async def _next(self) -> bytes | memoryview:
         """The next piece of at most ``CHUNK`` bytes; empty at the end (``eof``)."""
+        if self._peeked is not None:
+            piece, self._peeked = self._peeked, None
+            return piece
         if self._rest is not None:
             piece, rest = self._rest[:CHUNK], self._rest[CHUNK:]
             self._rest = rest if len(rest) else None
@@ -267,6 +284,10 @@ async def write_stream(
     """
     size = choose_part_size(part_size, expected_size, budget.limit, limits)
     body = BodyReader(chunks, expected_size)
+    upload = _Multipart(store, budget, key, size, max_in_flight, limits)
+    if known_multipart(expected_size, body.capacity(size)):
+        # The upload is created while its first part arrives: one round trip less.
+        return await upload.run(body, content_type, create_only, commit_guard, mtime)
     # A small body of known length reserves only its length: many small PUTs at once
     # (a Finder copy of a folder) must not each hold a whole part of the budget.
     held = await budget.acquire(body.capacity(size))
@@ -279,13 +300,19 @@ async def write_stream(
             async with commit_guard or contextlib.nullcontext():
                 return await store.put(key, first, content_type, if_none_match=create_only,
                                        mtime=mtime)
-        upload = _Multipart(store, budget, key, size, max_in_flight, first, held, limits)
+        upload.hand_over(first, held)
         handed_over = True  # from here the upload owns the part and its reservation
         del first  # the part must not stay referenced once it is uploaded
     finally:
         if not handed_over:
             budget.release(held)
     return await upload.run(body, content_type, create_only, commit_guard, mtime)
+
+
+def known_multipart(expected: int | None, capacity: int) -> bool:
+    """A body announced longer than the first part's buffer (``capacity``) can only be a
+    multipart upload (or refused): it need not be read before the upload is created."""
+    return expected is not None and expected > capacity
 
 
 def _keep_only(budget: MemoryBudget, held: int, used: int) -> int:
@@ -303,12 +330,10 @@ class _Multipart:
         key: str,
         part_size: int,
         in_flight: int,
-        first: bytes,
-        held: int,
         limits: StoreLimits,
     ) -> None:
-        self._first: bytes | None = first
-        self._held = held  # bytes reserved for ``first``
+        self._first: bytes | None = None  # a first part read before run(), if any
+        self._held = 0  # bytes reserved for ``_first``
         self.store = store
         self.budget = budget
         self.key = key
@@ -316,6 +341,11 @@ class _Multipart:
         self.limits = limits
         self.slots = asyncio.Semaphore(max(1, in_flight))
         self.tasks: list[asyncio.Task[UploadPart]] = []
+        self.creating: asyncio.Future[str] | None = None
+
+    def hand_over(self, first: bytes, held: int) -> None:
+        """The first part, already read, and its reservation: the upload owns them now."""
+        self._first, self._held = first, held
 
     def _start(self, upload_id: str, number: int, data: bytes, held: int) -> None:
         task = asyncio.create_task(self.store.upload_part(self.key, upload_id, number, data))
@@ -335,6 +365,32 @@ class _Multipart:
                 if error is not None:
                     raise error
 
+    def _create(self, content_type: str | None, mtime: float | None) -> asyncio.Future[str]:
+        if self.part_size < self.limits.min_part:
+            raise TooLarge(
+                f"the body is larger than one part of {_mib(self.part_size)}, and the "
+                "memory budget cannot hold a part of the store's minimum size "
+                f"({_mib(self.limits.min_part)}): start bucketdav with a larger "
+                "--memory-target; nothing was written"
+            )
+        self.creating = asyncio.ensure_future(
+            self.store.create_upload(self.key, content_type, mtime))
+        return self.creating
+
+    async def _read_first(self, body: BodyReader, content_type: str | None,
+                          mtime: float | None) -> tuple[bytes, int]:
+        """The first part, read while the upload is created (once its first bytes came:
+        a client that sends none costs the store nothing); its reservation is held."""
+        held = await self.budget.acquire(body.capacity(self.part_size))
+        try:
+            if await body.started():
+                self._create(content_type, mtime)
+            data = await body.read_part(held)
+        except BaseException:
+            self.budget.release(held)
+            raise
+        return data, _keep_only(self.budget, held, len(data))
+
     async def run(self, body: BodyReader, content_type: str | None, create_only: bool,
                   commit_guard: contextlib.AbstractAsyncContextManager[None] | None = None,
                   mtime: float | None = None) -> ObjectInfo:
@@ -342,16 +398,13 @@ class _Multipart:
         exactly once, by the part's task or here."""
         data, self._first = self._first, None
         held, self._held = self._held, 0
-        upload_id: str | None = None
         try:
-            if self.part_size < self.limits.min_part:
-                raise TooLarge(
-                    f"the body is larger than one part of {_mib(self.part_size)}, and the "
-                    "memory budget cannot hold a part of the store's minimum size "
-                    f"({_mib(self.limits.min_part)}): start bucketdav with a larger "
-                    "--memory-target; nothing was written"
-                )
-            upload_id = await self.store.create_upload(self.key, content_type, mtime)
+            if data is None:
+                data, held = await self._read_first(body, content_type, mtime)
+                if not data:
+                    body.check_complete()  # an empty body of an announced length: refused
+            creating = self.creating or self._create(content_type, mtime)
+            upload_id = await creating
             number = 0
             while data:
                 number += 1
@@ -381,20 +434,24 @@ class _Multipart:
         except BaseException:
             if held:
                 self.budget.release(held)
-            await self._abort(upload_id)
+            await self._abort()
             raise
 
-    async def _abort(self, upload_id: str | None) -> None:
+    async def _abort(self) -> None:
         for task in self.tasks:
             task.cancel()
         # Shielded: a cancelled handler must still clean up, and a second cancellation
         # must not stop the abort half-way.
-        await asyncio.shield(self._cleanup(upload_id))
+        await asyncio.shield(self._cleanup())
 
-    async def _cleanup(self, upload_id: str | None) -> None:
+    async def _cleanup(self) -> None:
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        if upload_id is None:
+        if self.creating is None:
             return
+        # Never cancelled: a create already sent may still make an upload, to be aborted.
+        (upload_id,) = await asyncio.gather(self.creating, return_exceptions=True)
+        if not isinstance(upload_id, str):
+            return  # the create failed: there is no upload
         try:
             await self.store.abort_upload(self.key, upload_id)
         except GatewayError as exc:
