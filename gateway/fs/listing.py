@@ -16,6 +16,7 @@ name, or one bounded listing); a hidden directory shadows nothing.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -182,7 +183,11 @@ class Listing:
 def member_href(base: str, entry: Entry) -> str:
     """The href of an entry of the directory whose href is ``base`` (``/``-ended), as
     ``Share.href`` writes it, without quoting the directory's path again per entry."""
-    return base + quote(entry.name, safe="") + ("/" if entry.is_dir else "")
+    name = entry.name if _UNRESERVED.fullmatch(entry.name) else quote(entry.name, safe="")
+    return base + name + ("/" if entry.is_dir else "")
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what ``quote`` leaves as it is
 
 
 list_dir = Listing  # "stream the entries of the directory at prefix"

@@ -254,7 +254,11 @@ def parse(
 
 
 def escape(text: str) -> str:
-    return _escape(text)
+    """``&``, ``<`` and ``>`` as entities (xml.sax.saxutils.escape), with no work for the
+    common text that has none: a listing escapes several values per entry."""
+    if "&" in text or "<" in text or ">" in text:
+        return _escape(text)
+    return text
 
 
 def qname(name: str, prefix: str = "ns0") -> tuple[str, str]:

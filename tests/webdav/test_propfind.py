@@ -13,6 +13,8 @@ from lxml import etree
 from pytest_aiohttp import AiohttpClient
 
 from gateway.errors import Unavailable
+from gateway.fs.listing import Entry
+from gateway.webdav.props import Resource, render
 from tests.apps import app_for
 from tests.memorystore import MemoryStore
 from tests.webdav.davxml import D, lock_body, multistatus, propfind_body
@@ -304,3 +306,16 @@ async def test_depth_1_on_a_file_named_without_slash_is_the_file(
     assert list(multistatus(body)) == ["/both"]  # as a Depth 0 answer says
     _, body, _ = await propfind(client, "/both", depth="0")
     assert list(multistatus(body)) == ["/both"]
+
+
+def test_a_name_asked_twice_is_answered_once_in_the_order_asked() -> None:
+    entry = Entry("a&b<c>.txt", False, 3, None, '"e&t"')
+    got = render(Resource("/x/a%26b", entry), [D + "getetag", "{urn:x}n", D + "displayname",
+                                               D + "getetag", "{urn:x}n"])
+    assert got == (
+        "<D:response><D:href>/x/a%26b</D:href><D:propstat><D:prop>"
+        '<D:getetag>"e&amp;t"</D:getetag><D:displayname>a&amp;b&lt;c&gt;.txt</D:displayname>'
+        "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat><D:propstat><D:prop>"
+        '<ns0:n xmlns:ns0="urn:x"/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status>'
+        "</D:propstat></D:response>"
+    )
