@@ -24,7 +24,10 @@ from bench import dataset, plan, report, runner, servers, targets, workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = ("sequential", "region", "shared", "ranges", "small", "listing", "put", "workers",
-             "workers-seq", "cache", "cache-memory", "memory", "footprint")
+             "workers-s3", "workers-seq", "workers-seq-s3", "cache", "cache-memory", "memory",
+             "footprint")
+# A workers' scaling figure comes with its context: the same reads on s3rver, beside direct.
+WITH_CONTEXT = {"workers": "workers-s3", "workers-seq": "workers-seq-s3"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-target", type=int, default=512, metavar="MIB",
                    help="bucketdav --memory-target, and the memory workload's bound (512)")
     p.add_argument("--only", default="", metavar="LIST",
-                   help="comma-separated workloads to run: " + ", ".join(WORKLOADS))
+                   help="comma-separated workloads to run: " + ", ".join(WORKLOADS)
+                   + " (workers and workers-seq bring their -s3 context along)")
     p.add_argument("--contenders", default=",".join(report.CONTENDERS), metavar="LIST",
                    help="comma-separated contenders (default: all of "
                    + ", ".join(report.CONTENDERS) + ")")
@@ -71,6 +75,12 @@ def _split(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     if unknown:
         raise SystemExit(f"bench: unknown {what}: {', '.join(unknown)} (use {', '.join(allowed)})")
     return items
+
+
+def with_context(only: tuple[str, ...]) -> tuple[str, ...]:
+    """``only`` plus the context of each workers' scaling workload named in it."""
+    extra = [WITH_CONTEXT[k] for k in only if k in WITH_CONTEXT]
+    return (*only, *(k for k in extra if k not in only))
 
 
 def exclusive() -> IO[str]:
@@ -112,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         bandwidth_mb=args.bandwidth,
         latency_ms=args.latency,
         memory_target_mib=args.memory_target,
-        only=_split(args.only, WORKLOADS, "workload"),
+        only=with_context(_split(args.only, WORKLOADS, "workload")),
         contenders=_split(args.contenders, report.CONTENDERS, "contender"),
         bucketdav_args=tuple(args.bucketdav_arg),
         rclone_args=tuple(args.rclone_arg),

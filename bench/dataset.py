@@ -30,6 +30,14 @@ def small_key(i: int) -> str:
     return f"small/{i:05d}.bin"
 
 
+# The objects the workers' scaling reads, each key once: many more than the small GETs'.
+MANY_FORMAT = "many/%06d.bin"
+
+
+def many_key(i: int) -> str:
+    return MANY_FORMAT % i
+
+
 def listing_key(i: int) -> str:
     return f"list/{i:05d}.txt"
 
@@ -54,6 +62,12 @@ class Sizes:
     # one each run: the window's ramp from a cold start, as a read into a large file sees it.
     region: int = 256 * MiB
     workers_readers: int = 4  # concurrent sequential readers in the workers' scaling workload
+    # The workers' 4 KiB GETs (wrk, for a fixed time): objects in s3rver, files in the
+    # local-folder share (cheap to write, and a gateway there answers several times faster),
+    # each enough that no key is asked for twice in a run.
+    workers_seconds: float = 4.0
+    workers_keys: int = 12_000
+    workers_files: int = 60_000
 
 
 FULL = Sizes(
@@ -84,6 +98,9 @@ QUICK = Sizes(
     put=64 * MiB,
     memory_readers=8,
     region=16 * MiB,
+    workers_seconds=1.0,
+    workers_keys=3_000,
+    workers_files=10_000,
 )
 
 
@@ -113,7 +130,7 @@ async def stream(size: int, chunk: int = 1 * MiB) -> AsyncIterator[bytes]:
 
 
 # The groups of objects a workload can need (``Workload.needs``).
-GROUPS = ("sequential", "shared", "small", "listing")
+GROUPS = ("sequential", "shared", "small", "listing", "many")
 
 
 def region_offset(sizes: Sizes, repetition: int) -> int:
@@ -124,12 +141,20 @@ def region_offset(sizes: Sizes, repetition: int) -> int:
     return (repetition + 1) % regions * sizes.region
 
 
-def write_local(directory: Path, sizes: Sizes) -> None:
-    """The big object as a file of a local folder, for the local-folder share contender."""
+def write_local(directory: Path, sizes: Sizes, groups: Collection[str] = ("sequential",)
+                ) -> None:
+    """The objects of ``groups`` ("sequential", "many") as files of a local folder, for the
+    local-folder shares."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / SEQUENTIAL_KEY, "wb") as out:
-        for offset in range(0, sizes.sequential, 4 * MiB):
-            out.write(content(offset, min(4 * MiB, sizes.sequential - offset)))
+    if "sequential" in groups:
+        with open(directory / SEQUENTIAL_KEY, "wb") as out:
+            for offset in range(0, sizes.sequential, 4 * MiB):
+                out.write(content(offset, min(4 * MiB, sizes.sequential - offset)))
+    if "many" in groups:
+        (directory / many_key(0)).parent.mkdir(parents=True, exist_ok=True)
+        small = content(0, sizes.small_size)
+        for i in range(sizes.workers_files):
+            (directory / many_key(i)).write_bytes(small)
 
 
 async def populate(
@@ -165,8 +190,10 @@ async def populate(
         note = b"one of many small objects in a large folder\n"
         smalls = sizes.small_count if "small" in groups else 0
         notes = sizes.listing if "listing" in groups else 0
+        many = sizes.workers_keys if "many" in groups else 0
         await asyncio.gather(
             *(put_small(small_key(i), small) for i in range(smalls)),
+            *(put_small(many_key(i), small) for i in range(many)),
             *(put_small(listing_key(i), note) for i in range(notes)),
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import dataset, reads
+from bench import dataset, reads, wrk
 from bench.dataset import Sizes
 from bench.workloads import (
     FOOTPRINT_TARGET_MIB,
@@ -17,9 +17,11 @@ from bench.workloads import (
 # Contenders that read the store through the proxy; "limit" reads big objects as parallel
 # ranges and is only shown where that differs from one connection.
 STORE = ("direct", "limit", "bucketdav", "rclone")
-# One worker against two, on an unshaped backend; direct (straight to s3rver) shows what the
-# backend and the load generator themselves allow on the same cores.
+# One worker against two. On s3rver, unshaped: direct (straight to s3rver) shows what the
+# backend allows on the same cores, a ceiling for both. On a local-folder share of the same
+# files: what the gateway's own work lets two workers do (nothing else to wait on).
 WORKERS = ("direct", "bucketdav", "bucketdav-2w")
+WORKERS_LOCAL = ("bucketdav", "bucketdav-2w")
 
 
 def size(n: int) -> str:
@@ -50,10 +52,19 @@ def build(sizes: Sizes) -> list[Workload]:
         Workload("put", f"PUT of {size(sizes.put)}", ("mb_s",), put(sizes), upload=True,
                  needs=()),
         Workload("workers", f"Workers 1 vs 2: {size(sizes.small_size)} GETs at concurrency "
-                 f"{sizes.small_concurrency}, unshaped backend", ("rps", "p50_ms"),
-                 small_gets(sizes), contenders=WORKERS, needs=("small",), unshaped=True),
+                 f"{sizes.small_concurrency} (wrk), local-folder share",
+                 ("rps", "p50_ms"), wrk.gets(sizes, sizes.workers_files),
+                 contenders=WORKERS_LOCAL, needs=("many",), local_share=True),
+        Workload("workers-s3", f"Workers 1 vs 2: {size(sizes.small_size)} GETs at concurrency "
+                 f"{sizes.small_concurrency} (wrk), s3rver unshaped", ("rps", "p50_ms"),
+                 wrk.gets(sizes, sizes.workers_keys), contenders=WORKERS, needs=("many",),
+                 unshaped=True),
         Workload("workers-seq", f"Workers 1 vs 2: {sizes.workers_readers} readers of "
-                 f"{size(sizes.sequential // sizes.workers_readers)} each, unshaped backend",
+                 f"{size(sizes.sequential // sizes.workers_readers)} each, local-folder share",
+                 ("mb_s",), reads.spread_readers(sizes), contenders=WORKERS_LOCAL,
+                 local_share=True),
+        Workload("workers-seq-s3", f"Workers 1 vs 2: {sizes.workers_readers} readers of "
+                 f"{size(sizes.sequential // sizes.workers_readers)} each, s3rver unshaped",
                  ("mb_s",), reads.spread_readers(sizes), contenders=WORKERS, unshaped=True),
         Workload("cache", f"Disk cache: second read of {seq} after a restart, against a "
                  "local-folder share", ("mb_s", "ttfb_ms"), reads.sequential(sizes),

@@ -82,6 +82,29 @@ def memory_figures(results: Results, memory_target_mib: int) -> list[str]:
     return [f for f in found if f is not None]
 
 
+# ---- the workers' scaling -----------------------------------------------------------------------
+
+
+def scaling_lines(results: Results, workloads: list[Workload]) -> list[str]:
+    """Two workers against one on each workers' workload, with what direct to s3rver did
+    where it ran: issue 11's item 3 in one place."""
+    found = []
+    for w in workloads:
+        if "bucketdav-2w" not in w.contenders:
+            continue
+        metric = w.shown[0]
+        unit = METRICS[metric][0]
+        one, two = (cell(results, w.key, c, metric) for c in ("bucketdav", "bucketdav-2w"))
+        if one.total == 0 and two.total == 0:
+            continue
+        line = (f"{w.title}: 2 workers {two.text()} vs 1 worker {one.text()} {unit} = "
+                f"{ratio(two, one, True)}")
+        if "direct" in w.contenders:
+            line += f" (direct to s3rver: {cell(results, w.key, 'direct', metric).text()})"
+        found.append(line)
+    return found
+
+
 # ---- tables ----------------------------------------------------------------------------------
 
 
@@ -314,6 +337,14 @@ def markdown(
         "",
         verdict_table(verdicts),
         "",
+        *_section("Workers: 2 against 1 on 2 cores", [
+            "The gateway with `--workers 2` against one process. On a local-folder share "
+            "nothing else runs on the cores (the disk is the page cache): that is the scaling "
+            "of the gateway's own work, and the target. On s3rver (unshaped) one worker "
+            "already nears what s3rver itself serves (direct), so that row shows the "
+            "backend's ceiling, for context.", "",
+            *(f"- {line}" for line in scaling_lines(results, workloads))]
+            if scaling_lines(results, workloads) else []),
         "## Medians",
         "",
         "↑ higher is better, ↓ lower is better. *bucketdav vs X* is how many times better "
@@ -374,7 +405,8 @@ def markdown(
         f"s3rver {ver['s3rver']} on Node {ver['node']}",
         f"- Shaping proxy: {o['bandwidth_mb']:g} MB/s per connection in each direction, "
         f"{o['latency_ms']:g} ms added before each request head; the proxy, s3rver, the "
-        "server under test and the load generator (aiohttp) share these cores.",
+        "server under test and the load generator (aiohttp; wrk for the workers' GETs) share "
+        "these cores.",
         f"- bucketdav: `python -m gateway serve s3://bench --endpoint-url <proxy> "
         f"--force-path-style --memory-target {o['memory_target_mib']}"
         + (" " + " ".join(o["bucketdav_args"]) if o["bucketdav_args"] else "") + "`",
@@ -388,8 +420,11 @@ def markdown(
         "contiguous pieces read at once as ranged GETs through the same proxy, one connection "
         "each; every piece is checked at its offset and the pieces tile the span exactly.",
         "- bucketdav, 2 workers: `--workers 2 --state redis://...` (a redis-server the run "
-        "starts) against the same bucketdav with one worker, both reading s3rver directly "
-        "(unshaped), so the backend is not the bottleneck.",
+        "starts) against the same bucketdav with one worker, both serving a local folder of "
+        "the same files (`bucketdav serve <folder>`), and both reading s3rver directly "
+        "(unshaped) beside direct to s3rver. The 4 KiB GETs are driven by `wrk` (C) with a "
+        "Lua script that asks for each key once and checks every body; the sequential "
+        "readers by aiohttp.",
         "- Disk cache: bucketdav with a fresh `--cache DIR` reads the object once, is "
         "restarted on the same directory, and the second read is measured (its backend bytes "
         "only) against `bucketdav serve <folder>` of the same file; n/a when bucketdav has no "
@@ -417,6 +452,10 @@ def markdown(
     return "\n".join(lines)
 
 
+def _section(title: str, body: list[str]) -> list[str]:
+    return [f"## {title}", "", *body, ""] if body else []
+
+
 def _size(n: int) -> str:
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= scale and n % scale == 0:
@@ -432,7 +471,9 @@ def _sizes(s: dict[str, int]) -> str:
         f"{b(s['small_size'])} at concurrency {s['small_concurrency']}; a folder of "
         f"{s['listing']:,} objects; PUT of {b(s['put'])}; {s['memory_readers']} readers of "
         f"{b(s['sequential'])} for memory; regions of {b(s.get('region', 0))} from the "
-        f"middle; {s.get('workers_readers', 4)} readers for the workers"
+        f"middle; {s.get('workers_readers', 4)} readers for the workers, whose GETs run "
+        f"{s.get('workers_seconds', 0):g} s over {s.get('workers_files', 0):,} files or "
+        f"{s.get('workers_keys', 0):,} objects"
     )
 
 
@@ -444,6 +485,9 @@ def console(results: Results, workloads: list[Workload], contenders: list[str],
              "Server CPU:", cpu_table(results, workloads, contenders), "",
              "Targets:"]
     parts += [f"  [{v.status:>7}] {v.goal}: {v.detail}" for v in verdicts]
+    scaling = scaling_lines(results, workloads)
+    if scaling:
+        parts += ["", "Workers:", *(f"  - {line}" for line in scaling)]
     figures = memory_figures(results, results.options["memory_target_mib"])
     if figures:
         parts += ["", "bucketdav's memory:", *(f"  - {f}" for f in figures)]

@@ -104,13 +104,15 @@ class Rig:
         endpoint = self.s3rver.url if workload.unshaped else self.proxy.url
         memory = workload.memory_target_mib or self.options.memory_target_mib
         extra = list(self.options.bucketdav_args)
-        bucket = f"s3://{dataset.BUCKET}"
+        # One worker or two serve the local folder of a local share, else the bucket.
+        bucket = str(self.workdir / "local") if workload.local_share else f"s3://{dataset.BUCKET}"
+        store = None if workload.local_share else endpoint
         if name == "bucketdav":
             if cache is not None:
                 # Room for the whole object twice: nothing is evicted between the two reads.
                 extra += ["--cache", str(cache),
                           "--max-cache-size", str(2 * self.options.sizes.sequential)]
-            return servers.start_bucketdav(bucket, endpoint, memory, extra, logs)
+            return servers.start_bucketdav(bucket, store, memory, extra, logs)
         if name == "bucketdav-2w":
             env: dict[str, str] = {}
             if self.redis is not None:
@@ -118,7 +120,7 @@ class Rig:
             else:
                 # Read-only workloads share nothing a second process could get wrong.
                 env["BUCKETDAV_TEST_UNSHARED_WORKERS"] = "1"
-            return servers.start_bucketdav(bucket, endpoint, memory, extra, logs, env, workers=2)
+            return servers.start_bucketdav(bucket, store, memory, extra, logs, env, workers=2)
         if name == "local":
             return servers.start_bucketdav(str(self.workdir / "local"), None, memory, extra, logs)
         if name == "rclone":
@@ -141,10 +143,10 @@ def rig(options: Options, workloads: list[Workload], contenders: list[str]) -> I
         stack.callback(s3rver.stop)
         log(f"s3rver at {s3rver.url}; writing the data set into {workdir / 's3rver'}")
         started = time.monotonic()
-        groups = {g for w in workloads for g in w.needs}
+        groups, local = data_groups(workloads, contenders)
         asyncio.run(dataset.populate(s3rver.url, options.sizes, groups))
-        if "local" in contenders and any("local" in w.contenders for w in workloads):
-            dataset.write_local(workdir / "local", options.sizes)
+        if local:
+            dataset.write_local(workdir / "local", options.sizes, local)
         log(f"data set written in {time.monotonic() - started:.1f}s")
         proxy = servers.start_proxy(s3rver.url, options.bandwidth_mb, options.latency_ms, logs)
         stack.callback(proxy.service.stop)
@@ -164,6 +166,17 @@ def rig(options: Options, workloads: list[Workload], contenders: list[str]) -> I
         if any(w.disk_cache for w in workloads):
             r.has_cache = servers.bucketdav_offers("--cache")
         yield r
+
+
+def data_groups(workloads: list[Workload], contenders: list[str]
+                ) -> tuple[set[str], set[str]]:
+    """The object groups to write into s3rver and into the local folder: a local-folder
+    share's groups go to the folder only; the local contender reads the big object there."""
+    bucket = {g for w in workloads if not w.local_share for g in w.needs}
+    local = {g for w in workloads if w.local_share for g in w.needs}
+    if "local" in contenders and any("local" in w.contenders for w in workloads):
+        local.add("sequential")
+    return bucket, local
 
 
 def _copy_logs(source: Path, destination: Path) -> None:
@@ -277,7 +290,7 @@ def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Me
     after = rig.proxy.stats()
     direction = "request_bytes" if workload.upload else "response_bytes"
     backend = after[direction] - before[direction]
-    if not workload.unshaped:  # else the proxy saw none of it
+    if not workload.unshaped and not workload.local_share:  # else the proxy saw none of it
         result.metrics["backend_bytes"] = backend
         result.metrics["backend_requests"] = after["requests"] - before["requests"]
         result.metrics["backend_per_served"] = backend / sample.served if sample.served else 0.0

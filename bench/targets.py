@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from bench.medians import _runs, cell
 from bench.runner import Results
 from bench.workloads import NOT_BUILT
+from bench.wrk import FALLBACK
 
 MiB = 1024**2
 GiB = 1024 * MiB
@@ -181,6 +182,18 @@ def targets(results: Results, shared_size: int, memory_target_mib: int) -> list[
                           f"{_size(sequential_size)} read")
         return got <= base / 2, f"{got:.2f} vs baseline {base:.2f} s/GiB = {got / base:.2f}×"
 
+    def by_wrk(judge: Judge) -> Judge:
+        """n/a when the aiohttp load generator stood in for wrk: then the load generator
+        takes about a core itself, and that is not the comparison the goal names."""
+
+        def judged() -> tuple[bool | None, str]:
+            if any(FALLBACK in m.notes for m in results.measurements
+                   if m.workload == "workers"):
+                return None, FALLBACK
+            return judge()
+
+        return judged
+
     bd = ("bucketdav",)
     limit = (*bd, "limit")
     return [
@@ -205,9 +218,13 @@ def targets(results: Results, shared_size: int, memory_target_mib: int) -> list[
                 within("listing", "ttfb_ms", 150, "ms")),
         _target("PUT: ≥ 3× a single direct connection", results, "put", (*bd, "direct"),
                 at_least("put", "direct", "mb_s", 3, "MB/s")),
-        _target("Workers: 2 workers ≥ 1.6× one worker's small GETs/s (unshaped backend)",
-                results, "workers", (*bd, "bucketdav-2w"),
-                at_least("workers", "bucketdav", "rps", 1.6, "req/s", mine="bucketdav-2w")),
+        # On s3rver one worker already nears what s3rver serves (workers-s3, with direct for
+        # context): the scaling is judged where the backend does not cap it.
+        _target("Workers: 2 workers ≥ 1.6× one worker's 4 KiB GETs/s, both serving a "
+                "local-folder share, wrk as the load generator", results, "workers",
+                (*bd, "bucketdav-2w"),
+                by_wrk(at_least("workers", "bucketdav", "rps", 1.6, "req/s",
+                                mine="bucketdav-2w"))),
         _target("Disk cache: second read costs < 1% of the object from the backend", results,
                 "cache", bd, cache_backend, absent_is_na=True),
         _target("Disk cache: second read ≥ 0.8× a local-folder share", results, "cache",

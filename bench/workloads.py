@@ -76,6 +76,9 @@ class Workload:
     # bucketdav runs with a fresh --cache directory, reads once, is restarted on the same
     # directory, and the second read is measured (backend bytes: the second read's only).
     disk_cache: bool = False
+    # bucketdav (one worker or two) serves a local folder holding the ``needs`` groups,
+    # not the bucket: a backend the gateway does not wait on, so its own work is measured.
+    local_share: bool = False
 
 
 def session(limit: int) -> aiohttp.ClientSession:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 import pytest
 
-from bench import dataset, reads, report, targets
+from bench import dataset, reads, report, targets, wrk
 from bench.plan import build
 from bench.runner import Measurement, Results
 from bench.workloads import NOT_BUILT
@@ -25,7 +25,8 @@ SMALL_P50 = "Small GETs: p50 within 3 ms of direct's"
 LIST_TOTAL = "PROPFIND Depth 1: total ≤ 1.15× the direct paged LIST"
 LIST_TTFB = "PROPFIND Depth 1: first byte ≤ 150 ms"
 PUT = "PUT: ≥ 3× a single direct connection"
-WORKERS = "Workers: 2 workers ≥ 1.6× one worker's small GETs/s (unshaped backend)"
+WORKERS = ("Workers: 2 workers ≥ 1.6× one worker's 4 KiB GETs/s, both serving a local-folder "
+           "share, wrk as the load generator")
 CACHE_BYTES = "Disk cache: second read costs < 1% of the object from the backend"
 CACHE_SPEED = "Disk cache: second read ≥ 0.8× a local-folder share"
 CACHE_MEMORY = "Disk cache: many concurrent readers stay under --memory-target"
@@ -163,6 +164,32 @@ def test_two_workers_against_one() -> None:
     two = [830, "RuntimeError: worker died", 850]
     res = results(*runs("workers", "rps", bucketdav=[500, 510, 520], **{"bucketdav-2w": two}))
     assert verdict(res, WORKERS).status == "NOT met"
+
+
+def test_workers_are_judged_on_the_local_share_not_on_s3rver() -> None:
+    # On s3rver one worker nears the backend: two cannot scale there, and that is context.
+    s3 = runs("workers-s3", "rps", direct=[1400], bucketdav=[1300], **{"bucketdav-2w": [1350]})
+    local = runs("workers", "rps", bucketdav=[2000], **{"bucketdav-2w": [3500]})
+    assert verdict(results(*s3, *local), WORKERS).status == "met"
+    assert verdict(results(*s3), WORKERS).status == "n/a"
+
+
+def test_workers_driven_without_wrk_are_not_judged() -> None:
+    local = runs("workers", "rps", bucketdav=[500], **{"bucketdav-2w": [900]})
+    for m in local:
+        m.notes.append(wrk.FALLBACK)
+    found = verdict(results(*local), WORKERS)
+    assert (found.status, found.detail) == ("n/a", wrk.FALLBACK)
+
+
+def test_the_report_shows_the_scaling_of_every_workers_workload() -> None:
+    s3 = runs("workers-s3", "rps", direct=[1400], bucketdav=[1300], **{"bucketdav-2w": [1350]})
+    seq = runs("workers-seq", "mb_s", bucketdav=[600], **{"bucketdav-2w": [900]})
+    lines = report.scaling_lines(results(*s3, *seq), build(dataset.QUICK))
+    assert len(lines) == 2  # the workers GETs on the local share were not run
+    assert lines[0].endswith("2 workers 1,350 vs 1 worker 1,300 requests/s = 1.04× "
+                             "(direct to s3rver: 1,400)")
+    assert lines[1].endswith("2 workers 900 vs 1 worker 600 MB/s = 1.50×")
 
 
 def test_a_disk_cache_bucketdav_does_not_have_is_na_never_met() -> None:
