@@ -20,6 +20,7 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -47,17 +48,20 @@ def _page_entries(prefix: str, objects: tuple[ObjectInfo, ...], prefixes: tuple[
                   ) -> list[tuple[str, Entry]]:
     """One page as (sort key, entry) in store order; names relative to prefix."""
     items: list[tuple[str, Entry]] = []
+    cut = len(prefix)
     for info in objects:
-        rest = info.key[len(prefix):]
+        key = info.key
+        rest = key[cut:]
         if not rest:
             continue  # the directory's own marker
-        if rest.endswith("/"):
-            items.append((info.key, Entry(rest[:-1], True, 0, info.last_modified)))
+        if rest[-1] == "/":
+            items.append((key, Entry(rest[:-1], True, 0, info.last_modified)))
         else:
-            items.append((info.key, Entry.file(rest, info)))
-    for p in prefixes:
-        items.append((p, Entry(p[len(prefix):-1], True)))
-    items.sort(key=lambda item: item[0])
+            items.append((key, Entry(rest, False, info.size, info.last_modified, info.etag,
+                                     info.content_type)))
+    if prefixes:  # each list is sorted already: only a page with both needs merging
+        items.extend((p, Entry(p[cut:-1], True)) for p in prefixes)
+        items.sort(key=itemgetter(0))
     return items
 
 
@@ -68,7 +72,10 @@ async def shadow_and_filter(
     counters: Counters | None = None,
     key_visible: Callable[[str], bool] | None = None,
     dir_visible: Callable[[str], Awaitable[bool]] | None = None,
-) -> AsyncGenerator[Entry, None]:
+) -> AsyncGenerator[list[Entry], None]:
+    """The entries, a list per page: those the page made certain (a file waits while a
+    later ``name/`` could still shadow it). Lists, not entries one by one, as a listing
+    of 10,000 would otherwise pass each through every async layer above it."""
     pending: list[Entry] = []  # files that a later "name/" could still shadow
     last_dir: str | None = None
     last_key: str | None = None
@@ -82,6 +89,7 @@ async def shadow_and_filter(
         return show_noise or not is_client_noise(entry.name)
 
     async for objects, prefixes in pages:
+        out: list[Entry] = []
         for sort_key, entry in _page_entries(prefix, objects, prefixes):
             if last_key is not None and (
                 sort_key < last_key or (sort_key == last_key and not entry.is_dir)
@@ -95,8 +103,7 @@ async def shadow_and_filter(
                 ready = [p for p in pending if sort_key > prefix + p.name + "/"]
                 if ready:
                     pending = [p for p in pending if sort_key <= prefix + p.name + "/"]
-                    for done in ready:
-                        yield done
+                    out += ready
             if entry.is_dir:
                 if entry.name == last_dir:
                     continue  # a marker "a/" and the common prefix "a/"
@@ -106,14 +113,16 @@ async def shadow_and_filter(
                     continue  # made only of hidden keys: it does not exist
                 pending = [p for p in pending if p.name != entry.name]
                 if visible(entry):
-                    yield entry
+                    out.append(entry)
                 continue
             if key_visible is not None and not key_visible(sort_key):
                 continue
             if visible(entry):
                 pending.append(entry)
-    for entry in pending:
-        yield entry
+        if out:
+            yield out
+    if pending:
+        yield pending
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
@@ -139,8 +148,9 @@ class Listing:
         self._prefix = prefix
         self._filtered = key_visible is not None or dir_visible is not None
         self._first: ListPage | None = None
-        self._entries = shadow_and_filter(self._pages(), prefix, show_noise,
-                                          view.engine.counters, key_visible, dir_visible)
+        self._runs = shadow_and_filter(self._pages(), prefix, show_noise,
+                                       view.engine.counters, key_visible, dir_visible)
+        self._entries = self._flat()
 
     async def exists(self) -> bool | None:
         """Whether anything lies under the prefix (a marker included), from the first page,
@@ -158,8 +168,19 @@ class Listing:
     async def __anext__(self) -> Entry:
         return await anext(self._entries)
 
+    def batches(self) -> AsyncIterator[list[Entry]]:
+        """The entries in lists as the pages make them certain, for a caller that renders
+        a batch at a time (instead of iterating this listing, not as well as)."""
+        return self._runs
+
     async def aclose(self) -> None:
         await self._entries.aclose()
+        await self._runs.aclose()
+
+    async def _flat(self) -> AsyncGenerator[Entry, None]:
+        async for run in self._runs:
+            for entry in run:
+                yield entry
 
     async def _pages(self) -> AsyncIterator[tuple[tuple[ObjectInfo, ...], tuple[str, ...]]]:
         view, prefix = self._view, self._prefix

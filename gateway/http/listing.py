@@ -22,7 +22,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from gateway.errors import NotFound
-from gateway.fs.listing import Entry, member_href, open_dir
+from gateway.fs.listing import Entry, Listing, member_href, open_dir
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.responses import batches, content_type_of, rfc3339, send_streamed
@@ -233,13 +233,18 @@ async def _encoded(pieces: AsyncGenerator[str, None]) -> AsyncGenerator[bytes, N
         await pieces.aclose()
 
 
+def _batches(entries: AsyncIterator[Entry]) -> AsyncIterator[list[Entry]]:
+    """Rows rendered and written together: a listing page's worth, as it comes."""
+    return entries.batches() if isinstance(entries, Listing) else batches(entries, BATCH)
+
+
 async def _json_body(share: Share, path: DavPath, entries: AsyncIterator[Entry]
                      ) -> AsyncGenerator[str, None]:
     head = json.dumps({"path": display_path(share, path)})
     yield head[:-1] + ', "entries": ['
     first = True
     base = share.href(path, is_dir=True)
-    async for batch in batches(entries, BATCH):
+    async for batch in _batches(entries):
         parts: list[str] = []
         for entry in batch:
             parts.append(("\n" if first else ",\n") + json.dumps(
@@ -265,7 +270,7 @@ async def _html_body(
     yield render("head.html", title=title, crumbs=crumbs, parent=parent, nonce=nonce)
     dirs = files = total = 0
     base = share.href(path, is_dir=True)
-    async for batch in batches(entries, BATCH):
+    async for batch in _batches(entries):
         rows = [Row.of(entry, member_href(base, entry)) for entry in batch]
         for row in rows:
             if row.is_dir:

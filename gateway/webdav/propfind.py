@@ -20,7 +20,7 @@ from types import MappingProxyType
 from aiohttp import web
 
 from gateway.errors import BadRequest, NotFound
-from gateway.fs.listing import Entry, member_href, open_dir
+from gateway.fs.listing import Entry, Listing, member_href, open_dir
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.responses import batches, send_streamed
@@ -196,11 +196,13 @@ async def _target(share: Share, path: DavPath, listed: bool
 
 async def _members(reader: _Reader, path: DavPath, first: str, entries: AsyncIterator[Entry]
                    ) -> AsyncGenerator[bytes, None]:
-    """The 207 body of a Depth 1 answer, in chunks of about ``FLUSH_BYTES``."""
+    """The 207 body of a Depth 1 answer, in chunks of about ``FLUSH_BYTES`` or more (a
+    listing page's worth at a time)."""
     share, wanted = reader.share, reader.wanted
+    runs = entries.batches() if isinstance(entries, Listing) else batches(entries, BATCH)
     # The first page is read before the first chunk, so before the status: a store that
     # fails at once gets a clean error status instead of a 207 cut short.
-    head = await anext(entries, None)
+    head = await anext(runs, None)
     nearby: Sequence[LockRecord] = ()
     if wanted.wants_locks:
         nearby = await reader.locks.nearby(share, path) or ()
@@ -208,13 +210,15 @@ async def _members(reader: _Reader, path: DavPath, first: str, entries: AsyncIte
     base = share.href(path, is_dir=True)
     buffer: list[str] = []
     size = 0
-    async for batch in batches(_chain(head, entries), BATCH):
-        dead = await reader.dead_of(path, batch)
-        for child, props in zip(batch, dead, strict=True):
-            fragment = wanted.render(reader.member(nearby, path, child,
-                                                   member_href(base, child), props))
-            buffer.append(fragment)
-            size += len(fragment)
+    async for run in _chain(head, runs):
+        for start in range(0, len(run), BATCH):
+            batch = run[start:start + BATCH]
+            dead = await reader.dead_of(path, batch)
+            for child, props in zip(batch, dead, strict=True):
+                fragment = wanted.render(reader.member(nearby, path, child,
+                                                       member_href(base, child), props))
+                buffer.append(fragment)
+                size += len(fragment)
         if size >= FLUSH_BYTES:
             yield "".join(buffer).encode("utf-8")
             buffer, size = [], 0
@@ -222,9 +226,10 @@ async def _members(reader: _Reader, path: DavPath, first: str, entries: AsyncIte
     yield "".join(buffer).encode("utf-8")
 
 
-async def _chain(head: Entry | None, rest: AsyncIterator[Entry]) -> AsyncIterator[Entry]:
+async def _chain(head: list[Entry] | None, rest: AsyncIterator[list[Entry]]
+                 ) -> AsyncIterator[list[Entry]]:
     if head is None:
         return
     yield head
-    async for entry in rest:
-        yield entry
+    async for run in rest:
+        yield run
