@@ -8,7 +8,7 @@ errors and the defaults of its bounds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -311,6 +311,11 @@ class StateStore(Protocol):
     # ---- dead properties ----------------------------------------------------------
     async def props_get(self, scope: str, key: str) -> dict[str, str]:
         """``{"{ns}name": xml}`` of the resource; empty when it has none."""
+        ...
+
+    async def props_get_many(self, scope: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        """``props_get`` of each key, in order, in one call (a PROPFIND reads a listing
+        page's members at once)."""
         ...
 
     async def props_patch(

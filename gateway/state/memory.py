@@ -11,7 +11,7 @@ import heapq
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 
@@ -236,6 +236,10 @@ class MemoryState:
     # ---- dead properties ----------------------------------------------------------
     async def props_get(self, scope: str, key: str) -> dict[str, str]:
         return dict(self._props.get(scope, {}).get(key, {}))
+
+    async def props_get_many(self, scope: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        held = self._props.get(scope, {})
+        return [dict(held.get(key, {})) for key in keys]
 
     def _set_props(self, scope: str, key: str, props: Mapping[str, str]) -> None:
         keys = self._props.setdefault(scope, {})

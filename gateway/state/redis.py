@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -277,6 +277,15 @@ class RedisState:
         name = f"{self._prefix}props:{scope}\0{key}"
         flat = await self._do(lambda: self._client.hgetall(name))
         return {_text(k): _text(v) for k, v in flat.items()}
+
+    async def props_get_many(self, scope: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        if not keys:
+            return []
+        pipe = self._client.pipeline(transaction=False)  # one round trip for all
+        for key in keys:
+            pipe.hgetall(f"{self._prefix}props:{scope}\0{key}")
+        flats = await self._do(pipe.execute)
+        return [{_text(k): _text(v) for k, v in flat.items()} for flat in flats]
 
     async def props_patch(
         self,

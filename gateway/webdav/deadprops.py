@@ -18,7 +18,7 @@ then, the operation's answer stands and one log line says the properties did not
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
 from aiohttp import web
 
@@ -46,8 +46,17 @@ class DeadProps:
                                                share.props_key(path, is_dir))
         except StateUnavailable:
             return None
-        # The gateway's own records (a version's modification time) are not properties.
-        return {name: xml for name, xml in found.items() if not name.startswith(OWN)}
+        return _properties(found)
+
+    async def get_many(self, share: Share, members: Sequence[tuple[DavPath, bool]]
+                       ) -> list[dict[str, str]] | None:
+        """``get`` of each (path, is_dir), in order, in one state call."""
+        try:
+            found = await self.state.props_get_many(
+                share.state_scope, [share.props_key(path, is_dir) for path, is_dir in members])
+        except StateUnavailable:
+            return None
+        return [_properties(props) if props else props for props in found]
 
     async def patch(self, share: Share, path: DavPath, is_dir: bool,
                     set: dict[str, str], remove: list[str]) -> None:
@@ -97,6 +106,11 @@ class DeadProps:
         except StateUnavailable as exc:
             log.warning("%s of %s done, but its dead properties did not follow: %s",
                         method, href, exc.message)
+
+
+def _properties(found: dict[str, str]) -> dict[str, str]:
+    """The gateway's own records (a version's modification time) are not properties."""
+    return {name: xml for name, xml in found.items() if not name.startswith(OWN)}
 
 
 PROPS = web.AppKey("props", DeadProps)

@@ -1,13 +1,13 @@
 """PROPFIND: Depth 0 and 1, allprop / prop / propname, streamed 207 answers.
 
-A Depth 1 answer is written while the listing is read, page by page, in chunks of about
-32 KiB: a folder of 10,000 entries never becomes one string and the first bytes leave at
-once. Only what was asked for is sent (Windows refuses answers past about 1 MB).
+A Depth 1 answer is written while the listing is read, a chunk per listing page: a folder
+of 10,000 entries never becomes one string, and the first bytes leave as soon as the first
+page is in. Only what was asked for is sent (Windows refuses answers past about 1 MB).
 
 Locks and dead properties come from the state store: a Depth 1 answer reads the locks of
 the whole folder in one call, and the dead properties (only when allprop, propname or a
-name no live property has asks for them) a batch of members at a time. A state store that
-is unavailable leaves them out: reads never depend on it.
+name no live property has asks for them) of a page's members in one call too. A state
+store that is unavailable leaves them out: reads never depend on it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from gateway.webdav.xml import (
 )
 
 FLUSH_BYTES = 32 * 1024
-BATCH = 64  # members whose dead properties are read at once (one state call each)
+BATCH = 1000  # members rendered together when the listing does not hand out its pages
 _NONE: Mapping[str, str] = MappingProxyType({})  # no dead properties
 
 
@@ -141,8 +141,12 @@ class _Reader:
         and no state call, when the request does not ask for them)."""
         if not self.dead_ok:
             return [_NONE] * len(members)
-        return await asyncio.gather(*(self.dead(parent.child(c.name, c.is_dir), c)
-                                      for c in members))
+        found = await self.props.get_many(
+            self.share, [(parent.child(c.name, c.is_dir), c.is_dir) for c in members])
+        if found is None:
+            self.dead_ok = False
+            return [_NONE] * len(members)
+        return found
 
     def member(self, nearby: Sequence[LockRecord], parent: DavPath, entry: Entry, href: str,
                dead: Mapping[str, str]) -> Resource:
@@ -211,14 +215,12 @@ async def _members(reader: _Reader, path: DavPath, first: str, entries: AsyncIte
     buffer: list[str] = []
     size = 0
     async for run in _chain(head, runs):
-        for start in range(0, len(run), BATCH):
-            batch = run[start:start + BATCH]
-            dead = await reader.dead_of(path, batch)
-            for child, props in zip(batch, dead, strict=True):
-                fragment = wanted.render(reader.member(nearby, path, child,
-                                                       member_href(base, child), props))
-                buffer.append(fragment)
-                size += len(fragment)
+        dead = await reader.dead_of(path, run)
+        for child, props in zip(run, dead, strict=True):
+            fragment = wanted.render(reader.member(nearby, path, child,
+                                                   member_href(base, child), props))
+            buffer.append(fragment)
+            size += len(fragment)
         if size >= FLUSH_BYTES:
             yield "".join(buffer).encode("utf-8")
             buffer, size = [], 0

@@ -438,3 +438,13 @@ def test_state_unavailable_is_503() -> None:
 
     assert STATUS[StateUnavailable] == 503
     assert EVERYTHING.everything and not Invalidation(S, "").everything
+
+
+async def test_props_of_many_keys_in_one_call(connect: Connect) -> None:
+    a, b = await connect(), await connect()
+    await a.props_patch(S, "d/x", {"{n}a": "1"}, [])
+    await a.props_patch(S, "d/z/", {"{n}b": "2", "{n}c": "3"}, [])
+    assert await b.props_get_many(S, ["d/x", "d/y", "d/z/", "d/x"]) == [
+        {"{n}a": "1"}, {}, {"{n}b": "2", "{n}c": "3"}, {"{n}a": "1"}]
+    assert await b.props_get_many(S, []) == []
+    assert await b.props_get_many("other", ["d/x"]) == [{}]

@@ -10,7 +10,8 @@ from gateway.state import MemoryState
 
 CALLS = frozenset({
     "ping", "acquire", "refresh", "release", "get", "covering", "below", "drop",
-    "note_created", "count", "props_get", "props_patch", "props_copy", "props_move",
+    "note_created", "count", "props_get", "props_get_many", "props_patch", "props_copy",
+    "props_move",
     "props_delete", "props_copy_prefix", "props_move_prefix", "props_delete_prefix",
 })
 
