@@ -156,19 +156,24 @@ def choose_part_size(
 
 
 class BodyReader:
-    """Cuts a stream of chunks into parts and checks the announced length.
+    """Cuts a stream of chunks into parts of exactly the part size and checks the
+    announced length.
 
     ``read_part`` fills one buffer allocated at its full size up front and hands it over
     as ``bytes`` without a copy (``BytesIO.getvalue`` returns its own buffer), so a part
-    costs its reservation and nothing more. Each chunk is copied in as it arrives; between
-    parts the reader holds no body bytes. A producer chunk larger than ``CHUNK`` (none
-    from the PUT handler) is taken ``CHUNK`` bytes at a time, its rest kept meanwhile.
+    costs its reservation and nothing more. Each chunk is copied in as it arrives; the
+    one that crosses the end of a part is split, its rest (``pending``, less than a
+    chunk) beginning the next part. A buffer filled to its size is never shrunk, so never
+    reallocated: only the last part of a body may be shorter. A producer chunk larger
+    than ``CHUNK`` (none from the PUT handler) is taken ``CHUNK`` bytes at a time, its
+    rest kept meanwhile.
     """
 
     def __init__(self, chunks: AsyncIterable[bytes], expected_size: int | None) -> None:
         self._chunks: AsyncIterator[bytes] = aiter(chunks)
         self._rest: memoryview | None = None  # the unread rest of an oversized chunk
-        self._peeked: bytes | memoryview | None = None  # the first piece, seen by started()
+        # Taken from the stream, not yet in a part: at most one piece (``CHUNK`` bytes).
+        self._pending: bytes | memoryview | None = None
         self.expected_size = expected_size
         self.received = 0  # bytes taken from the stream
         self.delivered = 0  # bytes handed out in parts
@@ -181,16 +186,21 @@ class BodyReader:
             return None
         return self.expected_size - self.delivered
 
+    async def _peek(self) -> None:
+        """Take the next piece from the stream and keep it for the next part."""
+        if self._pending is None and not self.eof:
+            piece = await self._next()
+            self._pending = piece or None
+
     async def started(self) -> bool:
         """Wait for the body's first bytes, kept for the next part; False if it is empty."""
-        if self.received == 0 and self._peeked is None and not self.eof:
-            self._peeked = await self._next()
+        await self._peek()
         return not self.eof
 
     async def _next(self) -> bytes | memoryview:
         """The next piece of at most ``CHUNK`` bytes; empty at the end (``eof``)."""
-        if self._peeked is not None:
-            piece, self._peeked = self._peeked, None
+        if self._pending is not None:
+            piece, self._pending = self._pending, None
             return piece
         if self._rest is not None:
             piece, rest = self._rest[:CHUNK], self._rest[CHUNK:]
@@ -210,31 +220,32 @@ class BodyReader:
         return chunk
 
     def capacity(self, part_size: int) -> int:
-        """The buffer the next part needs: a part and one chunk, or exactly what is left
-        of an announced body when that is no more."""
+        """The reservation the next part needs: the part and the piece in hand (a chunk),
+        or exactly what is left of an announced body when that is no more."""
         left = self.left
         full = part_size + CHUNK
         return full if left is None else min(full, left)
 
-    def _wants_more(self, room: int) -> bool:
-        """Read another piece into a buffer with ``room`` bytes free? While a whole chunk
-        surely fits, or while what is left of an announced body fits."""
-        if self.eof or room <= 0:
-            return False
+    async def read_part(self, part_size: int) -> bytes:
+        """Exactly ``part_size`` bytes (what is left of an announced body, if less);
+        fewer only if the body ends first."""
         left = self.left
-        return room >= CHUNK or (left is not None and left <= room)
-
-    async def read_part(self, capacity: int) -> bytes:
-        """Up to ``capacity`` bytes: at least ``capacity - CHUNK`` unless the body ends."""
+        size = part_size if left is None else min(part_size, left)
         buffer = io.BytesIO()
         have = 0
         sized = False
-        while self._wants_more(capacity - have):
+        while have < size:
             piece = await self._next()
-            if piece and have and not sized:
+            if not piece:
+                break  # the end of the body
+            room = size - have
+            if len(piece) > room:  # the next part begins with the rest
+                whole = memoryview(piece)
+                piece, self._pending = whole[:room], whole[room:]
+            if have and not sized:
                 # A second piece: allocate the whole part once, so it never grows (and is
                 # never copied). A body of one piece costs only its own size.
-                buffer.seek(capacity - 1)
+                buffer.seek(size - 1)
                 buffer.write(b"\0")
                 buffer.seek(have)
                 sized = True
@@ -242,14 +253,15 @@ class BodyReader:
             del piece  # not held while the next one is awaited
             have += written
             self.delivered += written
-        buffer.truncate(have)
+        if have < size:
+            buffer.truncate(have)
         return buffer.getvalue()
 
     async def ended(self) -> bool:
-        """True once the body is known to be over: the stream ended, or the announced
-        length is all delivered and the stream confirms it (more bytes are refused)."""
-        while not self.eof and self.left == 0:
-            await self._next()  # anything but the end raises LengthMismatch
+        """True once the body is known to be over: the stream ended (a piece is read ahead
+        to know it), or the announced length is all delivered and the stream confirms it
+        (more bytes are refused)."""
+        await self._peek()  # past an announced length, raises LengthMismatch
         return self.eof
 
     def check_complete(self) -> None:
@@ -285,7 +297,7 @@ async def write_stream(
     size = choose_part_size(part_size, expected_size, budget.limit, limits)
     body = BodyReader(chunks, expected_size)
     upload = _Multipart(store, budget, key, size, max_in_flight, limits)
-    if known_multipart(expected_size, body.capacity(size)):
+    if known_multipart(expected_size, size):
         # The upload is created while its first part arrives: one round trip less.
         return await upload.run(body, content_type, create_only, commit_guard, mtime)
     # A small body of known length reserves only its length: many small PUTs at once
@@ -293,10 +305,10 @@ async def write_stream(
     held = await budget.acquire(body.capacity(size))
     handed_over = False
     try:
-        first = await body.read_part(held)
-        held = _keep_only(budget, held, len(first))
+        first = await body.read_part(size)
         if await body.ended():
             body.check_complete()
+            held = _keep_only(budget, held, len(first))
             async with commit_guard or contextlib.nullcontext():
                 return await store.put(key, first, content_type, if_none_match=create_only,
                                        mtime=mtime)
@@ -309,10 +321,10 @@ async def write_stream(
     return await upload.run(body, content_type, create_only, commit_guard, mtime)
 
 
-def known_multipart(expected: int | None, capacity: int) -> bool:
-    """A body announced longer than the first part's buffer (``capacity``) can only be a
-    multipart upload (or refused): it need not be read before the upload is created."""
-    return expected is not None and expected > capacity
+def known_multipart(expected: int | None, part_size: int) -> bool:
+    """A body announced longer than one part can only be a multipart upload (or refused):
+    it need not be read before the upload is created."""
+    return expected is not None and expected > part_size
 
 
 def _keep_only(budget: MemoryBudget, held: int, used: int) -> int:
@@ -320,6 +332,13 @@ def _keep_only(budget: MemoryBudget, held: int, used: int) -> int:
     if used < held:
         budget.release(held - used)
     return used
+
+
+def _settle(budget: MemoryBudget, held: int, used: int, body: BodyReader) -> int:
+    """The reservation a part keeps while it uploads: all of it while the body goes on
+    (the chunk in hand, split or read ahead, is counted there), only its bytes once the
+    body has ended."""
+    return _keep_only(budget, held, used) if body.eof else held
 
 
 class _Multipart:
@@ -385,11 +404,11 @@ class _Multipart:
         try:
             if await body.started():
                 self._create(content_type, mtime)
-            data = await body.read_part(held)
+            data = await body.read_part(self.part_size)
         except BaseException:
             self.budget.release(held)
             raise
-        return data, _keep_only(self.budget, held, len(data))
+        return data, _settle(self.budget, held, len(data), body)
 
     async def run(self, body: BodyReader, content_type: str | None, create_only: bool,
                   commit_guard: contextlib.AbstractAsyncContextManager[None] | None = None,
@@ -421,9 +440,9 @@ class _Multipart:
                 if await body.ended():
                     break
                 held = await self.budget.acquire(body.capacity(self.part_size))
-                data = await body.read_part(held)
+                data = await body.read_part(self.part_size)
                 # Empty: a body of unknown length ended just after the last part.
-                held = _keep_only(self.budget, held, len(data))
+                held = _settle(self.budget, held, len(data), body)
             body.check_complete()
             parts = list(await asyncio.gather(*self.tasks))
             # Create-only: the store refuses (Exists) a key created by someone else meanwhile.

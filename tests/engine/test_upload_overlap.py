@@ -124,3 +124,15 @@ async def test_up_to_max_in_flight_parts_upload_at_once() -> None:
     assert store.objects["big"].data == data
     assert store.most_in_flight == upload.MAX_IN_FLIGHT
     assert view.engine.budget.peak <= (upload.MAX_IN_FLIGHT + 1) * (5 * MiB + CHUNK)
+
+
+@pytest.mark.parametrize("announced", [True, False])
+async def test_parts_are_of_exactly_the_part_size_whatever_the_chunks(announced: bool) -> None:
+    store = SlowParts()
+    view = view_of(store)
+    data = pattern(16 * MiB + 7)
+    size = len(data) if announced else None
+    await view.write_stream("big", stream(data, 100_000), expected_size=size)  # no divisor
+    assert store.objects["big"].data == data
+    assert store.lengths == [5 * MiB] * 3 + [1 * MiB + 7]
+    assert view.engine.budget.in_use == 0
