@@ -131,6 +131,9 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+FIRST_KEYS = 100  # the small first page ``Listing.exists`` reads
+
+
 class Listing:
     """The entries of the directory at ``prefix`` (``shadow_and_filter``), read through the
     engine page by page, the next page asked for while the reader uses this one: a big
@@ -155,11 +158,17 @@ class Listing:
     async def exists(self) -> bool | None:
         """Whether anything lies under the prefix (a marker included), from the first page,
         which the listing then starts from: a directory's existence costs no request of its
-        own. None under key filters: whether a visible key lies there is not on the page."""
+        own. None under key filters: whether a visible key lies there is not on the page.
+
+        That page is a small one (``FIRST_KEYS``): the answer, the status and the first
+        entries come in the time the store takes to list a hundred keys, a fraction of a
+        full page's (a folder of 10,000 on s3rver: 65 ms to the first byte instead of
+        150), and the listing goes on from its token in full pages. The price: one more
+        request, a round trip, for a folder of more than a hundred entries."""
         if self._filtered:
             return None
         if self._first is None:
-            self._first = await self._view.list_page(self._prefix, None)
+            self._first = await self._view.list_page(self._prefix, None, FIRST_KEYS)
         return bool(self._first.objects or self._first.prefixes)
 
     def __aiter__(self) -> AsyncIterator[Entry]:
