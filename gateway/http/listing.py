@@ -11,6 +11,7 @@ keeps anything that slipped through from running.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ _ENV = Environment(
 )
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+_HTML_SPECIAL = re.compile("[&<>'\"]")
 
 
 # ---- pure helpers ----------------------------------------------------------------------
@@ -103,7 +105,7 @@ def entry_json(entry: Entry, href: str) -> dict[str, Any]:
         "name": entry.name,
         "type": "directory" if entry.is_dir else "file",
         "size": 0 if entry.is_dir else entry.size,
-        "modified": rfc3339(entry.last_modified),
+        "modified": row_dates(entry.last_modified)[0] or None,
         "etag": None if entry.is_dir else entry.etag,
         # What a GET of the entry would say; directories have none.
         "content_type": (
@@ -147,7 +149,9 @@ def row_dates(when: datetime | None) -> tuple[str, str, str, str]:
 
 def _html(text: str) -> str:
     """Jinja's autoescape (markupsafe) of one value, as plain string replaces: a row's
-    values went through Markup objects a dozen times per row."""
+    values went through Markup objects a dozen times per row. Most need none."""
+    if _HTML_SPECIAL.search(text) is None:
+        return text
     return (text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
             .replace("'", "&#39;").replace('"', "&#34;"))
 
