@@ -65,7 +65,8 @@ Who uses what (the app opens the store, ``Gateway.state``, and closes it):
   ``covering`` for lockdiscovery and the If header, ``below`` for recursive writes,
   ``drop`` after DELETE and MOVE, ``note_created`` / ``LockRecord.created`` for the
   placeholder rule, ``count`` for metrics;
-* PROPPATCH and PROPFIND: ``props_get`` / ``props_patch``; COPY, MOVE and DELETE: the other
+* PROPPATCH and PROPFIND: ``props_get`` / ``props_patch``, and ``props_get_many`` for a
+  Depth 1 answer's members (a listing page at a time); COPY, MOVE and DELETE: the other
   ``props_*`` (the ``_prefix`` forms for collections);
 * the noise area (``gateway.fs.noise``): ``noise_*`` with ``NoiseLimits``;
 * the engine's write guard: ``guard`` around a create's commit;
