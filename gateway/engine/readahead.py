@@ -8,19 +8,28 @@ without a store.
 The decisions:
 
 * **Sequential or seek.** A range that starts where the last one ended continues the
-  window; any other start is a seek, and the window starts over at one block.
+  window; any other start is a seek, and the window starts over.
+* **The span is intent.** An HTTP GET says how many bytes it wants (the object, or
+  ``bytes=a-b``), unlike a file system's read (which is why Mountpoint ramps up): a range
+  starts with a window of its span, up to ``window_cap``, so a long read has its whole
+  window in flight from the first moment instead of ramping from one block. An aborted
+  read costs at most that window.
 * **Exact small reads.** A read shorter than a block right after a seek fetches just its
   bytes (rounding it up to whole blocks would cost a 64 KiB range read a 1 MiB
   transfer), unless its blocks are already live or block 0 is held from ``open``.
-* **The window.** It starts at one block and doubles every time the reader has consumed
-  a whole window, up to ``window_cap`` (``max_window``, at most an eighth of the memory
-  budget so several readers can run at full speed side by side). When the budget refuses
-  read-ahead it halves (never below one block).
+* **The window.** It starts at the span (at least one block) and doubles every time the
+  reader has consumed a whole window, up to ``window_cap`` (``max_window``, at most an
+  eighth of the memory budget so several readers can run at full speed side by side).
+  When the budget refuses read-ahead it halves (never below one block).
 * **Top-up.** Read-ahead is topped up only when a part's worth of blocks is missing (or
   the last blocks of the range are), so the window is refilled by part-sized GETs rather
   than a GET per consumed block.
-* **GET size.** ``part_for(window)``: half the window, between one block and
-  ``part_size``, so even a small window is two requests in parallel.
+* **GET size.** ``part_for(window)``: a ``GETS_PER_WINDOW``-th of the window, between
+  a quarter of ``part_size`` (half the window when smaller) and ``part_size``. The window
+  is the bytes in flight, and each GET pays the store's latency once, so a reader's
+  rate is about ``window / (latency + part time)``: smaller parts mean more connections
+  streaming at once for the same memory (16 GETs of 4 MiB for a 64 MiB window, where
+  8 GETs of 8 MiB spent a tenth of their time waiting for the store's answer).
 * **Drop-behind.** A reader that has read ``streaming_after`` bytes sequentially is
   streaming: blocks it consumed are not kept in the cache, unless another reader of the
   object is active or it is block 0 (re-opening the object then costs no request).
@@ -32,11 +41,20 @@ from collections.abc import Callable
 
 from gateway.engine.tuning import Tuning, block_count
 
+# GETs a full window is cut into: more connections streaming at once than the limit's 8.
+GETS_PER_WINDOW = 16
+
 
 def window_cap(tuning: Tuning, budget_limit: int) -> int:
     """The largest read-ahead window: ``max_window``, but no more than an eighth of the
     budget, and never less than one block."""
     return max(tuning.block_size, min(tuning.max_window, budget_limit // 8))
+
+
+def start_window(span: int, cap: int, block: int) -> int:
+    """The window a range of ``span`` bytes starts with: the span in whole blocks, at most
+    ``cap``, at least one block (the client said how far it reads)."""
+    return max(block, min(cap, -(-span // block) * block))
 
 
 def grow(window: int, cap: int) -> int:
@@ -49,10 +67,14 @@ def shrink(window: int, block: int) -> int:
 
 
 def part_for(window: int, tuning: Tuning) -> int:
-    """Bytes per ranged GET for a window: half the window (so even a small window is two
-    requests in parallel), between one block and ``part_size``, a whole number of blocks."""
+    """Bytes per ranged GET for a window, a whole number of blocks: a
+    ``GETS_PER_WINDOW``-th of it (many requests in parallel), at most ``part_size``, and
+    at least a quarter of ``part_size`` (each GET costs CPU; a small window still goes
+    out as two GETs: half of it) and one block."""
     block = tuning.block_size
-    part = min(max(window // 2, block), max(tuning.part_size, block))
+    largest = max(tuning.part_size, block)
+    smallest = min(window // 2, largest // 4)
+    part = min(max(window // GETS_PER_WINDOW, smallest, block), largest)
     return part - part % block
 
 
@@ -85,15 +107,21 @@ class ReadAhead:
         return f"ReadAhead(window={self.window} sequential={self._sequential})"
 
     # ---- where a range starts --------------------------------------------------------
-    def seek(self, start: int) -> bool:
-        """A range starts at ``start``: True (and the window starts over) if that is not
-        where the reader left off."""
-        if start == self._next:
-            return False
-        self.window = self.block
-        self._since_growth = 0
-        self._sequential = 0
-        return True
+    def seek(self, start: int, end: int | None = None) -> bool:
+        """A range ``[start, end)`` begins: True if ``start`` is not where the reader left
+        off (a seek: the window starts over). The window is then at least what the range
+        asks for (``start_window``), up to the cap; ``end`` None: no span declared."""
+        seek = start != self._next
+        if seek:
+            self.window = self.block
+            self._since_growth = 0
+            self._sequential = 0
+        if end is not None and end > start:
+            wanted = start_window(end - start, self.cap, self.block)
+            if wanted > self.window:
+                self.window = wanted
+                self._since_growth = 0
+        return seek
 
     def wants_exact(
         self, start: int, end: int, *, first_held: bool, live: Callable[[int], bool]

@@ -79,7 +79,7 @@ class OpenRead:
             raise RuntimeError("the read is closed")
         start, end = max(0, start), min(end, self.info.size)
         policy, ctx = self.policy, self.ctx
-        if policy.seek(start) and policy.wants_exact(
+        if policy.seek(start, end) and policy.wants_exact(
             start, end, first_held=self._first is not None, live=self._live
         ):
             async for exact in self._read_exact(start, end):

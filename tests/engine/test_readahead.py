@@ -1,5 +1,6 @@
-"""Read-ahead: a window that starts at one block, doubles while the reader reads on,
-resets on a seek, goes out as parallel ranged GETs and waits for a slow consumer."""
+"""Read-ahead: a window that starts at the span a range asks for (up to its cap), doubles
+while the reader reads on, starts over on a seek, goes out as many parallel ranged GETs
+and waits for a slow consumer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,30 @@ from tests.engine.support import GatedStore, MiB, data_of, make_view, ranges, re
 from tests.memorystore import MemoryStore
 
 
-async def test_the_window_starts_at_one_block_and_grows_to_part_sized_gets() -> None:
+async def test_a_whole_read_asks_for_its_whole_window_at_once_in_many_gets() -> None:
+    store = GatedStore()
+    data = data_of(96 * MiB)
+    info = store.put_sync("big", data)
+    view = make_view(store, memory_mib=1024, part_mib=8)
+    cap = window_cap(view.engine.tuning, view.engine.budget.limit)
+    assert cap == 64 * MiB
+    store.answer.clear()  # the store answers nothing yet: no byte reaches the reader
+    async with await view.open("big", info) as read:
+        reader = asyncio.create_task(read_range(read, 0, len(data)))
+        await until(lambda: store.asked >= 16, "the whole window asked for")
+        assert read.window == cap  # no ramp: the GET said how far it reads
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert store.asked == 16  # 16 GETs of 4 MiB, and nothing past the window
+        store.answer.set()
+        assert await reader == data
+    sizes = [end - start for start, end, _ in ranges(store)]
+    assert sizes[:16] == [4 * MiB] * 16
+    assert max(sizes) <= 8 * MiB  # never above --read-part-size
+    assert len(sizes) <= 96 // 4  # far fewer GETs than blocks
+
+
+async def test_a_first_block_from_open_is_followed_by_the_rest_of_the_window_at_once() -> None:
     store = MemoryStore()
     data = data_of(96 * MiB)
     store.put_sync("big", data)
@@ -19,29 +43,30 @@ async def test_the_window_starts_at_one_block_and_grows_to_part_sized_gets() -> 
     async with await view.open("big") as read:
         assert await read_range(read, 0, len(data)) == data
         assert read.window == 64 * MiB
-    sizes = [end - start for start, end, _ in ranges(store)]
-    assert sizes[0] == MiB  # a fast first byte
-    assert sizes[1] == MiB
-    assert max(sizes) == 8 * MiB  # parts of --read-part-size once the window is large
-    assert sizes.index(8 * MiB) > 2
-    assert len(sizes) < 96 // 2  # far fewer GETs than blocks
+    got = ranges(store)
+    assert got[0][:2] == (0, MiB)  # a fast first byte (and the metadata)
+    # then the rest of the window, blocks 1..63, at once: 16 GETs of 4 blocks (3 last)
+    assert sorted(start for start, _, _ in got[1:17]) == [(1 + 4 * n) * MiB for n in range(16)]
+    assert max(end for _, end, _ in got[1:17]) == 64 * MiB
 
 
-async def test_a_seek_resets_the_window_to_one_block() -> None:
+async def test_a_seek_starts_the_window_over_at_the_new_ranges_span() -> None:
     store = MemoryStore()
     data = data_of(64 * MiB)
     info = store.put_sync("big", data)
     view = make_view(store, memory_mib=1024)
     async with await view.open("big", info) as read:
         assert await read_range(read, 0, 24 * MiB) == data[: 24 * MiB]
-        assert read.window > 4 * MiB
         before = len(store.get_ranges)
-        async with aclosing(read.iter_range(40 * MiB, 64 * MiB)) as chunks:
+        async with aclosing(read.iter_range(40 * MiB, 42 * MiB)) as chunks:
             first = await anext(chunks)
-            assert read.window == MiB
+            assert read.window == 2 * MiB  # what the range asks for, not the old window
             assert ranges(store)[before] == (40 * MiB, 41 * MiB, info.etag)
             rest = b"".join([chunk async for chunk in chunks])
-        assert first + rest == data[40 * MiB :]
+        assert first + rest == data[40 * MiB : 42 * MiB]
+        async with aclosing(read.iter_range(10 * MiB, 64 * MiB)) as chunks:
+            await anext(chunks)
+            assert read.window == 54 * MiB
 
 
 async def test_consecutive_ranges_continue_the_window() -> None:
@@ -69,27 +94,32 @@ async def test_read_ahead_never_goes_past_the_requested_range() -> None:
     assert max(end for _, end, _ in ranges(store)) == 9 * MiB
 
 
-async def test_one_reader_has_several_gets_in_flight_at_once() -> None:
+async def test_one_reader_has_many_gets_streaming_at_once() -> None:
     store = GatedStore()
     data = data_of(64 * MiB)
     info = store.put_sync("big", data)
     view = make_view(store, memory_mib=1024)
-    async with await view.open("big", info) as read, aclosing(
-        read.iter_range(0, info.size)
-    ) as chunks:
-        received = 0
-        while received < 16 * MiB:  # let the window grow
-            received += len(await anext(chunks))
-        store.gate.clear()  # now the store is slow: GETs stay in flight
-
-        async def rest() -> bytes:
-            return b"".join([chunk async for chunk in chunks])
-
-        consumer = asyncio.create_task(rest())  # reads on into what is already there
-        await until(lambda: store.bodies_open >= 2, "two GETs stream at once")
-        assert view.engine.counters.inflight_requests >= 2
+    store.gate.clear()  # a slow store: every body stalls after its first chunk
+    async with await view.open("big", info) as read:
+        reader = asyncio.create_task(read_range(read, 0, len(data)))
+        await until(lambda: store.bodies_open >= 16, "16 GETs stream at once")
+        assert view.engine.counters.inflight_requests >= 16
         store.gate.set()
-        assert received + len(await consumer) == len(data)
+        assert await reader == data
+
+
+async def test_an_abandoned_whole_read_fetches_no_more_than_its_window() -> None:
+    store = MemoryStore()
+    info = store.put_sync("big", data_of(96 * MiB))
+    view = make_view(store, memory_mib=256)
+    read = await view.open("big", info)
+    chunks = read.iter_range(0, info.size)
+    await anext(chunks)  # the client reads a little and hangs up
+    await chunks.aclose()
+    await read.aclose()
+    await view.engine.wait_idle()
+    assert store.bytes_served <= window_cap(view.engine.tuning, view.engine.budget.limit) + MiB
+    assert view.engine.budget.in_use == view.engine.blocks.cached_bytes
 
 
 async def test_a_slow_consumer_holds_at_most_one_window_and_the_store_waits() -> None:

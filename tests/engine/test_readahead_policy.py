@@ -7,11 +7,13 @@ blocks are live, what was consumed, when memory was refused) and checks its deci
 from __future__ import annotations
 
 from gateway.engine.readahead import (
+    GETS_PER_WINDOW,
     ReadAhead,
     grow,
     part_for,
     shrink,
     split_runs,
+    start_window,
     window_cap,
 )
 from gateway.engine.tuning import Tuning
@@ -53,12 +55,24 @@ def test_the_window_cap_is_at_most_an_eighth_of_the_budget() -> None:
     assert window_cap(tuning, 2 * MiB) == MiB  # never below one block
 
 
-def test_gets_are_half_a_window_between_one_block_and_the_part_size() -> None:
+def test_a_range_starts_with_a_window_of_its_span_in_blocks_up_to_the_cap() -> None:
+    assert start_window(64 * 1024, 64 * MiB, MiB) == MiB  # at least one block
+    assert start_window(0, 64 * MiB, MiB) == MiB
+    assert start_window(5 * MiB + 1, 64 * MiB, MiB) == 6 * MiB  # whole blocks
+    assert start_window(1024 * MiB, 64 * MiB, MiB) == 64 * MiB  # the cap
+
+
+def test_gets_split_a_window_many_ways_between_a_quarter_part_and_the_part_size() -> None:
     tuning = Tuning(part_size=8 * MiB)
-    assert part_for(MiB, tuning) == MiB
-    assert part_for(4 * MiB, tuning) == 2 * MiB
-    assert part_for(64 * MiB, tuning) == 8 * MiB
+    assert GETS_PER_WINDOW >= 16  # more GETs in flight than the limit's 8 connections
+    assert part_for(64 * MiB, tuning) == 64 * MiB // GETS_PER_WINDOW
+    assert part_for(1024 * MiB, tuning) == 8 * MiB  # never above --read-part-size
+    assert part_for(16 * MiB, tuning) == 2 * MiB  # never below a quarter of it
+    assert part_for(4 * MiB, tuning) == 2 * MiB  # a small window: two GETs of half
+    assert part_for(2 * MiB, tuning) == MiB
+    assert part_for(MiB, tuning) == MiB  # at least one block
     assert part_for(3 * MiB, tuning) % MiB == 0
+    assert part_for(40 * MiB, tuning) % MiB == 0
 
 
 def test_missing_blocks_become_runs_of_consecutive_blocks_no_longer_than_a_part() -> None:
@@ -82,6 +96,41 @@ def test_the_window_starts_at_one_block_and_doubles_each_time_a_window_is_consum
     assert windows[:7] == [2 * MiB, 2 * MiB, 4 * MiB, 4 * MiB, 4 * MiB, 4 * MiB, 8 * MiB]
     assert windows[-1] == 64 * MiB
     assert max(windows) == 64 * MiB
+
+
+def test_a_long_range_starts_with_its_whole_window_at_once() -> None:
+    # A GET says how far it reads: the window starts at the span (up to the cap) instead
+    # of ramping from one block, at the first range and after a seek.
+    policy = ReadAhead(TUNING, BUDGET)
+    assert not policy.seek(0, 1024 * MiB)
+    assert policy.window == 64 * MiB
+    assert policy.seek(300 * MiB, 556 * MiB)
+    assert policy.window == 64 * MiB
+    assert policy.seek(10 * MiB, 13 * MiB + 5)
+    assert policy.window == 4 * MiB  # a shorter range: its span in whole blocks
+    assert policy.seek(50 * MiB, 50 * MiB + 4096)
+    assert policy.window == MiB  # a short read: one block (and it is read exact)
+    assert policy.wants_exact(50 * MiB, 50 * MiB + 4096, first_held=False, live=nothing_live)
+
+
+def test_the_start_window_follows_the_budget_cap() -> None:
+    policy = ReadAhead(TUNING, 64 * MiB)  # an eighth: 8 MiB
+    assert not policy.seek(0, 1024 * MiB)
+    assert policy.window == 8 * MiB
+
+
+def test_a_continuing_range_widens_the_window_to_its_span_but_never_narrows_it() -> None:
+    policy = ReadAhead(TUNING, BUDGET)
+    assert not policy.seek(0, MiB)
+    consume(policy, 0, MiB)
+    assert policy.window == 2 * MiB
+    assert not policy.seek(MiB, 17 * MiB)  # continues, and asks for 16 MiB
+    assert policy.window == 16 * MiB
+    consume(policy, MiB, 17 * MiB)
+    grown = policy.window
+    assert grown == 32 * MiB
+    assert not policy.seek(17 * MiB, 18 * MiB)  # a short continuation keeps the window
+    assert policy.window == grown
 
 
 def test_the_cap_follows_the_memory_budget() -> None:
@@ -171,24 +220,28 @@ def test_the_window_wants_blocks_up_to_window_bytes_ahead_and_never_past_the_ran
 
 def test_read_ahead_is_topped_up_a_part_at_a_time() -> None:
     policy = ReadAhead(TUNING, BUDGET)
-    consume(policy, 0, 16 * MiB)  # window 16 MiB: parts of 8 blocks
-    assert policy.per_request() == 8
+    consume(policy, 0, 64 * MiB)  # window 64 MiB: parts of 4 blocks
+    assert policy.per_request() == 4
     end = 100 * MiB
     assert policy.top_up(pinned=0, front=20, target=20, end=end)  # the reader has nothing
-    assert not policy.top_up(pinned=5, front=30, target=37, end=end)  # 7 missing: wait
-    assert policy.top_up(pinned=5, front=30, target=38, end=end)  # a part's worth missing
+    assert not policy.top_up(pinned=5, front=30, target=33, end=end)  # 3 missing: wait
+    assert policy.top_up(pinned=5, front=30, target=34, end=end)  # a part's worth missing
     # the last blocks of a range go out at once, however few
     assert policy.top_up(pinned=5, front=99, target=100, end=end)
     assert not policy.top_up(pinned=5, front=100, target=100, end=end)
 
 
-def test_a_small_window_is_still_two_gets_in_parallel() -> None:
+def test_a_window_goes_out_as_many_gets_in_parallel() -> None:
     policy = ReadAhead(TUNING, BUDGET)
     consume(policy, 0, 3 * MiB)
     assert policy.window == 4 * MiB
-    assert policy.per_request() == 2
+    assert policy.per_request() == 2  # two GETs of two blocks
     consume(policy, 3 * MiB, 100 * MiB)
-    assert policy.per_request() == 8  # capped by part_size
+    assert policy.window == 64 * MiB
+    assert policy.per_request() == 64 // GETS_PER_WINDOW
+    big = ReadAhead(Tuning(part_size=8 * MiB, max_window=512 * MiB), 8192 * MiB)
+    consume(big, 0, 1024 * MiB)
+    assert big.per_request() == 8  # capped by part_size
 
 
 # ---- drop-behind ---------------------------------------------------------------------------
