@@ -340,9 +340,9 @@ def markdown(
         *_section("Workers: 2 against 1 on 2 cores", [
             "The gateway with `--workers 2` against one process. On a local-folder share "
             "nothing else runs on the cores (the disk is the page cache): that is the scaling "
-            "of the gateway's own work, and the target. On s3rver (unshaped) one worker "
-            "already nears what s3rver itself serves (direct), so that row shows the "
-            "backend's ceiling, for context.", "",
+            "of the gateway's own work, and the target. On s3rver (unshaped), s3rver is one "
+            "Node process on the same cores: direct shows its ceiling, and the workers share "
+            "what it leaves of the cores; for context.", "",
             *(f"- {line}" for line in scaling_lines(results, workloads))]
             if scaling_lines(results, workloads) else []),
         "## Medians",

@@ -30,6 +30,7 @@ AT_REST_AFTER = 1.0  # seconds a started server idles before its memory "at rest
 # After the first read of the disk-cache workload: blocks are written behind the reader, so
 # give the last ones time to reach the disk before the restart.
 CACHE_SETTLE = 2.0
+BUSY_CPU = 0.05  # CPU seconds a process must spend in a workload to count as one that worked
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,20 +196,34 @@ def available_contenders(wanted: tuple[str, ...], skipped: dict[str, str]) -> li
 
 
 class CpuMeter:
-    """CPU seconds a server's process tree spends between ``start`` and ``stop``."""
+    """CPU seconds a server's process tree spends between ``start`` and ``stop``, and how
+    they split between its processes (the workers of ``--workers``)."""
 
     def __init__(self, server: Service | None) -> None:
         self._pid = server.proc.pid if server is not None else None
-        self._before = 0.0
+        self._before: dict[int, float] = {}
         self.seconds = 0.0
+        self.by_process: list[float] = []  # the busiest first
 
     def start(self) -> None:
         if self._pid is not None:
-            self._before = servers.cpu_seconds(self._pid)
+            self._before = servers.cpu_by_process(self._pid)
 
     def stop(self) -> None:
         if self._pid is not None:
-            self.seconds = servers.cpu_seconds(self._pid) - self._before
+            after = servers.cpu_by_process(self._pid)
+            spent = [t - self._before.get(pid, 0.0) for pid, t in after.items()]
+            self.seconds = sum(spent)
+            self.by_process = sorted(spent, reverse=True)
+
+
+def split_note(by_process: list[float]) -> str | None:
+    """How a server's CPU seconds split between its busy processes, when more than one
+    worked (say, 2 workers: whether the kernel spread the connections evenly)."""
+    busy = [t for t in by_process if t >= BUSY_CPU]
+    if len(busy) < 2:
+        return None
+    return "CPU seconds per process: " + ", ".join(f"{t:.2f}" for t in busy)
 
 
 def cpu_metrics(seconds: float, sample: Sample) -> dict[str, float]:
@@ -271,6 +286,8 @@ def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Me
         result.metrics.update(sample.metrics)
         if server is not None:
             result.metrics.update(cpu_metrics(cpu.seconds, sample))
+            if (split := split_note(cpu.by_process)) is not None:
+                result.notes.append(split)
         result.notes += sample.notes
     except NotAvailable as exc:
         result.unavailable = str(exc)

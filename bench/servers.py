@@ -427,21 +427,27 @@ class RssSampler:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its descendants so far (children it has
     already reaped included)."""
+    return sum(cpu_by_process(pid).values())
+
+
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """User + system CPU seconds so far of a process and of each of its descendants; the
+    process's own count includes the children it has already reaped."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0.0
-    total = 0.0
+        return {}
+    found = {}
     for i, proc in enumerate(procs):
         try:
             t = proc.cpu_times()
         except psutil.Error:
             continue
-        total += t.user + t.system
+        found[proc.pid] = t.user + t.system
         if i == 0:
-            total += t.children_user + t.children_system
-    return total
+            found[proc.pid] += t.children_user + t.children_system
+    return found
 
 
 # ---- versions, for the report ----------------------------------------------------------------

@@ -1,12 +1,12 @@
-"""What a run writes and runs for the workers' scaling: the local-folder shares get their
-files in the folder (not in s3rver), and naming a workers' workload brings its s3rver
-context along."""
+"""What a run writes, runs and notes for the workers' scaling: the local-folder shares get
+their files in the folder (not in s3rver), naming a workers' workload brings its s3rver
+context along, and how the CPU split between the workers is shown."""
 
 from __future__ import annotations
 
 from bench import dataset, plan
 from bench.__main__ import with_context
-from bench.runner import data_groups
+from bench.runner import data_groups, split_note
 
 
 def chosen(*keys: str) -> list[plan.Workload]:
@@ -26,3 +26,10 @@ def test_the_workers_workloads_bring_their_context() -> None:
         "workers", "workers-seq", "workers-s3", "workers-seq-s3")
     assert with_context(("workers-s3", "small")) == ("workers-s3", "small")
     assert with_context(("workers", "workers-s3")) == ("workers", "workers-s3")
+
+
+def test_how_the_cpu_split_between_workers_is_noted() -> None:
+    # The parent of two workers barely works: it is not one of the processes shown.
+    assert split_note([3.1, 1.0, 0.01]) == "CPU seconds per process: 3.10, 1.00"
+    assert split_note([2.0, 0.01]) is None  # one process did the work
+    assert split_note([]) is None
