@@ -220,9 +220,8 @@ def targets(results: Results, shared_size: int, memory_target_mib: int) -> list[
                 at_least("put", "direct", "mb_s", 3, "MB/s")),
         # On s3rver one worker already nears what s3rver serves (workers-s3, with direct for
         # context): the scaling is judged where the backend does not cap it.
-        _target("Workers: 2 workers ≥ 1.6× one worker's 4 KiB GETs/s, both serving a "
-                "local-folder share, wrk as the load generator", results, "workers",
-                (*bd, "bucketdav-2w"),
+        _target("Workers: 2 workers ≥ 1.6× one on 4 KiB GETs/s (local-folder share, wrk)",
+                results, "workers", (*bd, "bucketdav-2w"),
                 by_wrk(at_least("workers", "bucketdav", "rps", 1.6, "req/s",
                                 mine="bucketdav-2w"))),
         _target("Disk cache: second read costs < 1% of the object from the backend", results,

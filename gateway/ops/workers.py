@@ -8,6 +8,12 @@ its own ``--cache`` subdirectory), and listens on the same address
 with ``SO_REUSEPORT``: the kernel spreads new connections over the listeners, and a
 worker's listener leaves the group when it dies.
 
+The kernel picks a listener by a hash of each connection's addresses: even over many
+clients, but a handful of long connections (four big reads) can land three on one worker,
+and a keep-alive connection never moves. One listening socket shared by all would be worse:
+every worker wakes for a new connection and asyncio's accept loop takes all that are queued,
+so one worker would take a whole burst. (``bench/run`` notes each worker's CPU seconds.)
+
 The parent holds the port with a bound socket that never listens (so ``--port 0`` becomes
 one port for all, and nobody else can take it while a worker restarts), restarts a worker
 that dies (after a delay that doubles while that slot keeps dying young), gives up with one
