@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import curlreads, dataset, reads, wrk
+from bench import dataset, reads, wrk
 from bench.dataset import Sizes
 from bench.workloads import (
     FOOTPRINT_TARGET_MIB,
@@ -61,11 +61,11 @@ def build(sizes: Sizes) -> list[Workload]:
                  unshaped=True),
         Workload("workers-seq", f"Workers 1 vs 2: {sizes.workers_readers} readers of "
                  f"{size(sizes.sequential // sizes.workers_readers)} each, local-folder share",
-                 ("mb_s",), curlreads.spread(sizes), contenders=WORKERS_LOCAL,
+                 ("mb_s",), reads.spread_readers(sizes), contenders=WORKERS_LOCAL,
                  local_share=True),
         Workload("workers-seq-s3", f"Workers 1 vs 2: {sizes.workers_readers} readers of "
                  f"{size(sizes.sequential // sizes.workers_readers)} each, s3rver unshaped",
-                 ("mb_s",), curlreads.spread(sizes), contenders=WORKERS, unshaped=True),
+                 ("mb_s",), reads.spread_readers(sizes), contenders=WORKERS, unshaped=True),
         Workload("cache", f"Disk cache: second read of {seq} after a restart, against a "
                  "local-folder share", ("mb_s", "ttfb_ms"), reads.sequential(sizes),
                  contenders=("bucketdav", "local"), disk_cache=True),

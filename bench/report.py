@@ -424,7 +424,7 @@ def markdown(
         "the same files (`bucketdav serve <folder>`), and both reading s3rver directly "
         "(unshaped) beside direct to s3rver. The 4 KiB GETs are driven by `wrk` (C) with a "
         "Lua script that asks for each key once and checks every body; the sequential "
-        "readers by one curl each, every slice checked after the clock stops.",
+        "readers by aiohttp.",
         "- Disk cache: bucketdav with a fresh `--cache DIR` reads the object once, is "
         "restarted on the same directory, and the second read is measured (its backend bytes "
         "only) against `bucketdav serve <folder>` of the same file; n/a when bucketdav has no "
