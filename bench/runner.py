@@ -30,7 +30,6 @@ AT_REST_AFTER = 1.0  # seconds a started server idles before its memory "at rest
 # After the first read of the disk-cache workload: blocks are written behind the reader, so
 # give the last ones time to reach the disk before the restart.
 CACHE_SETTLE = 2.0
-BUSY_CPU = 0.05  # CPU seconds a process must spend in a workload to count as one that worked
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,13 +216,12 @@ class CpuMeter:
             self.by_process = sorted(spent, reverse=True)
 
 
-def split_note(by_process: list[float]) -> str | None:
-    """How a server's CPU seconds split between its busy processes, when more than one
-    worked (say, 2 workers: whether the kernel spread the connections evenly)."""
-    busy = [t for t in by_process if t >= BUSY_CPU]
-    if len(busy) < 2:
+def split_note(by_process: list[float], workers: int) -> str | None:
+    """How a server's CPU seconds split between its ``workers`` busiest processes (its
+    workers: the parent barely works): whether the kernel spread the connections evenly."""
+    if workers < 2 or len(by_process) < workers:
         return None
-    return "CPU seconds per process: " + ", ".join(f"{t:.2f}" for t in busy)
+    return "CPU seconds per worker: " + ", ".join(f"{t:.2f}" for t in by_process[:workers])
 
 
 def cpu_metrics(seconds: float, sample: Sample) -> dict[str, float]:
@@ -286,7 +284,8 @@ def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Me
         result.metrics.update(sample.metrics)
         if server is not None:
             result.metrics.update(cpu_metrics(cpu.seconds, sample))
-            if (split := split_note(cpu.by_process)) is not None:
+            workers = 2 if contender == "bucketdav-2w" else 1
+            if (split := split_note(cpu.by_process, workers)) is not None:
                 result.notes.append(split)
         result.notes += sample.notes
     except NotAvailable as exc:

@@ -29,7 +29,8 @@ def test_the_workers_workloads_bring_their_context() -> None:
 
 
 def test_how_the_cpu_split_between_workers_is_noted() -> None:
-    # The parent of two workers barely works: it is not one of the processes shown.
-    assert split_note([3.1, 1.0, 0.01]) == "CPU seconds per process: 3.10, 1.00"
-    assert split_note([2.0, 0.01]) is None  # one process did the work
-    assert split_note([]) is None
+    # The parent of two workers barely works: the two busiest processes are the workers.
+    assert split_note([3.1, 1.0, 0.01], 2) == "CPU seconds per worker: 3.10, 1.00"
+    # every connection on one worker: the other shows as idle
+    assert split_note([2.0, 0.02, 0.01], 2) == "CPU seconds per worker: 2.00, 0.02"
+    assert split_note([2.0], 1) is None  # one process: nothing to split
