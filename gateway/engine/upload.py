@@ -46,8 +46,8 @@ TiB = 1024 * GiB
 # for 74 MiB of buffers, within the budget as every part is.
 MAX_IN_FLIGHT = 8
 # The most a producer hands over at once (the PUT handler reads the body this much at a
-# time). A part keeps reading while a chunk of this size still fits in its buffer, so a
-# chunk is copied in whole as it arrives and nothing waits outside a reserved buffer.
+# time). A part's reservation counts one chunk beside its buffer: the piece in hand, read
+# ahead or the rest of one split across the part's end, so none waits outside the budget.
 CHUNK = 256 * 1024
 
 
@@ -334,13 +334,6 @@ def _keep_only(budget: MemoryBudget, held: int, used: int) -> int:
     return used
 
 
-def _settle(budget: MemoryBudget, held: int, used: int, body: BodyReader) -> int:
-    """The reservation a part keeps while it uploads: all of it while the body goes on
-    (the chunk in hand, split or read ahead, is counted there), only its bytes once the
-    body has ended."""
-    return _keep_only(budget, held, used) if body.eof else held
-
-
 class _Multipart:
     def __init__(
         self,
@@ -399,7 +392,8 @@ class _Multipart:
     async def _read_first(self, body: BodyReader, content_type: str | None,
                           mtime: float | None) -> tuple[bytes, int]:
         """The first part, read while the upload is created (once its first bytes came:
-        a client that sends none costs the store nothing); its reservation is held."""
+        a client that sends none costs the store nothing), and the reservation held for
+        it and for the piece in hand."""
         held = await self.budget.acquire(body.capacity(self.part_size))
         try:
             if await body.started():
@@ -408,13 +402,15 @@ class _Multipart:
         except BaseException:
             self.budget.release(held)
             raise
-        return data, _settle(self.budget, held, len(data), body)
+        return data, _keep_only(self.budget, held, len(data)) if body.eof else held
 
     async def run(self, body: BodyReader, content_type: str | None, create_only: bool,
                   commit_guard: contextlib.AbstractAsyncContextManager[None] | None = None,
                   mtime: float | None = None) -> ObjectInfo:
         """Upload the first part and the rest of ``body``; every reservation is released
-        exactly once, by the part's task or here."""
+        exactly once, by the part's task or here. ``held`` covers the part being filled
+        and the piece in hand (read ahead, or the rest of one split across a part's end),
+        so no body byte waits outside the budget."""
         data, self._first = self._first, None
         held, self._held = self._held, 0
         try:
@@ -434,15 +430,17 @@ class _Multipart:
                         "with a larger --write-part-size (and --memory-target)"
                     )
                 await self.slots.acquire()
-                self._start(upload_id, number, data, held)
-                data, held = b"", 0
+                self._start(upload_id, number, data, len(data))
+                held -= len(data)  # the rest of the reservation: the piece in hand
+                data = b""
                 self._raise_failures()
-                if await body.ended():
-                    break
-                held = await self.budget.acquire(body.capacity(self.part_size))
-                data = await body.read_part(self.part_size)
-                # Empty: a body of unknown length ended just after the last part.
-                held = _settle(self.budget, held, len(data), body)
+                need = body.capacity(self.part_size) - held
+                if need > 0:
+                    held += await self.budget.acquire(need)
+                if not await body.ended():
+                    data = await body.read_part(self.part_size)
+                if body.eof:  # nothing more in hand: only the last part's bytes stay
+                    held = _keep_only(self.budget, held, len(data))
             body.check_complete()
             parts = list(await asyncio.gather(*self.tasks))
             # Create-only: the store refuses (Exists) a key created by someone else meanwhile.
