@@ -19,6 +19,8 @@ one port for all, and nobody else can take it while a worker restarts), restarts
 that dies (after a delay that doubles while that slot keeps dying young), gives up with one
 line when workers keep dying together, and on SIGTERM/SIGINT passes SIGTERM on and waits
 for every worker's drain. A worker notices its parent's death (its pipe ends) and drains.
+Between those the parent sleeps until a worker speaks or exits (its pipe, its process
+sentinel) or a restart is due: an idle server's parent never wakes.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from gateway.settings import Settings, SettingsError
 # process supervision can be tested without a Redis server.
 UNSHARED_WORKERS_FOR_TESTS = "BUCKETDAV_TEST_UNSHARED_WORKERS"
 
-POLL = 0.05  # seconds between looks at the workers
+POLL = 0.05  # seconds between looks at the workers while they start
 YOUNG = 30.0  # a worker dying before this age makes its slot's next restart wait longer
 FIRST_DELAY = 0.5  # seconds before the first restart of a slot; doubles up to MAX_DELAY
 MAX_DELAY = 30.0
@@ -197,12 +199,16 @@ class Supervisor:
 
     def _hear(self, slot: Slot) -> None:
         conn = slot.conn
-        # EOF or OSError: the worker is gone, and its exit code says the rest.
-        with contextlib.suppress(EOFError, OSError):
+        try:
             while conn is not None and conn.poll():
                 message = conn.recv()
                 if message[0] == "ready":
                     slot.pid, slot.admin_port, slot.ready = message[1], message[2], True
+        except (EOFError, OSError):
+            # The worker is gone (its exit code says the rest): its pipe, readable for ever
+            # now, must not wake the parent again while the exit is on its way.
+            if conn is not None:
+                conn.close()
 
     async def _until_ready(self, slots: list[Slot], stop: asyncio.Event) -> int | None:
         """Wait for ``slots`` to serve; the exit status of the first that fails, if any."""
@@ -272,9 +278,38 @@ class Supervisor:
                 elif slot.restart_at is not None and now >= slot.restart_at:
                     self.restarts += 1
                     self._spawn(slot)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), POLL)
+            await self._until_news(stop)
         return None
+
+    def _watched(self) -> list[int]:
+        """What tells the parent about its workers: each one's exit (its sentinel) and its
+        pipe (a message; its end when the worker is gone, not watched again once seen)."""
+        fds = []
+        for slot in self.slots:
+            if slot.process is not None:
+                fds.append(slot.process.sentinel)
+                if slot.conn is not None and not slot.conn.closed:
+                    fds.append(slot.conn.fileno())
+        return fds
+
+    async def _until_news(self, stop: asyncio.Event) -> None:
+        """Sleep until a worker says something or exits, a restart is due, or ``stop``:
+        an idle parent never wakes (it used to look every POLL seconds)."""
+        due = [s.restart_at for s in self.slots if s.process is None and s.restart_at]
+        timeout = max(0.0, min(due) - time.monotonic()) if due else None
+        loop = asyncio.get_running_loop()
+        news = asyncio.Event()
+        fds = self._watched()
+        for fd in fds:
+            loop.add_reader(fd, news.set)
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(news.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for fd in fds:
+                loop.remove_reader(fd)
+            for task in waits:
+                task.cancel()
 
     # ---- stop --------------------------------------------------------------------------
 
