@@ -40,6 +40,7 @@ from botocore import exceptions as boto
 from yarl import URL
 
 from gateway.storage.presets import MAX_ATTEMPTS, Preset
+from gateway.storage.s3stream import Body
 
 PROBE_KEY = "bucketdav-probe"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -198,23 +199,6 @@ def sign(keys: SigningKeys, method: str, path: str, query: str, headers: dict[st
                          to_sign.encode(), hashlib.sha256).hexdigest()
     headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
                                 f"SignedHeaders={names}, Signature={signature}")
-
-
-class Body:
-    """A GET's streaming body, as S3Store reads botocore's: ``read(n)`` and ``aclose()``."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-
-    async def read(self, n: int) -> bytes:
-        return await self._response.content.read(n)
-
-    async def aclose(self) -> None:
-        response = self._response
-        if response.content.is_eof():
-            response.release()  # read to its end: the connection goes back to the pool
-        else:
-            response.close()  # cut short: the rest of the body is not worth reading
 
 
 class Redirected(Exception):
