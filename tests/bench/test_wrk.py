@@ -3,7 +3,8 @@
 wrk's Lua script hands out the keys in order and compares each body with the expected one:
 a server that answers one key wrongly fails the run, and a run long enough to come back to
 a key says so (an answer from a cache would flatter the server). Against a small aiohttp
-server here; needs the wrk binary (bench/run installs it).
+server here; needs the wrk binary (scripts/test and bench/run install it: a missing one
+fails these tests rather than skipping them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from bench import dataset, wrk
 from bench.workloads import Target
 
 SIZE = 4 * dataset.KiB
-needs_wrk = pytest.mark.skipif(wrk.binary() is None, reason="wrk is not installed")
 
 
 def app(wrong_key: int | None = None) -> tuple[web.Application, list[int]]:
@@ -43,7 +43,6 @@ async def drive(application: web.Application, keys: int) -> wrk.Sample:
         return await wrk.run_wrk(found, target, dataset.MANY_FORMAT, keys, SIZE, 4, 1)
 
 
-@needs_wrk
 async def test_each_key_is_asked_for_once_in_order() -> None:
     application, seen = app()
     sample = await drive(application, 1_000_000)
@@ -55,14 +54,12 @@ async def test_each_key_is_asked_for_once_in_order() -> None:
     assert sample.notes == []
 
 
-@needs_wrk
 async def test_one_wrong_body_fails_the_run() -> None:
     application, _ = app(wrong_key=3)
     with pytest.raises(RuntimeError, match="1 wrong answers"):
         await drive(application, 1_000_000)
 
 
-@needs_wrk
 async def test_a_run_that_comes_back_to_a_key_says_so() -> None:
     application, seen = app()
     sample = await drive(application, 5)
