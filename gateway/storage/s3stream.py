@@ -36,13 +36,20 @@ class Body:
         self._decided = False
 
     async def read(self, n: int) -> bytes:
-        """``n`` bytes, fewer only at the end of the body. Everything after this
-        (splitting into blocks, waking readers, writing to clients) costs per piece, so it
-        gets whole reads, which also keep the blocks' edges between pieces."""
+        """At most ``n`` bytes; empty at the end. Everything after this (splitting into
+        blocks, waking readers, writing to clients) costs per piece, so pieces are whole
+        reads of ``n`` whose edges fall at multiples of ``n`` from the body's start (so
+        on the blocks' edges). Only the first may be shorter: what has arrived, at once."""
         if not self._decided:
             self._decided = True
             self._direct, first = _Direct.take(self._response, n)
             self._rest = memoryview(first)  # what aiohttp had, when it keeps the body
+        direct = self._direct
+        if direct is not None and not self._rest:
+            data = await direct.read()
+            if len(data) <= n:
+                return data
+            self._rest = memoryview(data)  # asked for less than a piece: cut below
         parts: list[memoryview] = []
         got = 0
         while got < n:
@@ -85,6 +92,7 @@ class Body:
 
 
 _QUEUED = 4  # pieces received and not yet read before the socket is left unread
+_FIRST = 64 * 1024  # the first piece when aiohttp had none of the body yet
 
 
 class _Direct:
@@ -104,10 +112,13 @@ class _Direct:
         self._size = size
         self._timeout = timeout
         self._ready: deque[bytes] = deque()
-        self._parts = [first] if first else []  # the piece being received
+        self._parts: list[bytes] = []  # the piece being received
         self._filled = len(first)
-        # The first piece ends at the first multiple of ``size`` past what aiohttp had.
-        self._end = min(size * (len(first) // size + 1), len(first) + left)
+        if first:
+            self._ready.append(first)  # what aiohttp had: the first piece, at once
+        # The first piece from the socket is short when aiohttp had nothing (the first
+        # bytes go on early); every other one ends on a multiple of ``size``.
+        self._end = self._next_end() if first else min(self._next_end(), _FIRST)
         self._lowat = 0
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False  # the connection ended (early)
@@ -171,7 +182,7 @@ class _Direct:
         if self._filled == self._end:
             parts, self._parts = self._parts, []
             self._ready.append(parts[0] if len(parts) == 1 else b"".join(parts))
-            self._end = self._filled + min(self._size, self.left)
+            self._end = self._next_end()
             if not self.left:
                 self._finish()
             elif len(self._ready) >= _QUEUED:
@@ -214,6 +225,10 @@ class _Direct:
             self._release()
 
     # ---- internals ------------------------------------------------------------------
+    def _next_end(self) -> int:
+        """Where the next piece ends: the next multiple of ``size``, or the body's end."""
+        return min((self._filled // self._size + 1) * self._size, self._filled + self.left)
+
     def _low_water(self) -> None:
         want = self._end - self._filled
         if want != self._lowat:
