@@ -13,9 +13,9 @@ time is kept beside the object, by version:
 
 Both are keyed by the object's ETag: a time is shown only for the version it was given
 to, so an object replaced behind the gateway's back shows the store's date again, never a
-stale time. A listing costs nothing for keys the index knows and one state-store read per
-key it does not (concurrent, ``LOOKUPS`` at a time; the answer, found or not, is then
-known for that version). Reads never depend on the state store: while it is unavailable
+stale time. A listing costs nothing for keys the index knows and one state-store call per
+page for the keys it does not (``props_get_many``; the answer, found or not, is then known
+for that version). Reads never depend on the state store: while it is unavailable
 a listing shows the store's dates for the keys this process does not know.
 
 A PROPPATCH of the time on a zero-byte placeholder writes the same record for the
@@ -25,7 +25,6 @@ placeholder's version; the PUT that fills that version carries it into the objec
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from xml.sax.saxutils import escape, unescape
@@ -39,7 +38,6 @@ log = logging.getLogger("bucketdav")
 
 NAMESPACE = "urn:bucketdav:"  # the gateway's own properties: never shown, never settable
 RECORD = "{" + NAMESPACE + "}mtime"
-LOOKUPS = 32  # state-store reads in flight for one listing page
 
 
 def record_xml(etag: str, mtime: float) -> str:
@@ -109,6 +107,11 @@ class MtimeIndex:
             props = await self.state.props_get(scope, key)
         except GatewayError:
             return None  # not learnt: asked again once the state store is back
+        return self._learn_record(scope, key, etag, props)
+
+    def _learn_record(self, scope: str, key: str, etag: str,
+                      props: dict[str, str]) -> float | None:
+        """The time a key's dead properties hold for this version (None: none), learnt."""
         found = parse_record(props.get(RECORD))
         mtime = found[1] if found is not None and found[0] == etag else None
         self.learn(scope, key, etag, mtime)
@@ -117,7 +120,7 @@ class MtimeIndex:
     async def fill(self, scope: str, objects: tuple[ObjectInfo, ...]
                    ) -> list[float | None]:
         """The time of each listed object (None: none), in order. What is known here is
-        answered at once; only the rest asks the state store (a task each)."""
+        answered at once; the rest is one state-store call for the page."""
         found: list[float | None] = []
         unknown: list[int] = []
         for info in objects:
@@ -128,16 +131,12 @@ class MtimeIndex:
             found.append(mtime)
             if not (known or self.state is None or info.key.endswith("/")):
                 unknown.append(len(found) - 1)
-        if not unknown:
+        if not unknown or self.state is None:
             return found
-        slots = asyncio.Semaphore(LOOKUPS)
-
-        async def one(info: ObjectInfo) -> float | None:
-            async with slots:
-                return await self.fetch(scope, info.key, info.etag)
-
-        fetched = await asyncio.gather(*(one(objects[i]) for i in unknown))
-        for i, mtime in zip(unknown, fetched, strict=True):
-            found[i] = mtime
+        try:  # one state call for the page's unknown keys
+            records = await self.state.props_get_many(scope, [objects[i].key for i in unknown])
+        except GatewayError:
+            return found  # not learnt: asked again once the state store is back
+        for i, props in zip(unknown, records, strict=True):
+            found[i] = self._learn_record(scope, objects[i].key, objects[i].etag, props)
         return found
-
