@@ -39,7 +39,7 @@ from gateway.storage.s3errors import error_code, error_status, not_implemented, 
 from gateway.storage.s3fast import HotPath
 from gateway.storage.s3versions import S3Versions
 
-CHUNK = 256 * 1024  # a body read: the size the local store reads too
+CHUNK = 1024 * 1024  # a body read: a whole block, so a block is one piece downstream
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
