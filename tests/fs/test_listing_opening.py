@@ -25,11 +25,13 @@ from tests.memorystore import MemoryStore
 @dataclass
 class GatedStore(MemoryStore):
     """A first page (no token) of ``max_keys`` waits for its gate, if it has one, then
-    fails if it has an error; cancelled ones are counted."""
+    fails if it has an error; cancelled ones are counted. ``releases``: the gate a first
+    page opens once answered (``{small: full}``: the full page after the small one)."""
 
     gates: dict[int, asyncio.Event] = field(default_factory=dict)
     errors: dict[int, GatewayError] = field(default_factory=dict)
     cancelled: list[int] = field(default_factory=list)
+    releases: dict[int, int] = field(default_factory=dict)
 
     async def list_page(
         self,
@@ -47,7 +49,10 @@ class GatedStore(MemoryStore):
         if token is None and max_keys in self.errors:
             self.calls["list"] += 1
             raise self.errors[max_keys]
-        return await super().list_page(prefix, delimiter, token, max_keys)
+        page = await super().list_page(prefix, delimiter, token, max_keys)
+        if token is None and max_keys in self.releases:
+            self.gates[self.releases[max_keys]].set()
+        return page
 
 
 def folder(names: list[str], held: tuple[int, ...] = ()) -> GatedStore:
