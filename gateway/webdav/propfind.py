@@ -187,11 +187,9 @@ async def _target(share: Share, path: DavPath, listed: bool
         return Entry(path.name, True), entries
     info, opened = await asyncio.gather(share.file_info(path), open_dir(share, path),
                                         return_exceptions=True)
-    if isinstance(info, ObjectInfo) or not isinstance(info, NotFound):
-        if isinstance(opened, Listing):
-            await opened.aclose()  # a folder's full first page may still be on its way
-        if isinstance(info, ObjectInfo):
-            return Entry.file(path.name, info), None
+    if isinstance(info, ObjectInfo):
+        return Entry.file(path.name, info), None
+    if not isinstance(info, NotFound):
         raise info
     if isinstance(opened, BaseException):
         raise opened

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.engine import Engine
-from gateway.fs.listing import Entry, list_dir, open_dir
+from gateway.fs.listing import FIRST_KEYS, Entry, Listing, list_dir, open_dir
 from gateway.fs.paths import DavPath
 from gateway.fs.share import Share
 from gateway.settings import EngineSettings, Policy, ShareSettings, Source
@@ -214,9 +214,9 @@ async def test_open_dir_answers_existence_from_the_first_page_it_then_lists_from
     engine = Engine(EngineSettings())
     share = Share(ShareSettings("/", Source("s3", "b", ""), policy=Policy()), engine.view(store))
     entries = await open_dir(share, DavPath(("d",), True))
-    assert entries is not None and store.calls["list"] == 2  # a small and a full first page
+    assert entries is not None and store.calls["list"] == 1
     assert [e.name async for e in entries] == ["a", "b"]
-    assert store.calls["list"] == 3  # those first pages were used, not read again
+    assert store.calls["list"] == 2  # that first page was used, not read again
     marked = await open_dir(share, DavPath(("m",), True))  # only its marker
     assert marked is not None and [e async for e in marked] == []
     assert await open_dir(share, DavPath(("nope",), True)) is None
@@ -225,3 +225,15 @@ async def test_open_dir_answers_existence_from_the_first_page_it_then_lists_from
                   engine.view(MemoryStore()))
     root = await open_dir(empty, DavPath((), True))  # the root exists, even empty
     assert root is not None and [e async for e in root] == []
+
+
+async def test_a_big_folder_starts_with_a_small_page_then_goes_on_in_full_pages() -> None:
+    """The first page (existence, status, first entries) is a short one: it comes sooner."""
+    store = store_with([f"d/f{i:04}" for i in range(2500)])
+    share = Share(ShareSettings("/", Source("s3", "b", ""), policy=Policy()),
+                  Engine(EngineSettings()).view(store))
+    entries = await open_dir(share, DavPath(("d",), True))
+    assert isinstance(entries, Listing)
+    runs = [len(run) async for run in entries.batches()]
+    assert runs[0] <= FIRST_KEYS and sum(runs) == 2500
+    assert store.calls["list"] == 1 + 3  # the small page, then the rest in full pages
