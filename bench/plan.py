@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from bench import dataset, reads, wrk
+from bench import dataset, reads, uploads, wrk
 from bench.dataset import Sizes
 from bench.workloads import (
     FOOTPRINT_TARGET_MIB,
     Workload,
     listing,
-    put,
     random_ranges,
     shared_readers,
     small_gets,
 )
 
-# Contenders that read the store through the proxy; "limit" reads big objects as parallel
-# ranges and is only shown where that differs from one connection.
+# Contenders that use the store through the proxy; "limit" reads big objects as parallel
+# ranges (and writes one as parallel multipart parts) and is only shown where that differs
+# from one connection.
 STORE = ("direct", "limit", "bucketdav", "rclone")
 # One worker against two. On s3rver, unshaped: direct (straight to s3rver) shows what the
 # backend allows on the same cores, a ceiling for both. On a local-folder share of the same
@@ -49,8 +49,8 @@ def build(sizes: Sizes) -> list[Workload]:
                  needs=("small",)),
         Workload("listing", f"PROPFIND Depth 1, folder of {sizes.listing:,} objects",
                  ("total_ms", "ttfb_ms"), listing(sizes), needs=("listing",)),
-        Workload("put", f"PUT of {size(sizes.put)}", ("mb_s",), put(sizes), upload=True,
-                 needs=()),
+        Workload("put", f"PUT of {size(sizes.put)}", ("mb_s",), uploads.put(sizes),
+                 contenders=STORE, upload=True, needs=()),
         Workload("workers", f"Workers 1 vs 2: {size(sizes.small_size)} GETs at concurrency "
                  f"{sizes.small_concurrency} (wrk), local-folder share",
                  ("rps", "p50_ms"), wrk.gets(sizes, sizes.workers_files),
