@@ -34,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bench/run",
         description="Benchmark bucketdav against the limit of the backend (8 parallel "
-        "ranged GETs), a direct S3 connection and rclone serve webdav, on s3rver behind a "
-        "proxy that adds per-request latency and a per-connection bandwidth cap.",
+        "ranged GETs; for the PUT, 8 multipart parts in flight), a direct S3 connection and "
+        "rclone serve webdav, on s3rver behind a proxy that adds per-request latency and a "
+        "per-connection bandwidth cap.",
     )
     p.add_argument("--quick", action="store_true",
                    help="small sizes and one run: a smoke test of the whole harness")

@@ -155,6 +155,21 @@ def test_put_against_three_single_connections() -> None:
     assert verdict(res, PUT).status == "met"
 
 
+def test_put_shows_the_limit_beside_the_target_without_judging_on_it() -> None:
+    mine = [ok("put", "bucketdav", 0, mb_s=120), ok("put", "direct", 0, mb_s=44.7)]
+    found = verdict(results(*mine, ok("put", "limit", 0, mb_s=150)), PUT)
+    assert found.status == "NOT met"  # 2.68× direct, whatever the limit
+    assert found.detail == ("120.0 vs 44.7 MB/s = 2.68×; bucketdav vs the limit (direct "
+                            "multipart): 120 vs 150 MB/s = 0.80×")
+    # A failed or missing limit is said beside the verdict; the verdict stays direct's.
+    found = verdict(results(*mine, failed("put", "limit", 0, "RuntimeError: boom")), PUT)
+    assert found.status == "NOT met" and found.detail.endswith("120 vs failed MB/s = —")
+    met = [ok("put", "bucketdav", 0, mb_s=140), ok("put", "direct", 0, mb_s=44.7)]
+    found = verdict(results(*met), PUT)
+    assert found.status == "met" and found.detail.endswith("120 vs not run MB/s = —".replace(
+        "120", "140"))
+
+
 def test_two_workers_against_one() -> None:
     two: list[float | str] = [830, 840, 850]
     res = results(*runs("workers", "rps", bucketdav=[500, 510, 520], **{"bucketdav-2w": two}))
