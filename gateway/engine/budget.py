@@ -1,5 +1,8 @@
 """One process-wide memory budget for buffered bytes (read-ahead blocks, upload parts).
 
+Its size is ``--memory-target`` less a reserve for the process itself (``buffer_budget``),
+so the whole process, not only its buffers, stays near the target.
+
 Work that would exceed the budget waits, first come first served, until bytes are
 released; the budget never grows. Every buffered byte is reserved: a reservation larger
 than the whole budget could never be met, and is a bug of its caller (ValueError), never
@@ -18,6 +21,30 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+
+MiB = 1024 * 1024
+# The process itself (interpreter, libraries, sockets: about 75 MiB at rest) lives within
+# --memory-target too, so buffers get the target less this reserve: a quarter of the
+# target, at most 96 MiB. With every buffer in use the process then stays near the target.
+PROCESS_RESERVE = 96 * MiB
+
+
+def buffer_budget(target: int) -> int:
+    """The bytes buffers may hold under a memory target of ``target`` bytes."""
+    return target - min(PROCESS_RESERVE, target // 4)
+
+
+def target_for(budget: int) -> int:
+    """The smallest memory target, in whole MiB, whose buffers hold ``budget`` bytes (what
+    a refusal tells the operator to start with)."""
+    low, high = 1, -(-budget // MiB) + PROCESS_RESERVE // MiB  # ``high`` always holds it
+    while low < high:  # buffer_budget only grows with the target
+        mid = (low + high) // 2
+        if buffer_budget(mid * MiB) >= budget:
+            high = mid
+        else:
+            low = mid + 1
+    return high
 
 
 class MemoryBudget:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from gateway.engine.blocks import BlockCache, BlockKey
-from gateway.engine.budget import MemoryBudget
+from gateway.engine.budget import MemoryBudget, buffer_budget
 from gateway.engine.counters import Counters
 from gateway.engine.events import CacheEvents
 from gateway.engine.guard import ProcessWriteGuard, WriteGuard
@@ -57,7 +57,7 @@ class Shared:
 
     def __init__(self, settings: EngineSettings, tuning: Tuning | None = None) -> None:
         self.settings = settings
-        self.budget = MemoryBudget(settings.memory_target_bytes)
+        self.budget = MemoryBudget(buffer_budget(settings.memory_target_bytes))
         tuning = tuning or Tuning.from_settings(settings)
         if tuning.block_size > self.budget.limit:
             tuning = replace(tuning, block_size=self.budget.limit)

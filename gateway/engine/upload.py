@@ -32,7 +32,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from gateway.engine.budget import MemoryBudget
+from gateway.engine.budget import MemoryBudget, target_for
 from gateway.errors import BadRequest, GatewayError, TooLarge
 from gateway.storage.base import ObjectInfo, ObjectStore, UploadPart
 
@@ -145,7 +145,7 @@ def choose_part_size(
                 f"the announced body of {expected:,} bytes must be cut into parts of at "
                 f"least {_mib(need)} (the store takes at most {limits.max_parts:,} parts), "
                 f"more than the memory budget of {_mib(budget_limit)} can hold: start "
-                f"bucketdav with --memory-target {-(-need // MiB)} or more; nothing was "
+                f"bucketdav with --memory-target {target_for(need)} or more; nothing was "
                 "written"
             )
         return max(smallest, min(base, ceiling))

@@ -242,7 +242,9 @@ class GatewayCollector(Collector):
                 counter.add_metric([], value)
                 yield counter
         for name, help_, value in (
-            ("bucketdav_memory_budget_bytes", "memory budget (--memory-target)", budget.limit),
+            ("bucketdav_memory_budget_bytes",
+             "memory budget of buffers (--memory-target less the process reserve)",
+             budget.limit),
             ("bucketdav_memory_in_use_bytes", "memory budget in use", budget.in_use),
             ("bucketdav_memory_waiters", "work waiting for memory", budget.waiting),
         ):

@@ -143,11 +143,13 @@ class Policy:
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     memory_target: int = field(default=512, metadata=option(
-        "process-wide buffer budget in MiB (default: RAM/8)", metavar="MiB", computed=True))
+        "memory the process aims to stay under, in MiB: buffers get it less a reserve for the "
+        "process itself (a quarter, at most 96 MiB); default: RAM/8", metavar="MiB", computed=True))
     part_size: int = field(default=8, metadata=option(
         "ranged GET and multipart part size in MiB", metavar="MiB"))
     read_part_size: int = field(default=8, metadata=option(
-        "ranged GET size in MiB (default: --part-size)", metavar="MiB", computed=True))
+        "largest ranged GET of read-ahead in MiB (default: --part-size); a full "
+        "window goes out as 16 GETs of at least a quarter of this", metavar="MiB", computed=True))
     write_part_size: int = field(default=8, metadata=option(
         "multipart upload part size in MiB (default: --part-size)", metavar="MiB",
         computed=True))

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.engine.budget import MemoryBudget
+from gateway.engine.budget import MemoryBudget, MiB, buffer_budget, target_for
 from tests.engine.support import until
 
 
@@ -98,3 +98,23 @@ def test_releasing_more_than_reserved_is_a_bug() -> None:
     budget = MemoryBudget(10)
     with pytest.raises(RuntimeError):
         budget.release(1)
+
+
+@pytest.mark.parametrize(("target_mib", "buffers_mib"), [(64, 48), (384, 288), (512, 416),
+                                                         (2048, 1952)])
+def test_buffers_get_the_memory_target_less_a_reserve_for_the_process(
+    target_mib: int, buffers_mib: int
+) -> None:
+    """A quarter of the target, at most 96 MiB, is left for the interpreter and sockets,
+    so a process whose buffers are all in use stays near --memory-target."""
+    assert buffer_budget(target_mib * MiB) == buffers_mib * MiB
+
+
+@pytest.mark.parametrize("buffers", [1, 5 * MiB, 48 * MiB, 288 * MiB + 1, 1024 * MiB])
+def test_a_refusal_names_the_smallest_target_whose_buffers_hold_what_is_needed(
+    buffers: int
+) -> None:
+    target = target_for(buffers)
+    assert buffer_budget(target * MiB) >= buffers
+    assert buffer_budget((target - 1) * MiB) < buffers
+
