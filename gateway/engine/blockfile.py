@@ -89,33 +89,60 @@ def file_size(block: BlockId, length: int) -> int:
 
 def encode(block: BlockId, chunks: list[bytes]) -> bytes:
     """The whole file for ``block`` holding ``chunks`` (its bytes, in order)."""
+    return b"".join(encode_pieces(block, chunks))
+
+
+def encode_pieces(block: BlockId, chunks: list[bytes]) -> list[bytes]:
+    """The file of ``encode`` as the pieces to write one after the other: the block's
+    bytes are not copied (the writer hands them to one ``writev``), only checksummed."""
     store, key, etag = _identity(block)
     length = sum(map(len, chunks))
-    head = _HEAD.pack(MAGIC, len(store), len(key), len(etag), block.index, length)
-    body = b"".join([head, store, key, etag, *chunks])
-    return body + _CRC.pack(zlib.crc32(body))
+    head = b"".join([_HEAD.pack(MAGIC, len(store), len(key), len(etag), block.index, length),
+                     store, key, etag])
+    crc = zlib.crc32(head)
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+    return [head, *chunks, _CRC.pack(crc)]
+
+
+def head_size(block: BlockId) -> int:
+    """Bytes before the data in the file of ``block``: the fixed head and its identity."""
+    return _HEAD.size + sum(map(len, _identity(block)))
 
 
 def decode(raw: bytes, block: BlockId, length: int) -> bytes:
     """The data of a file read whole, if it is intact and is exactly ``block`` with
     ``length`` bytes; BadBlockFile otherwise."""
-    if len(raw) < _HEAD.size + _CRC.size:
-        raise BadBlockFile(f"truncated: {len(raw)} bytes")
-    magic, store_len, key_len, etag_len, index, data_len = _HEAD.unpack_from(raw)
+    start = head_size(block)
+    view = memoryview(raw)
+    return check(bytes(view[:start]), bytes(view[start : start + length]),
+                 bytes(view[start + length :]), block, length)
+
+
+def check(head: bytes, data: bytes, tail: bytes, block: BlockId, length: int) -> bytes:
+    """``data`` if a file read as ``head`` (``head_size`` bytes asked for), ``data``
+    (``length`` asked for) and ``tail`` (the rest, read to its end) is intact and is
+    exactly ``block`` with ``length`` bytes; BadBlockFile otherwise. Read in three pieces,
+    the data is served without being cut out of a larger copy."""
+    whole = len(head) + len(data) + len(tail)
+    if whole < _HEAD.size + _CRC.size or len(head) < _HEAD.size:
+        raise BadBlockFile(f"truncated: {whole} bytes")
+    magic, store_len, key_len, etag_len, index, data_len = _HEAD.unpack_from(head)
     if magic != MAGIC:
         raise BadBlockFile("not a block file")
     start = _HEAD.size + store_len + key_len + etag_len
-    if len(raw) != start + data_len + _CRC.size:
-        raise BadBlockFile(f"truncated or padded: {len(raw)} bytes")
-    view = memoryview(raw)
-    (crc,) = _CRC.unpack_from(raw, len(raw) - _CRC.size)
-    if zlib.crc32(view[: len(raw) - _CRC.size]) != crc:
+    if whole != start + data_len + _CRC.size:
+        raise BadBlockFile(f"truncated or padded: {whole} bytes")
+    if (len(head), len(data), len(tail)) != (start, data_len, _CRC.size):
+        raise BadBlockFile("holds another block")  # its identity is not this block's size
+    (crc,) = _CRC.unpack(tail)
+    if zlib.crc32(data, zlib.crc32(head)) != crc:
         raise BadBlockFile("checksum mismatch")
     store, key, etag = _identity(block)
-    fields = raw[_HEAD.size:start]
+    fields = head[_HEAD.size:start]
     if (fields != store + key + etag or (store_len, key_len, etag_len)
             != (len(store), len(key), len(etag)) or index != block.index):
         raise BadBlockFile("holds another block")
     if data_len != length:
         raise BadBlockFile(f"holds {data_len} bytes, not {length}")
-    return raw[start : start + data_len]
+    return data
