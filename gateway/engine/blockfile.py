@@ -23,6 +23,7 @@ from dataclasses import dataclass
 MAGIC = b"bdavblk1"
 _HEAD = struct.Struct(">8sHIHQQ")
 _CRC = struct.Struct(">I")
+CHECKSUM_SIZE = _CRC.size  # the file's last bytes
 SUFFIX = ".blk"
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.engine.blockfile import (
+    CHECKSUM_SIZE,
     BadBlockFile,
     BlockId,
     check,
@@ -222,7 +223,7 @@ class DiskCache:
         loop = asyncio.get_running_loop()
         try:
             data = await loop.run_in_executor(
-                self._readers, _load, path, block, length, entry.size)
+                self._readers, _load, path, block, length)
         except (BadBlockFile, OSError):
             self.counters.disk_cache_errors += 1
             self._forget(name, entry, unlink=True)
@@ -370,12 +371,14 @@ def open_disk_cache(settings: EngineSettings) -> DiskCache | None:
 
 
 # ---- on the threads ------------------------------------------------------------------------
-def _load(path: Path, block: BlockId, length: int, size: int) -> bytes | None:
+def _load(path: Path, block: BlockId, length: int) -> bytes | None:
     try:
         with open(path, "rb", buffering=0) as f:
             head = f.read(head_size(block))
             data = f.read(length)
-            tail = f.read(size + 1)  # more than the rest should be: padded or foreign
+            # One byte more than the checksum tells a padded or foreign file; asking for
+            # more would allocate (and give back) a block-sized buffer on every hit.
+            tail = f.read(CHECKSUM_SIZE + 1)
     except FileNotFoundError:
         return None
     data = check(head, data, tail, block, length)
