@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -160,10 +159,6 @@ async def open_gateway(settings: Settings) -> Gateway:
     gateway = build_gateway(settings, stores, state)
     if disk is not None:
         gateway.engine.blocks.use_disk(disk)
-    # What start-up made (botocore's models, the app) lives as long as the process: frozen,
-    # a full collection no longer walks it (a 56 ms pause inside a 10,000-entry listing).
-    gc.collect()
-    gc.freeze()
     return gateway
 
 

@@ -14,6 +14,7 @@ SIGTERM/SIGINT passes the signal on and waits for their drains.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -205,6 +206,11 @@ async def serve(
     server = settings.server
     runner = web.AppRunner(app, **runner_options(app))
     await runner.setup()
+    # What start-up made (botocore's models, the stores, the app) lives as long as the
+    # process: frozen, a full collection no longer walks it (a 56 ms pause was seen inside
+    # a 10,000-entry listing).
+    gc.collect()
+    gc.freeze()
     readiness = Readiness([(s.mount, store) for s, store in
                            zip(settings.shares, gateway.stores, strict=True)], gateway.state)
     admin_runner: web.AppRunner | None = None
