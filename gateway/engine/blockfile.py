@@ -95,7 +95,7 @@ def encode(block: BlockId, chunks: list[bytes]) -> bytes:
 
 def encode_pieces(block: BlockId, chunks: list[bytes]) -> list[bytes]:
     """The file of ``encode`` as the pieces to write one after the other: the block's
-    bytes are not copied (the writer hands them to one ``writev``), only checksummed."""
+    bytes are not copied (the writer hands them to the file as they are), only checksummed."""
     store, key, etag = _identity(block)
     length = sum(map(len, chunks))
     head = b"".join([_HEAD.pack(MAGIC, len(store), len(key), len(etag), block.index, length),

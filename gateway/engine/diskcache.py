@@ -395,25 +395,14 @@ def _store(path: Path, block: BlockId, chunks: list[bytes], victims: list[Path])
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
-        with open(fd, "wb", buffering=0) as f:
-            _write_all(f.fileno(), encode_pieces(block, chunks))
+        with open(fd, "wb") as f:
+            # A piece larger than the buffer goes to the kernel as it is: the block's
+            # bytes are not copied, and short writes are retried by the buffered writer.
+            f.writelines(encode_pieces(block, chunks))
         os.replace(temp, path)  # whole or absent: a reader never sees half a file
     except BaseException:
         _remove(temp)
         raise
-
-
-def _write_all(fd: int, pieces: list[bytes]) -> None:
-    """Write ``pieces`` in order with as few system calls as the kernel allows."""
-    views = [memoryview(p) for p in pieces if p]
-    while views:
-        written = os.writev(fd, views[:1024])  # IOV_MAX
-        while written and views:
-            if written >= len(views[0]):
-                written -= len(views.pop(0))
-            else:
-                views[0] = views[0][written:]
-                written = 0
 
 
 def _remove(path: Path) -> None:
