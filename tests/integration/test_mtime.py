@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.gatewayproc import GatewayProcess, running_gateway
+from tests.integration.trees import write_tree
 from tests.servers import client, create_bucket, run_redis
 
 WHEN = 1_588_748_889.25  # 2020-05-06 07:08:09.25 UTC; rclone sends whole seconds
@@ -50,13 +51,7 @@ def final_stats(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    root = tmp_path / "src"
-    for name, data in FILES.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        os.utime(path, (WHEN, WHEN))
-    return root
+    return write_tree(tmp_path / "src", FILES, WHEN)
 
 
 @pytest.fixture(params=["local", "moto"])

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from tests.gatewayproc import GatewayProcess, running_gateway
 from tests.integration.test_mtime import final_stats, rclone, remote
+from tests.integration.trees import write_tree
 from tests.servers import client, create_bucket
 
 WHEN = 1_588_748_889  # whole seconds, as rclone sends them
@@ -52,13 +53,7 @@ def put(url: str, data: bytes, oc_checksum: str) -> tuple[str, str]:
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    root = tmp_path / "src"
-    for name, data in FILES.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        os.utime(path, (WHEN, WHEN))
-    return root
+    return write_tree(tmp_path / "src", FILES, WHEN)
 
 
 @pytest.fixture
