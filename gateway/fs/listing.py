@@ -201,6 +201,10 @@ class Listing:
             ahead = None
             if page.next_token:
                 ahead = asyncio.ensure_future(view.list_page(prefix, page.next_token))
+                # Let it send its request now: the reader above renders and writes this
+                # page without suspending, so the task would start only after all of it
+                # (about 10 ms a page of 1,000 on the store's critical path).
+                await asyncio.sleep(0)
             try:
                 yield page.objects, page.prefixes
             except BaseException:  # the caller stopped early, or failed

@@ -144,6 +144,17 @@ async def test_a_listing_streams_one_page_ahead_of_its_reader() -> None:
     assert store.calls["list"] <= 102
 
 
+async def test_the_next_page_is_asked_for_before_the_reader_gets_this_one() -> None:
+    """The reader renders a page without suspending: the next page's request must already
+    be out by then, not wait for the reader's next await (the store's critical path)."""
+    store = store_with([f"f{i:04}" for i in range(30)], page=10)
+    view = Engine(EngineSettings()).view(store)
+    runs = list_dir(view, "").batches()
+    await anext(runs)
+    assert store.calls["list"] == 2
+    await runs.aclose()
+
+
 async def test_files_waiting_for_a_possible_shadow_do_not_hold_up_the_rest() -> None:
     # "a" could be shadowed by "a/" until the listing passes it; the thousands of keys
     # "a-NNNN" in between must still flow out page by page.
