@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -11,10 +12,13 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
+from aiohttp.test_utils import make_mocked_request
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import GATEWAY, build_gateway, make_app
 from gateway.errors import Unavailable
+from gateway.ops import accesslog
 from gateway.ops.admin import Readiness, make_admin_app
 from gateway.ops.metrics import Metrics
 from gateway.settings import EngineSettings, ShareSettings, Source, StoreSettings
@@ -246,3 +250,25 @@ class SlowGets(MemoryStore):
             return await super().get(key, start, end, if_match)
         finally:
             self.active -= 1
+
+
+
+class TestObserverWithoutAccessLines:
+    """Below INFO the access line is never built, and the request is still counted."""
+
+    def test_metrics_count_a_request_whose_line_is_not_written(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def no_line(fields: dict[str, Any]) -> str:
+            raise AssertionError("a line was formatted for a logger that drops it")
+
+        monkeypatch.setattr(accesslog, "logfmt", no_line)
+        metrics = Metrics()
+        logger = logging.getLogger("bucketdav.test-quiet-access")
+        logger.setLevel(logging.WARNING)
+        observer = accesslog.observer_class(metrics, True)(logger, "")
+        request = make_mocked_request("GET", "/data/hello.txt")
+        observer.log(request, web.Response(status=200, body=b"hello"), 0.01)
+        text = generate_latest(metrics.registry).decode()
+        assert value(text, "bucketdav_http_requests_total", method="GET", status="200") == 1
+        assert value(text, "bucketdav_http_request_duration_seconds_count", method="GET") == 1

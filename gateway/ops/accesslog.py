@@ -43,6 +43,12 @@ ACCESS_LOGGER = "bucketdav.access"
 NO_PROXIES = TrustedProxies()
 
 
+def bytes_out(request: web.BaseRequest, response: web.StreamResponse) -> int:
+    """What was sent: the whole response, or as far as a cut one got."""
+    cut = request.get(CUT)
+    return cut.sent if cut is not None else response.body_length
+
+
 def access_fields(request: web.BaseRequest, response: web.StreamResponse, seconds: float,
                   proxies: TrustedProxies | None = None) -> dict[str, Any]:
     user = request.get(USER)
@@ -52,7 +58,7 @@ def access_fields(request: web.BaseRequest, response: web.StreamResponse, second
         "path": split_target(request.raw_path)[0],  # absolute form: its path only
         "status": response.status,
         "bytes_in": request.content.total_bytes,
-        "bytes_out": cut.sent if cut is not None else response.body_length,
+        "bytes_out": bytes_out(request, response),
         "duration": round(seconds, 6),
         "user": user.label if user is not None else "-",
         "client": client_address(request, proxies or NO_PROXIES),
@@ -110,12 +116,17 @@ def observer_class(metrics: Metrics | None, log_requests: bool,
 
         def log(self, request: web.BaseRequest, response: web.StreamResponse,
                 time: float) -> None:
-            fields = access_fields(request, response, time, proxies)
-            if metrics is not None:
-                metrics.observe(fields["method"], fields["status"], time,
-                                fields["bytes_in"], fields["bytes_out"])
-            if log_requests:
+            # The line's fields are gathered and formatted only for a logger that writes
+            # it (--log-level warning drops it): metrics alone need four numbers.
+            if log_requests and self.logger.isEnabledFor(logging.INFO):
+                fields = access_fields(request, response, time, proxies)
+                if metrics is not None:
+                    metrics.observe(fields["method"], fields["status"], time,
+                                    fields["bytes_in"], fields["bytes_out"])
                 self.logger.info(logfmt(fields), extra={"access": fields})
+            elif metrics is not None:
+                metrics.observe(request.method, response.status, time,
+                                request.content.total_bytes, bytes_out(request, response))
 
     return RequestObserver
 

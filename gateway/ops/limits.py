@@ -331,7 +331,8 @@ class Limits:
             return refused
         max_bytes, flag = self.body_limit(request.method)
         upload = request.method == "PUT"
-        client = client_of(request, self.proxies) or "?"
+        # Only uploads are counted per client: a GET does not need to know whose it is.
+        client = (client_of(request, self.proxies) or "?") if upload else "?"
         conn = self.connections.get(request.transport) if request.transport else None
         watch = None
         if conn is not None and request.body_exists:
