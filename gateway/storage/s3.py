@@ -37,6 +37,7 @@ from gateway.storage.presets import Preset, open_client, resolve
 from gateway.storage.s3body import Body, empty, response_date, total_from_content_range, utc
 from gateway.storage.s3errors import error_code, error_status, not_implemented, translating
 from gateway.storage.s3fast import HotPath
+from gateway.storage.s3list import Lister
 from gateway.storage.s3versions import S3Versions
 
 CHUNK = 1024 * 1024  # a body read: a whole block, so a block is one piece downstream
@@ -73,6 +74,7 @@ class S3Store(S3Versions):
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
         self._fast: HotPath | None = None
+        self._lister: Lister | None = None
 
     @classmethod
     async def create(
@@ -91,9 +93,13 @@ class S3Store(S3Versions):
             return
         self._client, self._stack = await open_client(self.preset, self.settings.profile)
         self._fast = HotPath(self._client, self.preset, self.bucket)
+        self._lister = Lister(self.bucket, self._client, self._fast)
 
     async def close(self) -> None:
         stack, self._stack, self._client, self._fast = self._stack, None, None, None
+        if self._lister is not None:
+            self._lister.close()
+        self._lister = None
         if stack is not None:
             await stack.aclose()
 
@@ -269,25 +275,10 @@ class S3Store(S3Versions):
         token: str | None = None,
         max_keys: int = 1000,
     ) -> ListPage:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": max_keys}
-        if delimiter:
-            params["Delimiter"] = delimiter
-        if token:
-            params["ContinuationToken"] = token
+        if self._lister is None:
+            raise RuntimeError(f"{self.description} is not open (await open() first)")
         with self._errors("list", prefix):
-            response = await self._hot.list_objects_v2(**params)
-        objects = tuple(
-            ObjectInfo(
-                key=item["Key"],
-                size=int(item.get("Size", 0)),
-                etag=str(item.get("ETag", "")),
-                last_modified=utc(item.get("LastModified")),
-            )
-            for item in response.get("Contents", ())
-        )
-        prefixes = tuple(p["Prefix"] for p in response.get("CommonPrefixes", ()))
-        next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
-        return ListPage(objects, prefixes, next_token or None)
+            return await self._lister.page(prefix, delimiter, token, max_keys)
 
     async def put(
         self,
