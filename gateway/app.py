@@ -204,8 +204,10 @@ async def last_resort(
 def make_app(gateway: Gateway) -> web.Application:
     proxies = TrustedProxies.parse(gateway.settings.auth.trusted_proxy)
     limits = Limits(gateway.settings.limits, proxies)
+    # Without users nothing is authenticated: no middleware layer for every request.
+    checks = [authenticate] if gateway.settings.auth.enabled else []
     app = web.Application(
-        middlewares=[last_resort, authenticate, limits.middleware],
+        middlewares=[last_resort, *checks, limits.middleware],
         client_max_size=gateway.settings.limits.max_xml_bytes,
     )
     app[GATEWAY] = gateway

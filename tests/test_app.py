@@ -3,12 +3,17 @@ what the handlers do (a method an Allow names is never answered 405 there)."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway.app import METHODS
+from gateway.auth.access import authenticate
+from gateway.server import YOUNG_GC_THRESHOLD, young_collection_threshold
+from gateway.settings import AuthSettings
 from tests.apps import memory_app
 
 EVERY = set(METHODS)
@@ -74,3 +79,20 @@ async def test_each_method_is_405_exactly_where_allow_leaves_it_out(
     for method in sorted(EVERY, key=lambda m: m in ("DELETE", "MOVE")):
         resp = await client.request(method, path, headers={"Depth": "0"})
         assert (resp.status == 405) == (method not in allow), (method, resp.status)
+
+
+def test_the_young_generation_is_collected_less_often_and_the_older_ones_as_before() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        young_collection_threshold()
+        assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, 10, 10)
+        assert YOUNG_GC_THRESHOLD > 700
+    finally:
+        gc.set_threshold(*saved)
+
+
+def test_without_users_no_authentication_layer_runs() -> None:
+    assert authenticate not in memory_app().app.middlewares
+    anonymous = AuthSettings(anonymous="read-only")
+    assert authenticate in memory_app(auth=anonymous).app.middlewares

@@ -176,27 +176,40 @@ class SigningKeys:
         return key
 
 
+_STAMP = (0, "")  # (second, its X-Amz-Date): formatted once a second, not per request
+
+
+def amz_date() -> str:
+    """Now as X-Amz-Date (``20261130T080000Z``)."""
+    global _STAMP
+    second = int(time.time())
+    if _STAMP[0] != second:
+        _STAMP = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
+    return _STAMP[1]
+
+
 def sign(keys: SigningKeys, method: str, path: str, query: str, headers: dict[str, str],
          credentials: Any, region: str, now: str | None = None) -> None:
     """Add SigV4 headers for a bodiless S3 request, as botocore's S3SigV4Auth signs it
     (every header but the hop-by-hop ones; ``path`` and ``query`` as sent, already
     encoded and the query sorted): X-Amz-Date, X-Amz-Content-SHA256, the session token
     and Authorization. ``now`` (``20261130T080000Z``) for tests."""
-    stamp = now or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = now or amz_date()
     headers["X-Amz-Date"] = stamp
     headers["X-Amz-Content-SHA256"] = EMPTY_SHA256
     if credentials.token:
         headers["X-Amz-Security-Token"] = credentials.token
     signed = sorted((name.lower(), " ".join(value.split())) for name, value in headers.items())
-    names = ";".join(name for name, _ in signed)
+    names = ";".join([name for name, _ in signed])
     canonical = "\n".join((method, path, query,
-                           "".join(f"{name}:{value}\n" for name, value in signed),
+                           "".join([f"{name}:{value}\n" for name, value in signed]),
                            names, EMPTY_SHA256))
     scope = f"{stamp[:8]}/{region}/s3/aws4_request"
     to_sign = "\n".join(("AWS4-HMAC-SHA256", stamp, scope,
                          hashlib.sha256(canonical.encode()).hexdigest()))
-    signature = hmac.new(keys.get(credentials.secret_key, stamp[:8], region),
-                         to_sign.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: one call into OpenSSL, no HMAC object per request
+    signature = hmac.digest(keys.get(credentials.secret_key, stamp[:8], region),
+                            to_sign.encode(), "sha256").hex()
     headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
                                 f"SignedHeaders={names}, Signature={signature}")
 

@@ -8,6 +8,7 @@ bytes; moto stands in for a store with keys that need percent-encoding.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from unittest import mock
@@ -19,7 +20,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 from gateway.errors import Unavailable
 from gateway.storage.s3 import S3Store
-from gateway.storage.s3fast import SigningKeys, list_response, sign
+from gateway.storage.s3fast import SigningKeys, amz_date, list_response, sign
 from tests.servers import moto_settings
 
 Serve = Callable[[bytes], Awaitable[tuple[str, list[bytes]]]]
@@ -166,3 +167,11 @@ async def test_both_paths_share_one_pool_of_max_connections(
         botocore = await store._s3._endpoint.http_session._get_session(None)
         assert hot.session is botocore
         assert hot.session.connector is not None and hot.session.connector.limit == 2
+
+
+def test_amz_date_is_the_current_second_as_sigv4_writes_it() -> None:
+    before = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = amz_date()
+    after = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    assert before <= stamp <= after
+    assert amz_date() >= stamp  # the cached second never goes back
