@@ -18,9 +18,11 @@ The decisions:
   bytes (rounding it up to whole blocks would cost a 64 KiB range read a 1 MiB
   transfer), unless its blocks are already live or block 0 is held from ``open``.
 * **The window.** It starts at the span (at least one block) and doubles every time the
-  reader has consumed a whole window, up to ``window_cap`` (``max_window``, at most an
-  eighth of the memory budget so several readers can run at full speed side by side).
-  When the budget refuses read-ahead it halves (never below one block).
+  reader has consumed a whole window, up to ``window_cap``: ``max_window``, at most a
+  quarter of the memory budget while one or two reads run in the process (large windows
+  of few, large GETs: see below), an eighth once more do, so several readers can run at
+  full speed side by side and many readers leave the budget's room to the cache. When
+  the budget refuses read-ahead it halves (never below one block).
 * **Top-up.** Read-ahead is topped up only when a part's worth of blocks is missing (or
   the last blocks of the range are), so the window is refilled by part-sized GETs rather
   than a GET per consumed block.
@@ -28,8 +30,11 @@ The decisions:
   a quarter of ``part_size`` (half the window when smaller) and ``part_size``. The window
   is the bytes in flight, and each GET pays the store's latency once, so a reader's
   rate is about ``window / (latency + part time)``: smaller parts mean more connections
-  streaming at once for the same memory (16 GETs of 4 MiB for a 64 MiB window, where
-  8 GETs of 8 MiB spent a tenth of their time waiting for the store's answer).
+  streaming at once for the same memory. Each GET also costs the gateway CPU (signing,
+  the request, the response's head, a task: a sequential read of 1 GiB in 3 MiB parts
+  spent a sixth of its CPU on its 341 GETs), so a full window (104 MiB at
+  ``--memory-target 512``) goes out as 12 or more GETs of the whole ``part_size`` (8 MiB:
+  128 GETs per GiB), still more connections at once than the limit's 8.
 * **Drop-behind.** A reader that has read ``streaming_after`` bytes sequentially is
   streaming: blocks it consumed are not kept in the cache, unless another reader of the
   object is active or it is block 0 (re-opening the object then costs no request).
@@ -41,14 +46,21 @@ from collections.abc import Callable
 
 from gateway.engine.tuning import Tuning, block_count
 
-# GETs a full window is cut into: more connections streaming at once than the limit's 8.
-GETS_PER_WINDOW = 16
+# GETs a full window is cut into: more connections streaming at once than the limit's 8,
+# each as large as part_size allows (fewer GETs, less CPU per GiB).
+GETS_PER_WINDOW = 12
 
 
-def window_cap(tuning: Tuning, budget_limit: int) -> int:
-    """The largest read-ahead window: ``max_window``, but no more than an eighth of the
-    budget, and never less than one block."""
-    return max(tuning.block_size, min(tuning.max_window, budget_limit // 8))
+# Reads running in the process up to which each may have a quarter of the budget.
+FEW_READERS = 2
+
+
+def window_cap(tuning: Tuning, budget_limit: int, readers: int = 1) -> int:
+    """The largest read-ahead window while ``readers`` reads run in the process:
+    ``max_window``, but no more than a quarter of the budget (an eighth when more than
+    ``FEW_READERS`` run), and never less than one block."""
+    share = 4 if readers <= FEW_READERS else 8
+    return max(tuning.block_size, min(tuning.max_window, budget_limit // share))
 
 
 def start_window(span: int, cap: int, block: int) -> int:
@@ -97,6 +109,7 @@ class ReadAhead:
     def __init__(self, tuning: Tuning, budget_limit: int) -> None:
         self.tuning = tuning
         self.block = tuning.block_size
+        self._budget_limit = budget_limit
         self.cap = window_cap(tuning, budget_limit)
         self.window = self.block
         self._since_growth = 0  # bytes consumed since the window last grew
@@ -105,6 +118,14 @@ class ReadAhead:
 
     def __repr__(self) -> str:
         return f"ReadAhead(window={self.window} sequential={self._sequential})"
+
+    def readers(self, count: int) -> None:
+        """``count`` reads run in the process now: the cap follows (``window_cap``), and a
+        window above it comes down at once."""
+        self.cap = window_cap(self.tuning, self._budget_limit, count)
+        if self.window > self.cap:
+            self.window = self.cap
+            self._since_growth = 0
 
     # ---- where a range starts --------------------------------------------------------
     def seek(self, start: int, end: int | None = None) -> bool:

@@ -103,6 +103,7 @@ class OpenRead:
         pos = start
         try:
             while pos < end:
+                policy.readers(ctx.reading.total())
                 target = policy.target(pos, end)
                 if policy.top_up(pinned=len(queue), front=front, target=target, end=end):
                     front = await self._extend(queue, front, target)

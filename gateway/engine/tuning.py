@@ -27,7 +27,7 @@ MiB = 1024 * 1024
 class Tuning:
     block_size: int = MiB
     part_size: int = 8 * MiB  # largest ranged GET issued for read-ahead
-    max_window: int = 64 * MiB
+    max_window: int = 128 * MiB  # usually a quarter of the budget limits it (readahead)
     cache_share: float = 0.5  # most of the budget idle cached blocks may hold
     # A reader that has read this much sequentially is streaming: blocks it has consumed
     # are dropped at once unless another reader of the object is active ("drop-behind"),

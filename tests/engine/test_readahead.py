@@ -7,18 +7,18 @@ from __future__ import annotations
 import asyncio
 from contextlib import aclosing
 
-from gateway.engine.readahead import window_cap
+from gateway.engine.readahead import FEW_READERS, GETS_PER_WINDOW, window_cap
 from tests.engine.support import GatedStore, MiB, data_of, make_view, ranges, read_range, until
 from tests.memorystore import MemoryStore
 
 
 async def test_a_whole_read_asks_for_its_whole_window_at_once_in_many_gets() -> None:
     store = GatedStore()
-    data = data_of(96 * MiB)
+    data = data_of(160 * MiB)
     info = store.put_sync("big", data)
     view = make_view(store, memory_mib=1024, part_mib=8)
     cap = window_cap(view.engine.tuning, view.engine.budget.limit)
-    assert cap == 64 * MiB
+    assert cap == 128 * MiB
     store.answer.clear()  # the store answers nothing yet: no byte reaches the reader
     async with await view.open("big", info) as read:
         reader = asyncio.create_task(read_range(read, 0, len(data)))
@@ -26,28 +26,28 @@ async def test_a_whole_read_asks_for_its_whole_window_at_once_in_many_gets() -> 
         assert read.window == cap  # no ramp: the GET said how far it reads
         for _ in range(100):
             await asyncio.sleep(0)
-        assert store.asked == 16  # 16 GETs of 4 MiB, and nothing past the window
+        assert store.asked == 16  # 16 GETs of 8 MiB, and nothing past the window
         store.answer.set()
         assert await reader == data
     sizes = [end - start for start, end, _ in ranges(store)]
-    assert sizes[:16] == [4 * MiB] * 16
+    assert sizes[:16] == [8 * MiB] * 16
     assert max(sizes) <= 8 * MiB  # never above --read-part-size
-    assert len(sizes) <= 96 // 4  # far fewer GETs than blocks
+    assert len(sizes) <= 160 // 8  # far fewer GETs than blocks
 
 
 async def test_a_first_block_from_open_is_followed_by_the_rest_of_the_window_at_once() -> None:
     store = MemoryStore()
-    data = data_of(96 * MiB)
+    data = data_of(160 * MiB)
     store.put_sync("big", data)
     view = make_view(store, memory_mib=1024, part_mib=8)
     async with await view.open("big") as read:
         assert await read_range(read, 0, len(data)) == data
-        assert read.window == 64 * MiB
+        assert read.window == 128 * MiB
     got = ranges(store)
     assert got[0][:2] == (0, MiB)  # a fast first byte (and the metadata)
-    # then the rest of the window, blocks 1..63, at once: 16 GETs of 4 blocks (3 last)
-    assert sorted(start for start, _, _ in got[1:17]) == [(1 + 4 * n) * MiB for n in range(16)]
-    assert max(end for _, end, _ in got[1:17]) == 64 * MiB
+    # then the rest of the window, blocks 1..127, at once: 16 GETs of 8 blocks (7 last)
+    assert sorted(start for start, _, _ in got[1:17]) == [(1 + 8 * n) * MiB for n in range(16)]
+    assert max(end for _, end, _ in got[1:17]) == 128 * MiB
 
 
 async def test_a_seek_starts_the_window_over_at_the_new_ranges_span() -> None:
@@ -102,8 +102,8 @@ async def test_one_reader_has_many_gets_streaming_at_once() -> None:
     store.gate.clear()  # a slow store: every body stalls after its first chunk
     async with await view.open("big", info) as read:
         reader = asyncio.create_task(read_range(read, 0, len(data)))
-        await until(lambda: store.bodies_open >= 16, "16 GETs stream at once")
-        assert view.engine.counters.inflight_requests >= 16
+        await until(lambda: store.bodies_open >= GETS_PER_WINDOW, "many GETs stream at once")
+        assert view.engine.counters.inflight_requests >= GETS_PER_WINDOW
         store.gate.set()
         assert await reader == data
 
@@ -144,3 +144,25 @@ async def test_a_slow_consumer_holds_at_most_one_window_and_the_store_waits() ->
         assert store.bytes_served == served  # nothing more without the consumer
         rest = b"".join([chunk async for chunk in chunks])
     assert received + len(rest) == len(data)
+
+
+async def test_more_than_a_few_reads_in_the_process_share_smaller_windows() -> None:
+    store = MemoryStore()
+    data = data_of(64 * MiB)
+    info = store.put_sync("big", data)
+    view = make_view(store, memory_mib=512)  # a budget of 416 MiB: caps of 104 and 52 MiB
+    reads = [await view.open("big", info) for _ in range(FEW_READERS + 1)]
+    streams = [read.iter_range(0, info.size) for read in reads]
+    await anext(streams[0])
+    assert reads[0].window == 64 * MiB  # alone: the whole span, under a quarter
+    for stream in streams[1:]:
+        await anext(stream)
+    for stream in streams:  # on into the next block, where each looks again
+        got = 0
+        while got <= MiB:
+            got += len(await anext(stream))
+    assert [read.window for read in reads] == [52 * MiB] * len(reads)  # an eighth each
+    for stream, read in zip(streams, reads, strict=True):
+        await stream.aclose()
+        await read.aclose()
+    await view.engine.wait_idle()

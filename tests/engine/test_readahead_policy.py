@@ -7,6 +7,7 @@ blocks are live, what was consumed, when memory was refused) and checks its deci
 from __future__ import annotations
 
 from gateway.engine.readahead import (
+    FEW_READERS,
     GETS_PER_WINDOW,
     ReadAhead,
     grow,
@@ -48,10 +49,11 @@ def test_the_window_doubles_up_to_its_cap_and_halves_down_to_one_block() -> None
     assert shrink(MiB, MiB) == MiB
 
 
-def test_the_window_cap_is_at_most_an_eighth_of_the_budget() -> None:
+def test_the_window_cap_is_at_most_a_quarter_of_the_budget() -> None:
     tuning = Tuning(max_window=64 * MiB)
     assert window_cap(tuning, 1024 * MiB) == 64 * MiB
-    assert window_cap(tuning, 128 * MiB) == 16 * MiB
+    assert window_cap(tuning, 128 * MiB) == 32 * MiB
+    assert window_cap(Tuning(), 416 * MiB) == 104 * MiB  # --memory-target 512
     assert window_cap(tuning, 2 * MiB) == MiB  # never below one block
 
 
@@ -64,8 +66,9 @@ def test_a_range_starts_with_a_window_of_its_span_in_blocks_up_to_the_cap() -> N
 
 def test_gets_split_a_window_many_ways_between_a_quarter_part_and_the_part_size() -> None:
     tuning = Tuning(part_size=8 * MiB)
-    assert GETS_PER_WINDOW >= 16  # more GETs in flight than the limit's 8 connections
-    assert part_for(64 * MiB, tuning) == 64 * MiB // GETS_PER_WINDOW
+    assert GETS_PER_WINDOW > 8  # more GETs in flight than the limit's 8 connections
+    assert part_for(48 * MiB, tuning) == 48 * MiB // GETS_PER_WINDOW
+    assert part_for(104 * MiB, tuning) == 8 * MiB  # the default window: whole parts
     assert part_for(1024 * MiB, tuning) == 8 * MiB  # never above --read-part-size
     assert part_for(16 * MiB, tuning) == 2 * MiB  # never below a quarter of it
     assert part_for(4 * MiB, tuning) == 2 * MiB  # a small window: two GETs of half
@@ -114,7 +117,7 @@ def test_a_long_range_starts_with_its_whole_window_at_once() -> None:
 
 
 def test_the_start_window_follows_the_budget_cap() -> None:
-    policy = ReadAhead(TUNING, 64 * MiB)  # an eighth: 8 MiB
+    policy = ReadAhead(TUNING, 32 * MiB)  # a quarter: 8 MiB
     assert not policy.seek(0, 1024 * MiB)
     assert policy.window == 8 * MiB
 
@@ -134,7 +137,7 @@ def test_a_continuing_range_widens_the_window_to_its_span_but_never_narrows_it()
 
 
 def test_the_cap_follows_the_memory_budget() -> None:
-    policy = ReadAhead(TUNING, 64 * MiB)  # an eighth: 8 MiB
+    policy = ReadAhead(TUNING, 32 * MiB)  # a quarter: 8 MiB
     consume(policy, 0, 100 * MiB)
     assert policy.window == 8 * MiB
 
@@ -220,12 +223,12 @@ def test_the_window_wants_blocks_up_to_window_bytes_ahead_and_never_past_the_ran
 
 def test_read_ahead_is_topped_up_a_part_at_a_time() -> None:
     policy = ReadAhead(TUNING, BUDGET)
-    consume(policy, 0, 64 * MiB)  # window 64 MiB: parts of 4 blocks
-    assert policy.per_request() == 4
+    consume(policy, 0, 64 * MiB)  # window 64 MiB: parts of 5 blocks
+    assert policy.per_request() == 5
     end = 100 * MiB
     assert policy.top_up(pinned=0, front=20, target=20, end=end)  # the reader has nothing
-    assert not policy.top_up(pinned=5, front=30, target=33, end=end)  # 3 missing: wait
-    assert policy.top_up(pinned=5, front=30, target=34, end=end)  # a part's worth missing
+    assert not policy.top_up(pinned=5, front=30, target=34, end=end)  # 4 missing: wait
+    assert policy.top_up(pinned=5, front=30, target=35, end=end)  # a part's worth missing
     # the last blocks of a range go out at once, however few
     assert policy.top_up(pinned=5, front=99, target=100, end=end)
     assert not policy.top_up(pinned=5, front=100, target=100, end=end)
@@ -238,7 +241,7 @@ def test_a_window_goes_out_as_many_gets_in_parallel() -> None:
     assert policy.per_request() == 2  # two GETs of two blocks
     consume(policy, 3 * MiB, 100 * MiB)
     assert policy.window == 64 * MiB
-    assert policy.per_request() == 64 // GETS_PER_WINDOW
+    assert policy.per_request() == 64 // GETS_PER_WINDOW  # 5 blocks: 64 MiB / 12
     big = ReadAhead(Tuning(part_size=8 * MiB, max_window=512 * MiB), 8192 * MiB)
     consume(big, 0, 1024 * MiB)
     assert big.per_request() == 8  # capped by part_size
@@ -267,3 +270,20 @@ def test_block_0_and_blocks_another_reader_uses_are_kept() -> None:
     streaming.consumed(3, 3 * MiB, 12 * MiB, shared=False)  # 9 MiB read: streaming
     assert streaming.consumed(0, 0, MiB, shared=False) is True
     assert streaming.consumed(1, MiB, 2 * MiB, shared=False) is False
+
+
+def test_a_lone_reader_gets_a_quarter_of_the_budget_and_a_crowd_an_eighth_each() -> None:
+    tuning = Tuning(max_window=256 * MiB)
+    assert window_cap(tuning, 1024 * MiB, readers=FEW_READERS) == 256 * MiB
+    assert window_cap(tuning, 1024 * MiB, readers=FEW_READERS + 1) == 128 * MiB
+    policy = ReadAhead(tuning, 1024 * MiB)
+    policy.readers(1)
+    consume(policy, 0, 600 * MiB)
+    assert policy.window == 256 * MiB
+    policy.readers(3)  # others started: the window comes down at once
+    assert policy.window == 128 * MiB
+    consume(policy, 600 * MiB, 1000 * MiB)
+    assert policy.window == 128 * MiB
+    policy.readers(1)  # alone again: it may grow back
+    consume(policy, 1000 * MiB, 1300 * MiB)
+    assert policy.window == 256 * MiB
