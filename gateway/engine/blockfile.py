@@ -1,10 +1,11 @@
 """The disk cache's file format: one block of one object version per file.
 
-A file is a fixed header, the block's identity, its bytes and a CRC-32 of everything
-before it::
+A file is a fixed header, the block's identity, its bytes and a CRC-32C of everything
+before it (Castagnoli: hardware-computed, several times faster than zlib's CRC-32, which
+cost a quarter of a CPU-second per GiB read from the cache)::
 
-    magic "bdavblk1" | store length (u16) | key length (u32) | etag length (u16)
-    | block index (u64) | data length (u64) | store | key | etag | data | crc32 (u32)
+    magic "bdavblk2" | store length (u16) | key length (u32) | etag length (u16)
+    | block index (u64) | data length (u64) | store | key | etag | data | crc32c (u32)
 
 (big-endian). ``decode`` checks the checksum and that the identity and the length are the
 ones asked for before handing out a byte: a corrupted, truncated or foreign file is an
@@ -17,14 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import zlib
 from dataclasses import dataclass
+from typing import TypeVar
 
-MAGIC = b"bdavblk1"
+from crc32c import crc32c
+
+MAGIC = b"bdavblk2"  # bdavblk1 files (zlib CRC-32) are not block files: refetched
 _HEAD = struct.Struct(">8sHIHQQ")
 _CRC = struct.Struct(">I")
 CHECKSUM_SIZE = _CRC.size  # the file's last bytes
 SUFFIX = ".blk"
+Data = TypeVar("Data", bytes, bytearray)
 
 
 class BadBlockFile(ValueError):
@@ -100,9 +104,9 @@ def encode_pieces(block: BlockId, chunks: list[bytes]) -> list[bytes]:
     length = sum(map(len, chunks))
     head = b"".join([_HEAD.pack(MAGIC, len(store), len(key), len(etag), block.index, length),
                      store, key, etag])
-    crc = zlib.crc32(head)
+    crc = crc32c(head)
     for chunk in chunks:
-        crc = zlib.crc32(chunk, crc)
+        crc = crc32c(chunk, crc)
     return [head, *chunks, _CRC.pack(crc)]
 
 
@@ -120,7 +124,7 @@ def decode(raw: bytes, block: BlockId, length: int) -> bytes:
                  bytes(view[start + length :]), block, length)
 
 
-def check(head: bytes, data: bytes, tail: bytes, block: BlockId, length: int) -> bytes:
+def check(head: bytes, data: Data, tail: bytes, block: BlockId, length: int) -> Data:
     """``data`` if a file read as ``head`` (``head_size`` bytes asked for), ``data``
     (``length`` asked for) and ``tail`` (the rest, read to its end) is intact and is
     exactly ``block`` with ``length`` bytes; BadBlockFile otherwise. Read in three pieces,
@@ -137,7 +141,7 @@ def check(head: bytes, data: bytes, tail: bytes, block: BlockId, length: int) ->
     if (len(head), len(data), len(tail)) != (start, data_len, _CRC.size):
         raise BadBlockFile("holds another block")  # its identity is not this block's size
     (crc,) = _CRC.unpack(tail)
-    if zlib.crc32(data, zlib.crc32(head)) != crc:
+    if crc32c(data, crc32c(head)) != crc:
         raise BadBlockFile("checksum mismatch")
     store, key, etag = _identity(block)
     fields = head[_HEAD.size:start]

@@ -50,6 +50,7 @@ from gateway.settings import EngineSettings, SettingsError
 
 PENDING_SHARE = 4  # writes queued hold at most 1/4 of the memory budget; more are dropped
 READ_THREADS = 4
+IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
 FREE_SHARE = 20  # the default size leaves 1/20 (5%) of the disk free
 
 
@@ -153,6 +154,8 @@ class DiskCache:
                 self._locks.append(_lock(self.root / "lock", False, flag, self.root))
             self.blocks_dir = self.root / "blocks"
             _private_dir(self.blocks_dir, flag)
+            for shard in range(256):  # one per first byte of a file name: none made per write
+                (self.blocks_dir / f"{shard:02x}").mkdir(mode=0o700, exist_ok=True)
         except BaseException:
             self._unlock()
             raise
@@ -390,19 +393,35 @@ def _load(path: Path, block: BlockId, length: int) -> bytes | None:
 def _store(path: Path, block: BlockId, chunks: list[bytes], victims: list[Path]) -> None:
     for victim in victims:
         _remove(victim)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
     temp = path.with_name(path.name + ".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
-        with open(fd, "wb") as f:
-            # A piece larger than the buffer goes to the kernel as it is: the block's
-            # bytes are not copied, and short writes are retried by the buffered writer.
-            f.writelines(encode_pieces(block, chunks))
+        try:
+            fd = os.open(temp, flags, 0o600)
+        except FileNotFoundError:  # its subdirectory was removed under us
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(temp, flags, 0o600)
+        try:
+            _write_all(fd, encode_pieces(block, chunks))
+        finally:
+            os.close(fd)
         os.replace(temp, path)  # whole or absent: a reader never sees half a file
     except BaseException:
         _remove(temp)
         raise
+
+
+def _write_all(fd: int, pieces: list[bytes]) -> None:
+    """Write ``pieces`` in order with as few system calls as the kernel allows (one writev,
+    usually): each call on this thread waits for the GIL again while the event loop is
+    busy, and a writer slowed that way fell behind a 1 GiB first read and dropped blocks."""
+    views = [memoryview(piece) for piece in pieces]
+    while views:
+        done = os.writev(fd, views[:IOV_MAX])
+        while views and done >= len(views[0]):
+            done -= len(views.pop(0))
+        if views and done:
+            views[0] = views[0][done:]
 
 
 def _remove(path: Path) -> None:

@@ -294,6 +294,28 @@ async def test_the_access_order_survives_a_restart(tmp_path: Path) -> None:
     await again.close()
 
 
+async def test_short_writes_are_finished_and_the_file_is_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def at_most_100_bytes(fd: int, pieces: list[memoryview]) -> int:
+        return os.write(fd, bytes(pieces[0][:100]))  # the kernel may write less than asked
+
+    monkeypatch.setattr(os, "writev", at_most_100_bytes)
+    disk = DiskCache(tmp_path / "cache")
+    chunks = [data_of(1000), data_of(10)[:3], data_of(700)]
+    assert disk.write_behind(blk("a"), chunks)
+    await disk.flush()
+    assert await disk.read(blk("a"), 1703) == b"".join(chunks)
+    await disk.close()
+
+
+async def test_a_removed_shard_directory_is_made_again(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path / "cache")
+    shutil.rmtree(disk.path_of(blk("a")).parent)
+    await write(disk, "a")
+    assert await disk.read(blk("a"), 1000) == data_of(1000)
+    await disk.close()
+
+
 async def test_a_write_cut_by_a_crash_is_cleared_at_start(tmp_path: Path) -> None:
     disk = DiskCache(tmp_path / "cache")
     await write(disk, "a")
