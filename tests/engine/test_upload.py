@@ -76,9 +76,21 @@ BUDGET = 512 * MiB
 
 def test_part_size_grows_only_for_bodies_that_would_pass_10000_parts() -> None:
     assert choose_part_size(8 * MiB, None, BUDGET) == 8 * MiB
-    assert choose_part_size(8 * MiB, 1024 * MiB, BUDGET) == 8 * MiB
+    assert choose_part_size(8 * MiB, 511 * MiB, BUDGET) == 8 * MiB
     huge = 200_000 * MiB
     assert choose_part_size(8 * MiB, huge, BUDGET) == -(-huge // 10_000)
+
+
+def test_a_large_body_goes_in_parts_twice_the_base_when_the_budget_holds_them() -> None:
+    # 64 base parts or more: fewer, larger parts (one request each), as many in flight.
+    assert choose_part_size(8 * MiB, 512 * MiB, BUDGET) == 16 * MiB
+    assert choose_part_size(8 * MiB, 1024 * MiB, BUDGET) == 16 * MiB
+    assert choose_part_size(5 * MiB, 1024 * MiB, BUDGET) == 10 * MiB
+    # A budget that holds the upload's parts in flight only at the base size keeps it.
+    whole = (upload.MAX_IN_FLIGHT + 1) * (16 * MiB + CHUNK)
+    assert choose_part_size(8 * MiB, 1024 * MiB, whole) == 16 * MiB
+    assert choose_part_size(8 * MiB, 1024 * MiB, whole - 1) == 8 * MiB
+    assert choose_part_size(8 * MiB, 1024 * MiB, 48 * MiB) == 8 * MiB
 
 
 def test_the_part_size_is_capped_by_the_budget_and_by_the_stores_largest_part() -> None:
