@@ -151,7 +151,8 @@ class EngineSettings:
         "largest ranged GET of read-ahead in MiB (default: --part-size); a full "
         "window goes out as 16 GETs of at least a quarter of this", metavar="MiB", computed=True))
     write_part_size: int = field(default=8, metadata=option(
-        "multipart upload part size in MiB (default: --part-size)", metavar="MiB",
+        "multipart upload part size in MiB (default: --part-size); doubled for a body "
+        "announced at 64 parts or more when the memory budget holds 9 such parts", metavar="MiB",
         computed=True))
     metadata_ttl: float = field(default=5.0, metadata=option(
         "seconds object metadata and listings are cached", metavar="SECONDS"))
