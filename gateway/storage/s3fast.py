@@ -214,6 +214,19 @@ def sign(keys: SigningKeys, method: str, path: str, query: str, headers: dict[st
                                 f"SignedHeaders={names}, Signature={signature}")
 
 
+def list_query(prefix: str, delimiter: str | None, token: str | None, max_keys: int) -> str:
+    """The ListObjectsV2 query, sorted and quoted as SigV4's canonical query string, so
+    the wire form is the signed one."""
+    pairs = [("list-type", "2"), ("encoding-type", "url"), ("max-keys", str(max_keys)),
+             ("prefix", prefix)]
+    if delimiter:
+        pairs.append(("delimiter", delimiter))
+    if token:
+        pairs.append(("continuation-token", token))
+    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                    for k, v in sorted(pairs))
+
+
 class Redirected(Exception):
     """The store sent the request elsewhere: botocore takes over."""
 
@@ -363,25 +376,16 @@ class HotPath:
         response.release()
         return head_response(response.status, response.headers)
 
-    async def list_objects_v2(self, **params: Any) -> dict[str, Any]:
+    async def list_body(self, query: str) -> bytes | None:
+        """The bytes of the ListObjectsV2 page ``query`` asks for (``list_query``); None
+        when botocore must take the request (the hot path is off, or the store redirected)."""
         if not (self.base and self.enabled) and not await self._ready():
-            return dict(await self.client.list_objects_v2(**params))
-        pairs = [("list-type", "2"), ("encoding-type", "url"),
-                 ("max-keys", str(params.get("MaxKeys", 1000))),
-                 ("prefix", params.get("Prefix", ""))]
-        if params.get("Delimiter"):
-            pairs.append(("delimiter", params["Delimiter"]))
-        if params.get("ContinuationToken"):
-            pairs.append(("continuation-token", params["ContinuationToken"]))
-        # Sorted and quoted as SigV4's canonical query string, so the wire form is signed.
-        query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                         for k, v in sorted(pairs))
+            return None
         try:
             response = await self._retried("GET", "", query, {}, "ListObjectsV2")
         except Redirected:
-            return dict(await self.client.list_objects_v2(**params))
+            return None
         try:
-            body = await response.read()
+            return await response.read()
         finally:
             response.release()
-        return list_response(body)

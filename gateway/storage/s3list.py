@@ -24,11 +24,10 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from gateway.storage.base import ListPage, ObjectInfo
 from gateway.storage.s3body import utc
-from gateway.storage.s3fast import HotPath, Redirected, list_response
+from gateway.storage.s3fast import HotPath, list_query, list_response
 
 PAGE_KEYS = 1000  # what a listing asks for after its first page
 READ_AHEAD_MIN = 100  # smaller pages are probes: no read-ahead
@@ -53,20 +52,6 @@ def next_token_of(body: bytes) -> str | None:
 def reads_ahead(key: PageKey) -> bool:
     _, delimiter, _, max_keys = key
     return delimiter == "/" and max_keys >= READ_AHEAD_MIN
-
-
-def list_query(key: PageKey) -> str:
-    """The ListObjectsV2 query, sorted and quoted as SigV4's canonical query string, so
-    the wire form is the signed one."""
-    prefix, delimiter, token, max_keys = key
-    pairs = [("list-type", "2"), ("encoding-type", "url"), ("max-keys", str(max_keys)),
-             ("prefix", prefix)]
-    if delimiter:
-        pairs.append(("delimiter", delimiter))
-    if token:
-        pairs.append(("continuation-token", token))
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                    for k, v in sorted(pairs))
 
 
 def page_of(response: dict[str, Any]) -> ListPage:
@@ -167,18 +152,8 @@ class Lister:
 
     async def _body(self, key: PageKey) -> bytes | None:
         """The page's bytes through the hot path; None when botocore must take it."""
-        hot = self.hot
-        assert hot is not None
-        if not (hot.base and hot.enabled) and not await hot._ready():
-            return None
-        try:
-            response = await hot._retried("GET", "", list_query(key), {}, "ListObjectsV2")
-        except Redirected:
-            return None
-        try:
-            return await response.read()
-        finally:
-            response.release()
+        assert self.hot is not None
+        return await self.hot.list_body(list_query(*key))
 
     def _params(self, key: PageKey) -> dict[str, Any]:
         prefix, delimiter, token, max_keys = key
