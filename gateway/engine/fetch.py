@@ -62,6 +62,12 @@ class Fetch:
         self.task = self.ctx.spawn(self.run())
         self.task.add_done_callback(self._never_ran)
 
+    async def run_here(self, opened: GetResult, holding: bool = False) -> None:
+        """Run in the caller's task, not in one of its own (a small body: the task would
+        cost more than the read). The caller holds a pin on the blocks meanwhile."""
+        self._opened, self._holding = opened, holding
+        await self.run()
+
     def _never_ran(self, task: asyncio.Task[None]) -> None:
         """A task cancelled before its first step never runs its body: hand back what
         it was given."""

@@ -35,6 +35,9 @@ from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore, O
 from gateway.storage.mtime import with_mtime
 
 DEFAULT_CONNECTIONS = 64  # a store without a connection pool (local folder, list of shares)
+# An object this small is read by the first GET's own task before open returns: a fetch
+# task of its own and a wait on block 0 cost more than its bytes take to arrive.
+INLINE_BODY = 64 * 1024
 
 
 @dataclass
@@ -368,7 +371,8 @@ class StoreView:
 
     async def _open_first(self, key: str, opening: _Opening) -> tuple[ObjectInfo, Block | None]:
         """GET the first block without If-Match (the etag is not known yet) and learn the
-        metadata from the answer; the body then streams into block 0 in the background.
+        metadata from the answer; the body then streams into block 0 in the background (a
+        small object's is read here, so block 0 is complete when this returns).
         Returns block 0 pinned once for every caller waiting (None for an empty object)."""
         engine = self.engine
         cache, budget = engine.blocks, engine.budget
@@ -383,7 +387,8 @@ class StoreView:
             except BaseException:
                 budget.release(charge)
                 raise
-            # From here to the return nothing awaits: pins are handed out atomically.
+            # Nothing awaits from here to the return but a small body's read, under the
+            # creator's pin: pins are handed out atomically.
             info = result.info
             self.meta.put_info(info)
             cache.retire_other_versions(self.id, key, info.etag)
@@ -398,7 +403,15 @@ class StoreView:
                 if charge > size:
                     budget.release(charge - size)
                 block = cache.create(block_key, 0, size, min(charge, size))
-                Fetch(self.ctx, key, info.etag, [block]).start_task(result, holding=True)
+                fetch = Fetch(self.ctx, key, info.etag, [block])
+                if reads_inline(info.size, engine.tuning.block_size):
+                    try:
+                        await fetch.run_here(result, holding=True)
+                    except BaseException:
+                        cache.unpin(block)  # cancelled: every opener is gone
+                        raise
+                else:
+                    fetch.start_task(result, holding=True)
             if block is not None:
                 # No waiter left: the fetch becomes an orphan and is cancelled.
                 cache.hand_off(block, opening.waiters)
@@ -443,6 +456,11 @@ class StoreView:
         """The versions and delete markers of ``key``, newest first, fresh from the store."""
         self.engine.counters.store_lists += 1
         return await versions_of(self.store, key, limit)
+
+
+def reads_inline(size: int, block_size: int) -> bool:
+    """The whole object fits in block 0 and is small: read it before open returns."""
+    return size <= min(block_size, INLINE_BODY)
 
 
 def _shared_length(a: str, b: str) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import aclosing
+from typing import Any
 
+from gateway.engine import StoreView
 from tests.engine.support import (
     GatedStore,
     MiB,
@@ -103,16 +105,21 @@ async def test_a_read_abandoned_before_iterating_gives_back_its_first_block() ->
     assert view.engine.budget.in_use == 0
 
 
+async def open_then_cancel(view: StoreView, key: str, when: Any, what: str) -> None:
+    """Open ``key`` and cancel the open once ``when()`` holds."""
+    opening = asyncio.create_task(view.open(key))
+    await until(when, what)
+    opening.cancel()
+    await asyncio.gather(opening, return_exceptions=True)
+    assert opening.cancelled()
+
+
 async def test_an_open_cancelled_while_waiting_for_its_first_request_leaks_nothing() -> None:
     store = GatedStore()
     store.put_sync("big", data_of(4 * MiB))
     view = make_view(store)
     store.answer.clear()
-    opening = asyncio.create_task(view.open("big"))
-    await until(lambda: store.asked == 1, "first GET sent")
-    opening.cancel()
-    await asyncio.gather(opening, return_exceptions=True)
-    assert opening.cancelled()
+    await open_then_cancel(view, "big", lambda: store.asked == 1, "first GET sent")
     store.answer.set()
     await view.engine.wait_idle()
     view.engine.drop_cache()
@@ -151,3 +158,38 @@ async def test_at_the_limit_read_ahead_shrinks_and_the_read_still_completes() ->
     budget.release(held)
     assert budget.peak <= budget.limit
     assert max(end - start for start, end, _ in ranges(store)) <= 4 * MiB
+
+
+async def test_a_small_object_is_read_by_the_first_request_task_alone() -> None:
+    store = MemoryStore()
+    store.put_sync("small", b"four kib at most")
+    view = make_view(store)
+    engine = view.engine
+    spawned: list[object] = []
+    spawn = engine.spawn
+
+    def counting(coro: Any) -> asyncio.Task[Any]:
+        spawned.append(coro)
+        return spawn(coro)
+
+    engine.spawn = counting  # type: ignore[method-assign]
+    async with await view.open("small") as read:
+        assert read._first is not None and read._first.complete  # whole when open returns
+        assert await read_range(read, 0, read.info.size) == b"four kib at most"
+    assert len(spawned) == 1  # the first GET's task; no background fetch of its own
+
+
+async def test_an_open_cancelled_while_a_small_body_arrives_leaks_nothing() -> None:
+    store = GatedStore()
+    store.put_sync("small", b"small bytes")
+    view = make_view(store)
+    free = [s._value for s in view.ctx.slots._semaphores]  # connection slots
+    store.gate.clear()
+    await open_then_cancel(view, "small", lambda: store.bodies_open == 1, "body received")
+    await view.engine.wait_idle()
+    assert store.bodies_open == 0
+    assert [s._value for s in view.ctx.slots._semaphores] == free
+    view.engine.drop_cache()
+    assert view.engine.budget.in_use == 0
+    store.gate.set()
+    assert await read_key(view, "small") == b"small bytes"
