@@ -149,7 +149,8 @@ class EngineSettings:
         "ranged GET and multipart part size in MiB", metavar="MiB"))
     read_part_size: int = field(default=8, metadata=option(
         "largest ranged GET of read-ahead in MiB (default: --part-size); a full "
-        "window goes out as 16 GETs of at least a quarter of this", metavar="MiB", computed=True))
+        "window goes out as 12 or more GETs of at least a quarter of this", metavar="MiB",
+        computed=True))
     write_part_size: int = field(default=8, metadata=option(
         "multipart upload part size in MiB (default: --part-size); doubled for a body "
         "announced at 64 parts or more when the memory budget holds 9 such parts", metavar="MiB",
