@@ -48,7 +48,10 @@ from gateway.engine.budget import MemoryBudget
 from gateway.engine.counters import Counters
 from gateway.settings import EngineSettings, SettingsError
 
-PENDING_SHARE = 4  # writes queued hold at most 1/4 of the memory budget; more are dropped
+# Writes queued hold at most half the memory budget; more are dropped. A lone reader's
+# read-ahead window may be a quarter of the budget, and a window's GETs can land at once
+# (after a pause of the store): the queue takes two whole windows before it drops.
+PENDING_SHARE = 2
 READ_THREADS = 4
 IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
 FREE_SHARE = 20  # the default size leaves 1/20 (5%) of the disk free

@@ -20,7 +20,11 @@ from gateway.engine.blockfile import (
     encode_pieces,
     file_name,
 )
+from gateway.engine.budget import MemoryBudget
+from gateway.engine.counters import Counters
 from gateway.engine.diskcache import FREE_SHARE, CacheDirRefused, DiskCache
+from gateway.engine.readahead import window_cap
+from gateway.engine.tuning import Tuning
 from gateway.ops.metrics import GatewayCollector, Metrics
 from gateway.settings import SettingsError, load_settings
 from gateway.storage.base import ObjectInfo
@@ -249,6 +253,21 @@ async def test_a_slow_writer_drops_writes_instead_of_slowing_the_reader(
     assert counters.disk_cache_dropped_writes > 0
     assert len(disk) + counters.disk_cache_dropped_writes == 16
     assert view.engine.budget.in_use <= view.engine.blocks.cached_bytes  # pending released
+
+
+async def test_a_whole_read_ahead_window_landing_at_once_is_queued_not_dropped(
+    tmp_path: Path,
+) -> None:
+    budget = MemoryBudget(64 * MiB)
+    disk = DiskCache(tmp_path / "cache")
+    disk.attach(budget, Counters())
+    window = window_cap(Tuning(), budget.limit)  # a lone reader's: a quarter of the budget
+    blocks = window // MiB
+    assert all(disk.write_behind(BlockId("s", "big", "e", i), [data_of(MiB)])
+               for i in range(blocks))
+    await disk.flush()
+    assert len(disk) == blocks and disk.counters.disk_cache_dropped_writes == 0
+    await disk.close()
 
 
 # ---- eviction ------------------------------------------------------------------------------
