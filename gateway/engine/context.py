@@ -63,6 +63,9 @@ class Shared:
             tuning = replace(tuning, block_size=self.budget.limit)
         self.tuning = tuning
         self.counters = Counters(budget=self.budget)
+        # Ranges being read in the whole process: the budget's scope, which read-ahead's
+        # window cap (readahead.window_cap) shares among them.
+        self.reads = 0
         self.blocks = BlockCache(
             self.budget, int(self.budget.limit * tuning.cache_share), self.counters
         )

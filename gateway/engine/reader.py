@@ -100,10 +100,12 @@ class OpenRead:
         self._queues.append(queue)
         ident = (self.info.key, self.info.etag)
         ctx.reading[ident] += 1
+        shared = ctx.shared
+        shared.reads += 1
         pos = start
         try:
             while pos < end:
-                policy.readers(ctx.reading.total())
+                policy.readers(shared.reads)
                 target = policy.target(pos, end)
                 if policy.top_up(pinned=len(queue), front=front, target=target, end=end):
                     front = await self._extend(queue, front, target)
@@ -127,6 +129,7 @@ class OpenRead:
             ctx.counters.aborts += 1
             raise
         finally:
+            shared.reads -= 1
             ctx.reading[ident] -= 1
             if ctx.reading[ident] <= 0:
                 del ctx.reading[ident]

@@ -8,6 +8,7 @@ import asyncio
 from contextlib import aclosing
 
 from gateway.engine.readahead import FEW_READERS, GETS_PER_WINDOW, window_cap
+from gateway.engine.reader import OpenRead
 from tests.engine.support import GatedStore, MiB, data_of, make_view, ranges, read_range, until
 from tests.memorystore import MemoryStore
 
@@ -146,13 +147,10 @@ async def test_a_slow_consumer_holds_at_most_one_window_and_the_store_waits() ->
     assert received + len(rest) == len(data)
 
 
-async def test_more_than_a_few_reads_in_the_process_share_smaller_windows() -> None:
-    store = MemoryStore()
-    data = data_of(64 * MiB)
-    info = store.put_sync("big", data)
-    view = make_view(store, memory_mib=512)  # a budget of 416 MiB: caps of 104 and 52 MiB
-    reads = [await view.open("big", info) for _ in range(FEW_READERS + 1)]
-    streams = [read.iter_range(0, info.size) for read in reads]
+async def crowd_windows(reads: list[OpenRead], size: int) -> list[int]:
+    """Start ``reads`` one after the other, read each into its second block (where it
+    looks at the crowd again) and return their windows; the first one's is checked alone."""
+    streams = [read.iter_range(0, size) for read in reads]
     await anext(streams[0])
     assert reads[0].window == 64 * MiB  # alone: the whole span, under a quarter
     for stream in streams[1:]:
@@ -161,8 +159,30 @@ async def test_more_than_a_few_reads_in_the_process_share_smaller_windows() -> N
         got = 0
         while got <= MiB:
             got += len(await anext(stream))
-    assert [read.window for read in reads] == [52 * MiB] * len(reads)  # an eighth each
+    windows = [read.window for read in reads]
     for stream, read in zip(streams, reads, strict=True):
         await stream.aclose()
         await read.aclose()
+    return windows
+
+
+async def test_more_than_a_few_reads_in_the_process_share_smaller_windows() -> None:
+    store = MemoryStore()
+    info = store.put_sync("big", data_of(64 * MiB))
+    view = make_view(store, memory_mib=512)  # a budget of 416 MiB: caps of 104 and 52 MiB
+    reads = [await view.open("big", info) for _ in range(FEW_READERS + 1)]
+    assert await crowd_windows(reads, info.size) == [52 * MiB] * len(reads)  # an eighth each
+    await view.engine.wait_idle()
+
+
+async def test_reads_of_every_share_count_in_the_crowd() -> None:
+    """The budget is the process's: reads on two stores (two shares) are one crowd."""
+    one, other = MemoryStore(), MemoryStore()
+    info = one.put_sync("big", data_of(64 * MiB))
+    theirs = other.put_sync("big", data_of(64 * MiB))
+    view = make_view(one, memory_mib=512)
+    sibling = view.sibling(other)
+    reads = [await view.open("big", info), *[await sibling.open("big", theirs)
+                                             for _ in range(FEW_READERS)]]
+    assert await crowd_windows(reads, info.size) == [52 * MiB] * len(reads)
     await view.engine.wait_idle()
