@@ -101,8 +101,8 @@ YOUNG_GC_THRESHOLD = 20_000
 
 
 def young_collection_threshold() -> None:
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(max(YOUNG_GC_THRESHOLD, gc.get_threshold()[0]), older, oldest)
+    young, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(YOUNG_GC_THRESHOLD, young), older, oldest)
 
 
 def runner_options(app: web.Application) -> dict[str, Any]:

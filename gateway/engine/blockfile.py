@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import TypeVar
 
 from crc32c import crc32c
 
@@ -28,7 +27,6 @@ _HEAD = struct.Struct(">8sHIHQQ")
 _CRC = struct.Struct(">I")
 CHECKSUM_SIZE = _CRC.size  # the file's last bytes
 SUFFIX = ".blk"
-Data = TypeVar("Data", bytes, bytearray)
 
 
 class BadBlockFile(ValueError):
@@ -124,7 +122,7 @@ def decode(raw: bytes, block: BlockId, length: int) -> bytes:
                  bytes(view[start + length :]), block, length)
 
 
-def check(head: bytes, data: Data, tail: bytes, block: BlockId, length: int) -> Data:
+def check(head: bytes, data: bytes, tail: bytes, block: BlockId, length: int) -> bytes:
     """``data`` if a file read as ``head`` (``head_size`` bytes asked for), ``data``
     (``length`` asked for) and ``tail`` (the rest, read to its end) is intact and is
     exactly ``block`` with ``length`` bytes; BadBlockFile otherwise. Read in three pieces,

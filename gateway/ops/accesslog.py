@@ -118,15 +118,12 @@ def observer_class(metrics: Metrics | None, log_requests: bool,
                 time: float) -> None:
             # The line's fields are gathered and formatted only for a logger that writes
             # it (--log-level warning drops it): metrics alone need four numbers.
-            if log_requests and self.logger.isEnabledFor(logging.INFO):
-                fields = access_fields(request, response, time, proxies)
-                if metrics is not None:
-                    metrics.observe(fields["method"], fields["status"], time,
-                                    fields["bytes_in"], fields["bytes_out"])
-                self.logger.info(logfmt(fields), extra={"access": fields})
-            elif metrics is not None:
+            if metrics is not None:
                 metrics.observe(request.method, response.status, time,
                                 request.content.total_bytes, bytes_out(request, response))
+            if log_requests and self.logger.isEnabledFor(logging.INFO):
+                fields = access_fields(request, response, time, proxies)
+                self.logger.info(logfmt(fields), extra={"access": fields})
 
     return RequestObserver
 
