@@ -7,6 +7,7 @@ that are invisible until completed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections import Counter
@@ -47,6 +48,9 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
     get_ranges: list[tuple[str, int, int, str | None]] = field(default_factory=list)
     bytes_served: int = 0
     list_page_size: int = 1000  # most keys a listing page returns, as S3 may return fewer
+    # A body's pieces come one turn of the event loop apart, as from a network, rather
+    # than all at once.
+    paced: bool = False
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
 
     @property
@@ -134,6 +138,8 @@ class MemoryStore(NoVersions):  # like a local folder, one version of each key
                 sent += len(piece)
                 self.bytes_served += len(piece)
                 yield piece
+                if self.paced:
+                    await asyncio.sleep(0)
 
         return GetResult(stored.info, lo, hi, body())
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from gateway.engine.blocks import Block, BlockKey
+from gateway.engine.blocks import BlockKey
 from gateway.engine.context import ReadContext, Shared, Slots
 from gateway.engine.fetch import Fetch
 from gateway.engine.metacache import MetadataCache, Missing
+from gateway.engine.opening import LeaderGone, Opened, Opening
 from gateway.engine.reader import OpenRead
 from gateway.engine.tuning import backoff_delay
 from gateway.engine.upload import MAX_IN_FLIGHT, MiB, write_stream
@@ -35,17 +36,9 @@ from gateway.storage.base import GetResult, ListPage, ObjectInfo, ObjectStore, O
 from gateway.storage.mtime import with_mtime
 
 DEFAULT_CONNECTIONS = 64  # a store without a connection pool (local folder, list of shares)
-# An object this small is read by the first GET's own task before open returns: a fetch
+# An object this small is read by the first GET's caller before open returns: a fetch
 # task of its own and a wait on block 0 cost more than its bytes take to arrive.
 INLINE_BODY = 64 * 1024
-
-
-@dataclass
-class _Opening:
-    """A first GET of a key in flight, awaited by every ``open`` of that key meanwhile."""
-
-    task: asyncio.Task[tuple[ObjectInfo, Block | None]] | None = None
-    waiters: int = 0
 
 
 class StoreView:
@@ -66,7 +59,7 @@ class StoreView:
         self.meta = MetadataCache(engine.settings.metadata_ttl)
         # Guarded names are per store: two shares over one bucket guard the same keys.
         self._guard_scope = store.description
-        self._opening: dict[str, _Opening] = {}
+        self._opening: dict[str, Opening] = {}
         engine.events.register(self)
 
     def __repr__(self) -> str:
@@ -324,7 +317,8 @@ class StoreView:
 
         Without ``info`` this costs at most one store request, a ranged GET of the first
         block, whose answer also brings the metadata; none when the metadata and the first
-        block are cached. Concurrent opens of one key share that GET.
+        block are cached. Concurrent opens of one key share that GET, sent by the first
+        of them.
         """
         if info is not None:
             return OpenRead(self.ctx, info)
@@ -347,29 +341,31 @@ class StoreView:
             # unless known) instead of GETting block 0 again.
             return OpenRead(self.ctx, known if isinstance(known, ObjectInfo)
                             else await self.stat(key))
-        opening = self._opening.get(key)
-        if opening is None:
-            opening = _Opening()
-            opening.task = engine.spawn(self._open_first(key, opening))
-            self._opening[key] = opening
-        task = opening.task
-        assert task is not None
-        opening.waiters += 1
-        try:
-            found, block = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done() and not task.cancelled() and task.exception() is None:
-                _, block = task.result()  # the pin handed to this caller
-                if block is not None:
-                    engine.blocks.unpin(block)
-            else:
-                opening.waiters -= 1
-                if opening.waiters == 0:
-                    task.cancel()
-            raise
-        return OpenRead(self.ctx, found, block)
+        while True:
+            opening = self._opening.get(key)
+            if opening is None:
+                return OpenRead(self.ctx, *await self._lead(key))
+            opened = await opening.follow(self.engine.blocks.unpin)
+            if opened is not None:
+                return OpenRead(self.ctx, *opened)
+            # The leader's request was cancelled (its client left): open again.
 
-    async def _open_first(self, key: str, opening: _Opening) -> tuple[ObjectInfo, Block | None]:
+    async def _lead(self, key: str) -> Opened:
+        """Send the first GET (``opening.py``); followers learn its outcome."""
+        opening = Opening()
+        self._opening[key] = opening
+        try:
+            opened = await self._open_first(key, opening)
+        except asyncio.CancelledError:
+            opening.settle(None, LeaderGone())
+            raise
+        except BaseException as e:
+            opening.settle(None, e)
+            raise
+        opening.settle(opened, None)
+        return opened
+
+    async def _open_first(self, key: str, opening: Opening) -> Opened:
         """GET the first block without If-Match (the etag is not known yet) and learn the
         metadata from the answer; the body then streams into block 0 in the background (a
         small object's is read here, so block 0 is complete when this returns).
@@ -408,7 +404,7 @@ class StoreView:
                     try:
                         await fetch.run_here(result, holding=True)
                     except BaseException:
-                        cache.unpin(block)  # cancelled: every opener is gone
+                        cache.unpin(block)  # the leader was cancelled: followers open again
                         raise
                 else:
                     fetch.start_task(result, holding=True)

@@ -127,23 +127,42 @@ async def test_an_open_cancelled_while_waiting_for_its_first_request_leaks_nothi
     assert store.bodies_open == 0
 
 
-async def test_one_of_two_opens_cancelled_the_other_still_reads() -> None:
+async def one_of_two_opens_cancelled(cancel_leader: bool) -> GatedStore:
+    """Two opens of one key while its first GET is unanswered; the leader (the first) or
+    the follower is cancelled, the other reads the whole object. Returns the store."""
     store = GatedStore()
     data = data_of(3 * MiB)
     store.put_sync("big", data)
     view = make_view(store)
     store.answer.clear()
-    gone = asyncio.create_task(view.open("big"))
-    stays = asyncio.create_task(read_key(view, "big"))
+    if cancel_leader:
+        gone = asyncio.create_task(view.open("big"))  # sends the first GET
+        stays = asyncio.create_task(read_key(view, "big"))  # waits on it
+    else:
+        stays = asyncio.create_task(read_key(view, "big"))
+        gone = asyncio.create_task(view.open("big"))
     await until(lambda: store.asked == 1, "one shared first GET")
+    await asyncio.sleep(0)
     gone.cancel()
     await asyncio.gather(gone, return_exceptions=True)
     store.answer.set()
     assert await stays == data
-    assert fetched_once(ranges(store), len(data))  # the first GET was shared, not repeated
+    assert fetched_once(ranges(store), len(data))
     await view.engine.wait_idle()
     view.engine.drop_cache()
     assert view.engine.budget.in_use == 0
+    return store
+
+
+async def test_the_leader_of_a_shared_open_cancelled_the_follower_opens_again() -> None:
+    store = await one_of_two_opens_cancelled(cancel_leader=True)
+    # The follower sent a first GET of its own; the leader's was never answered.
+    assert store.asked == len(ranges(store)) + 1
+
+
+async def test_a_follower_of_a_shared_open_cancelled_the_leader_still_reads() -> None:
+    store = await one_of_two_opens_cancelled(cancel_leader=False)
+    assert store.asked == len(ranges(store))  # the one first GET, shared
 
 
 async def test_at_the_limit_read_ahead_shrinks_and_the_read_still_completes() -> None:
@@ -160,7 +179,7 @@ async def test_at_the_limit_read_ahead_shrinks_and_the_read_still_completes() ->
     assert max(end - start for start, end, _ in ranges(store)) <= 4 * MiB
 
 
-async def test_a_small_object_is_read_by_the_first_request_task_alone() -> None:
+async def test_a_small_object_is_read_by_the_opening_task_alone() -> None:
     store = MemoryStore()
     store.put_sync("small", b"four kib at most")
     view = make_view(store)
@@ -176,7 +195,7 @@ async def test_a_small_object_is_read_by_the_first_request_task_alone() -> None:
     async with await view.open("small") as read:
         assert read._first is not None and read._first.complete  # whole when open returns
         assert await read_range(read, 0, read.info.size) == b"four kib at most"
-    assert len(spawned) == 1  # the first GET's task; no background fetch of its own
+    assert spawned == []  # the GET and its body, both in the caller's task
 
 
 async def test_an_open_cancelled_while_a_small_body_arrives_leaks_nothing() -> None:

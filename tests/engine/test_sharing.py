@@ -47,7 +47,7 @@ async def test_a_reader_waits_on_a_block_in_flight_instead_of_fetching_it_again(
     first = asyncio.create_task(read_key(view, "big"))
     await until(lambda: store.calls["get"] == 1, "the first GET is sent")
     second = asyncio.create_task(read_key(view, "big"))
-    await until(lambda: store.bodies_open == 1, "the first body is being received")
+    await until(lambda: store.bodies_open >= 1, "the first body is being received")
     store.gate.set()
     assert await first == data
     assert await second == data

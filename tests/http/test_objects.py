@@ -365,6 +365,7 @@ async def test_an_object_replaced_behind_the_cache_is_served_fresh(
 async def test_an_object_changing_mid_read_aborts_the_connection(
     client: Client, store: MemoryStore
 ) -> None:
+    store.paced = True  # the first bytes go out before the store fails
     store.fail("get", ObjectChanged("big changed"), after_bytes=256 * 1024)
     resp = await client.get("/big")
     assert resp.status == 200
