@@ -104,6 +104,10 @@ async def send_streamed(
         return resp
     try:
         first = await anext(body, None)
+        if first is not None and len(first) == resp.content_length:
+            # The whole body in hand (a small object): head and body leave in one write,
+            # one packet for the client to take in, not two.
+            resp._send_headers_immediately = False
         await resp.prepare(request)
         try:
             if first is not None:

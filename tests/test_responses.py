@@ -6,6 +6,7 @@ stream a body: a status while the source has not started, a cut connection after
 
 from __future__ import annotations
 
+import asyncio.selector_events
 from collections.abc import AsyncGenerator, Callable
 from urllib.parse import unquote
 
@@ -119,3 +120,37 @@ async def test_a_source_failing_before_its_first_chunk_gets_a_status_after_it_a_
         with pytest.raises(aiohttp.ClientPayloadError):  # never a clean, short body
             await resp.read()
     assert closed == [True]
+
+
+@pytest.mark.parametrize(("chunks", "writes"), [([b"whole"], 1), ([b"two ", b"chunks"], 3)])
+async def test_a_body_in_hand_leaves_with_its_head_in_one_write(
+    aiohttp_client: AiohttpClient, monkeypatch: pytest.MonkeyPatch, chunks: list[bytes],
+    writes: int,
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        async def source() -> AsyncGenerator[bytes, None]:
+            for chunk in chunks:
+                yield chunk
+
+        resp = web.StreamResponse()
+        resp.content_length = sum(map(len, chunks))
+        return await send_streamed(request, resp, source())
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    client = await aiohttp_client(app)
+    port = client.server.port
+    sent: list[bytes] = []
+    transport_class = asyncio.selector_events._SelectorSocketTransport
+    write = transport_class.write
+
+    def counted(self: asyncio.Transport, data: bytes) -> None:
+        if self.get_extra_info("sockname")[1] == port:  # the server's side only
+            sent.append(bytes(data))
+        write(self, data)
+
+    monkeypatch.setattr(transport_class, "write", counted)
+    resp = await client.get("/")
+    assert await resp.read() == b"".join(chunks)
+    assert len(sent) == writes  # a streamed body: its head, then each chunk
+    assert sent[0].startswith(b"HTTP/1.1 200 OK\r\n")

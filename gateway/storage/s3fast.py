@@ -4,12 +4,13 @@ generic pipeline.
 Profiles of 4 KiB GETs put about 70% of the gateway's CPU in botocore's per-request work:
 endpoint rules, user-agent, event hooks, signing through the request signer, response
 parsing; of what was left, half was botocore's SigV4 signer (an AWSRequest per request,
-the signing key derived again each time). ``HotPath`` sends those three requests as plain
-aiohttp requests on botocore's own aiohttp session (one pool for both paths, so
-``--max-connections`` bounds them together, with its TLS, proxy and timeout settings),
-signed here as botocore signs them (``sign``, checked against botocore in the tests) with
-the client's credentials (frozen per request, so refreshable ones are refreshed). The
-base URL is botocore's: asked once from the client for a sample key, so path-style,
+the signing key derived again each time). ``HotPath`` sends those three requests on
+botocore's own aiohttp session (one pool for both paths, so ``--max-connections`` bounds
+them together, with its TLS, proxy and timeout settings), written and, when small, read
+without aiohttp's client pipeline (``s3lean.py``), signed here as botocore signs them
+(``sign``, checked against botocore in the tests) with the client's credentials (frozen
+per request, so refreshable ones are refreshed). The base URL is botocore's: asked once
+from the client for a sample key, so path-style,
 virtual-host, region and custom endpoints come out as the client would send them. Each
 method takes botocore's parameters and answers botocore's shape, so ``S3Store`` uses either
 the same way and errors go through the one table (``s3errors.py``) as ``ClientError``.
@@ -40,6 +41,7 @@ from botocore import exceptions as boto
 from yarl import URL
 
 from gateway.storage.presets import MAX_ATTEMPTS, Preset
+from gateway.storage.s3lean import LeanSender, Response, Small
 from gateway.storage.s3stream import Body
 
 PROBE_KEY = "bucketdav-probe"
@@ -248,6 +250,7 @@ class HotPath:
         self.session: aiohttp.ClientSession | None = None
         self.proxy: str | None = None
         self.proxy_headers: dict[str, str] | None = None
+        self.lean: LeanSender | None = None  # the session's requests without its pipeline
         self.enabled = True
         self._keys = SigningKeys()
 
@@ -267,9 +270,6 @@ class HotPath:
         if not path.endswith("/" + PROBE_KEY):
             self.enabled = False  # an address form this does not know: botocore's way
             return False
-        self.base = f"{parts.scheme}://{parts.netloc}{path[: -len(PROBE_KEY)]}"
-        self.host = parts.netloc
-        self.base_path = path[: -len(PROBE_KEY)]
         # botocore's own aiohttp session for this address (its pool, TLS settings, proxy
         # and timeouts): both paths share one pool, so --max-connections bounds them both.
         http = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
@@ -277,9 +277,18 @@ class HotPath:
         if http is None or proxies is None or not hasattr(http, "_get_session"):
             self.enabled = False  # an aiobotocore this does not know: botocore's way
             return False
-        self.proxy = proxies.proxy_url_for(url)
+        proxy = proxies.proxy_url_for(url)
+        session = await http._get_session(proxy)
+        # Set only now, together: a request arriving during the awaits above finds the
+        # hot path not ready yet and asks for it too, never half of it.
+        self.proxy = proxy
         self.proxy_headers = proxies.proxy_headers_for(url) or None
-        self.session = await http._get_session(self.proxy)
+        self.session = session
+        self.host = parts.netloc
+        self.base_path = path[: -len(PROBE_KEY)]
+        base = f"{parts.scheme}://{parts.netloc}{self.base_path}"
+        self.lean = LeanSender.create(session, base, proxy)
+        self.base = base
         return True
 
 
@@ -306,13 +315,16 @@ class HotPath:
         return URL(url, encoded=True), headers
 
     async def _send(self, method: str, path: str, query: str, headers: dict[str, str],
-                    operation: str) -> aiohttp.ClientResponse:
+                    operation: str) -> Response:
         if self.session is None:
             raise RuntimeError("the hot path is not ready")
         url, signed = await self._signed(method, path, query, headers)
-        response = await self.session.request(method, url, headers=signed,
-                                              allow_redirects=False, proxy=self.proxy,
-                                              proxy_headers=self.proxy_headers)
+        if self.lean is not None:
+            response = await self.lean.send(method, url, signed)
+        else:
+            response = await self.session.request(method, url, headers=signed,
+                                                  allow_redirects=False, proxy=self.proxy,
+                                                  proxy_headers=self.proxy_headers)
         if response.status < 300:
             return response
         body = b"" if method == "HEAD" else await response.read()
@@ -323,7 +335,7 @@ class HotPath:
         raise error_from(response.status, body, response.headers, operation)
 
     async def _retried(self, method: str, path: str, query: str, headers: dict[str, str],
-                       operation: str) -> aiohttp.ClientResponse:
+                       operation: str) -> Response:
         """``_send`` with botocore's standard retries (HEAD and LIST: idempotent, small)."""
         for attempt in range(MAX_ATTEMPTS):
             last = attempt == MAX_ATTEMPTS - 1
@@ -362,7 +374,11 @@ class HotPath:
         except Redirected:
             return dict(await self.client.get_object(**params))
         answer = head_response(response.status, response.headers)
-        answer["Body"] = Body(response)
+        if isinstance(response, Small):
+            answer["Body"] = response.stream()
+        else:
+            assert isinstance(response, aiohttp.ClientResponse)
+            answer["Body"] = Body(response)
         return answer
 
     async def head_object(self, **params: Any) -> dict[str, Any]:
