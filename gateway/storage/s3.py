@@ -30,6 +30,7 @@ from botocore import exceptions as boto
 
 from gateway.errors import AccessDenied, Exists, GatewayError, NotFound, ObjectChanged, Unavailable
 from gateway.settings import Scheme, Source, StoreSettings
+from gateway.storage import prehash
 from gateway.storage.base import GetResult, ListPage, ObjectInfo, UploadPart
 from gateway.storage.checksums import PARAMS, checksum_async, stored_digests
 from gateway.storage.mtime import META_KEY, format_mtime, parse_mtime, with_mtime
@@ -74,6 +75,7 @@ class S3Store(S3Versions):
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
         self._fast: HotPath | None = None
+        self._prehash = False  # upload bodies' SHA-256 computed off the loop (plain HTTP)
         self._lister: Lister | None = None
 
     @classmethod
@@ -92,6 +94,7 @@ class S3Store(S3Versions):
         if self._client is not None:
             return
         self._client, self._stack = await open_client(self.preset, self.settings.profile)
+        self._prehash = prehash.register(self._client)
         self._fast = HotPath(self._client, self.preset, self.bucket)
         self._lister = Lister(self.bucket, self._client, self._fast)
 
@@ -151,6 +154,10 @@ class S3Store(S3Versions):
         kind = {"ContentType": content_type} if content_type else {}
         meta = {"Metadata": {META_KEY: format_mtime(mtime)}} if mtime is not None else {}
         return {"Bucket": self.bucket, "Key": key, **self.preset.write_params, **kind, **meta}
+
+    async def _sha256(self, data: bytes) -> str | None:
+        """The body's SHA-256 for the signature, off the loop, if botocore would hash it."""
+        return await prehash.sha256_of(data) if self._prehash else None
 
     async def _checksum(self, data: bytes) -> dict[str, str]:
         """The checksum parameter for a body (PutObject, UploadPart), if uploads carry one."""
@@ -291,6 +298,7 @@ class S3Store(S3Versions):
         params = self._write_params(key, content_type, mtime)
         sent = await self._checksum(data)
         params.update(sent)
+        digest = await self._sha256(data)
         if if_none_match:
             params["IfNoneMatch"] = "*"
             if not self._conditional_writes:
@@ -299,13 +307,13 @@ class S3Store(S3Versions):
                 await self._refuse_existing(key)
         with self._errors("put", key):
             try:
-                response = await self._s3.put_object(**params, Body=Body(data))
+                response = await self._s3.put_object(**params, Body=Body(data, digest))
             except boto.ClientError as e:
                 if not (if_none_match and not_implemented(e)):
                     raise
                 self._conditional_writes = False  # this store refuses the header: HEAD only
                 del params["IfNoneMatch"]
-                response = await self._s3.put_object(**params, Body=Body(data))
+                response = await self._s3.put_object(**params, Body=Body(data, digest))
         return with_mtime(ObjectInfo(
             key=key,
             size=len(data),
@@ -336,10 +344,11 @@ class S3Store(S3Versions):
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
         sent = await self._checksum(data)
+        digest = await self._sha256(data)
         with self._errors("upload_part", key):
             response = await self._s3.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                Body=Body(data), **sent,
+                Body=Body(data, digest), **sent,
             )
         algorithm = self.preset.upload_checksum
         value = sent[PARAMS[algorithm][0]] if algorithm is not None else None

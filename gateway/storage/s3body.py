@@ -41,11 +41,13 @@ class Body(io.BytesIO):
     """A request body over ``data`` that is never copied. botocore wraps a bytes body in a
     BytesIO sharing it, and aiohttp asks that BytesIO for ``getbuffer()`` (for its length
     only), which copies the whole body first: every part in flight was held twice, the
-    copy outside the engine's memory budget. A new one per request: it is read to its end."""
+    copy outside the engine's memory budget. A new one per request: it is read to its end.
+    ``sha256``: the body's, when computed beforehand (``prehash.py``)."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, sha256: str | None = None) -> None:
         super().__init__(data)
         self._data = data
+        self.sha256 = sha256
 
     def getbuffer(self) -> memoryview:
         return memoryview(self._data)
