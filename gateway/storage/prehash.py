@@ -13,11 +13,14 @@ these bodies (TLS guards them), so nothing is hashed at all.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 from typing import Any
 
 import botocore.auth
 from botocore.handlers import set_operation_specific_signer
+
+from gateway.storage.checksums import PARAMS, THREAD_AT
 
 SIGNER = "bucketdav-s3v4"  # botocore's s3v4 but for a payload hash given in the context
 CONTEXT_KEY = "bucketdav_payload_sha256"
@@ -35,11 +38,18 @@ class PrehashedS3SigV4Auth(botocore.auth.S3SigV4Auth):  # type: ignore[misc]
 botocore.auth.AUTH_TYPE_MAPS.setdefault(SIGNER, PrehashedS3SigV4Auth)
 
 
-MIN_BYTES = 1024 * 1024  # below this a thread costs more than the hash it moves
+# The threshold ``checksum_async`` hashes on a thread from: below it a thread costs more
+# than the hash it moves.
+MIN_BYTES = THREAD_AT
 
 
-async def sha256_of(data: bytes) -> str | None:
-    """``data``'s SHA-256 computed in a thread; None for a small body (botocore hashes it)."""
+async def sha256_of(data: bytes, sent: dict[str, str] | None = None) -> str | None:
+    """``data``'s SHA-256 (hex) for the signature; None for a small body (botocore hashes
+    it). A SHA-256 checksum already in ``sent`` (``--upload-checksums sha256``) is the
+    same digest: it is reused, not computed again."""
+    given = (sent or {}).get(PARAMS["sha256"][0])
+    if given:
+        return base64.b64decode(given).hex()
     if len(data) < MIN_BYTES:
         return None
     return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())

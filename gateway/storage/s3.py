@@ -155,9 +155,9 @@ class S3Store(S3Versions):
         meta = {"Metadata": {META_KEY: format_mtime(mtime)}} if mtime is not None else {}
         return {"Bucket": self.bucket, "Key": key, **self.preset.write_params, **kind, **meta}
 
-    async def _sha256(self, data: bytes) -> str | None:
+    async def _sha256(self, data: bytes, sent: dict[str, str]) -> str | None:
         """The body's SHA-256 for the signature, off the loop, if botocore would hash it."""
-        return await prehash.sha256_of(data) if self._prehash else None
+        return await prehash.sha256_of(data, sent) if self._prehash else None
 
     async def _checksum(self, data: bytes) -> dict[str, str]:
         """The checksum parameter for a body (PutObject, UploadPart), if uploads carry one."""
@@ -298,7 +298,7 @@ class S3Store(S3Versions):
         params = self._write_params(key, content_type, mtime)
         sent = await self._checksum(data)
         params.update(sent)
-        digest = await self._sha256(data)
+        digest = await self._sha256(data, sent)
         if if_none_match:
             params["IfNoneMatch"] = "*"
             if not self._conditional_writes:
@@ -344,7 +344,7 @@ class S3Store(S3Versions):
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadPart:
         sent = await self._checksum(data)
-        digest = await self._sha256(data)
+        digest = await self._sha256(data, sent)
         with self._errors("upload_part", key):
             response = await self._s3.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,

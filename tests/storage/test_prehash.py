@@ -12,6 +12,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
+from gateway.storage.checksums import checksum
 from gateway.storage.prehash import CONTEXT_KEY, MIN_BYTES, PrehashedS3SigV4Auth, sha256_of
 from gateway.storage.s3 import S3Store
 from tests.servers import moto_settings
@@ -46,6 +47,15 @@ async def test_small_bodies_are_left_to_botocore() -> None:
     assert await sha256_of(b"x" * MIN_BYTES) == hashlib.sha256(b"x" * MIN_BYTES).hexdigest()
 
 
+async def test_a_sha256_upload_checksum_is_reused_not_computed_again() -> None:
+    body = b"part bytes" * 1000
+    sent = {"ChecksumSHA256": checksum("sha256", body), "ChecksumAlgorithm": "SHA256"}
+    assert await sha256_of(body, sent) == hashlib.sha256(body).hexdigest()
+    # The checksum given is what counts: the bytes are not hashed a second time.
+    assert await sha256_of(b"other bytes" * MIN_BYTES, sent) == hashlib.sha256(body).hexdigest()
+    assert await sha256_of(body, {"ChecksumCRC32C": checksum("crc32c", body)}) is None
+
+
 async def test_the_loop_keeps_running_while_a_big_body_is_hashed() -> None:
     ticks = 0
 
@@ -63,8 +73,9 @@ async def test_the_loop_keeps_running_while_a_big_body_is_hashed() -> None:
     assert ticks - before > 10  # hashed on the loop, the ticker would not have moved
 
 
+@pytest.mark.parametrize("checksums", [None, "sha256"])
 async def test_uploads_send_their_bodys_hash_computed_beforehand(
-    moto_bucket: tuple[str, str], monkeypatch: pytest.MonkeyPatch,
+    moto_bucket: tuple[str, str], monkeypatch: pytest.MonkeyPatch, checksums: str | None,
 ) -> None:
     endpoint, bucket = moto_bucket
     given: list[str] = []  # the hashes the signer took from the context
@@ -78,7 +89,8 @@ async def test_uploads_send_their_bodys_hash_computed_beforehand(
     monkeypatch.setattr(PrehashedS3SigV4Auth, "payload", spy)
     whole, part = bytes(range(256)) * (6 * MiB // 256), b"p" * (5 * MiB)
     with counting_proxy(endpoint, record=True) as proxy:
-        async with S3Store(bucket, moto_settings(proxy.url)) as store:
+        async with S3Store(bucket, moto_settings(proxy.url, upload_checksums=checksums)
+                           ) as store:
             await store.put("whole", whole)
             upload = await store.create_upload("parted")
             done = await store.upload_part("parted", upload, 1, part)
