@@ -14,6 +14,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -52,40 +53,47 @@ class Store:
 Serve = Callable[..., Awaitable[Store]]
 
 
+async def start_store(reply: bytes, *, close_after: bool = False, drop_second: bool = False,
+                      delay: float = 0.0, tls: ssl.SSLContext | None = None
+                      ) -> tuple[Store, asyncio.Server]:
+    """A raw store answering every request with ``reply``. ``close_after``: close each
+    connection after its answer; ``drop_second``: close it when its second request
+    arrives, unanswered (a keep-alive timeout racing it)."""
+    store = Store()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        store.connections += 1
+        store.open_now += 1
+        store.most_open = max(store.most_open, store.open_now)
+        try:
+            while True:
+                store.heads.append(await reader.readuntil(b"\r\n\r\n"))
+                if drop_second and len(store.heads) % 2 == 0:
+                    break
+                await asyncio.sleep(delay)
+                writer.write(reply)
+                await writer.drain()
+                if close_after:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            store.open_now -= 1
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
+    scheme = "https" if tls else "http"
+    store.url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    return store, server
+
+
 @pytest.fixture
 async def raw_store() -> AsyncIterator[Serve]:
     servers: list[asyncio.Server] = []
 
-    async def serve(reply: bytes, *, close_after: bool = False, drop_second: bool = False,
-                    delay: float = 0.0, tls: ssl.SSLContext | None = None) -> Store:
-        """``close_after``: close each connection after its answer; ``drop_second``: close
-        it when its second request arrives, unanswered (a keep-alive timeout racing it)."""
-        store = Store()
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            store.connections += 1
-            store.open_now += 1
-            store.most_open = max(store.most_open, store.open_now)
-            try:
-                while True:
-                    store.heads.append(await reader.readuntil(b"\r\n\r\n"))
-                    if drop_second and len(store.heads) % 2 == 0:
-                        break
-                    await asyncio.sleep(delay)
-                    writer.write(reply)
-                    await writer.drain()
-                    if close_after:
-                        break
-            except (ConnectionError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                store.open_now -= 1
-                writer.close()
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
+    async def serve(reply: bytes, **options: Any) -> Store:
+        store, server = await start_store(reply, **options)
         servers.append(server)
-        scheme = "https" if tls else "http"
-        store.url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         return store
 
     yield serve
@@ -253,30 +261,9 @@ def test_small_and_long_answers_on_each_loop_and_over_tls(
     small, long = b"small bytes", bytes(range(256)) * 1024  # 256 KiB: streamed
 
     async def scenario() -> None:
-        serving: list[asyncio.Server] = []
-        stores: list[Store] = []
-        for body in (small, long):
-            store = Store()
-
-            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                             store: Store = store, body: bytes = body) -> None:
-                store.connections += 1
-                try:
-                    while True:
-                        store.heads.append(await reader.readuntil(b"\r\n\r\n"))
-                        writer.write(answer(body))
-                        await writer.drain()
-                except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-                    pass
-                finally:
-                    writer.close()
-
-            server = await asyncio.start_server(handle, "127.0.0.1", 0,
-                                                ssl=context if tls else None)
-            serving.append(server)
-            port = server.sockets[0].getsockname()[1]
-            store.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-            stores.append(store)
+        started = [await start_store(answer(body), tls=context if tls else None)
+                   for body in (small, long)]
+        stores, serving = [store for store, _ in started], [server for _, server in started]
         try:
             for store, body in zip(stores, (small, long), strict=True):
                 async with S3Store("bkt", moto_settings(store.url)) as s3:
