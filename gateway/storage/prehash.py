@@ -1,13 +1,13 @@
-"""Upload bodies' SHA-256 computed off the event loop, for botocore's SigV4 signature.
+"""Upload bodies' SHA-256 computed off the event loop, for a signature that covers them.
 
-Over plain HTTP botocore signs every body (``x-amz-content-sha256``: its SHA-256), and does
-so while signing, on the event loop: about 15 ms for a 16 MiB part here, 1 s per GiB
-uploaded during which no other part moves and no client byte is read. ``sha256_of`` computes
-it in a thread (hashlib lets go of the GIL on large inputs) before the call, carried by the
-body; the client's ``before-parameter-build`` handler puts it in the request's context and
-``choose-signer`` picks ``PrehashedS3SigV4Auth``, botocore's own S3 signer but for taking
-that value instead of hashing again. Over HTTPS botocore sends ``UNSIGNED-PAYLOAD`` for
-these bodies (TLS guards them), so nothing is hashed at all.
+Bodies go as ``UNSIGNED-PAYLOAD`` unless ``--sign-payload`` (or ``--upload-checksums
+sha256``) asks that the signature cover them (``x-amz-content-sha256``: their SHA-256).
+botocore would hash each body while signing, on the event loop: about 15 ms for a 16 MiB
+part here, 1 s per GiB uploaded during which no other part moves and no client byte is read.
+``sha256_of`` computes it in a thread (hashlib lets go of the GIL on large inputs) before
+the call, carried by the body; the client's ``before-parameter-build`` handler puts it in
+the request's context and ``choose-signer`` picks ``PrehashedS3SigV4Auth``, botocore's own
+S3 signer but for taking that value instead of hashing again.
 """
 
 from __future__ import annotations
@@ -73,10 +73,10 @@ def _choose(signature_version: Any, context: dict[str, Any], signing_name: str,
 
 
 def register(client: Any) -> bool:
-    """Sign ``client``'s uploads with the hashes ``sha256_of`` made; whether it hashes bodies
-    at all (a plain-HTTP endpoint: TLS ones send UNSIGNED-PAYLOAD)."""
+    """Sign ``client``'s uploads with the hashes ``sha256_of`` made (a client whose bodies are
+    signed: ``Preset.sign_payload``); True, for the caller to know that it hashes."""
     events = client.meta.events
     for operation in OPERATIONS:
         events.register(f"before-parameter-build.s3.{operation}", _carry)
         events.register(f"choose-signer.s3.{operation}", _choose)
-    return str(client.meta.endpoint_url).startswith("http://")
+    return True

@@ -68,6 +68,8 @@ class Preset:
     full_object_crc: bool = False
     # HEAD asks for the stored checksums (ChecksumMode=ENABLED).
     read_checksums: bool = False
+    # Upload bodies are signed by their SHA-256 (x-amz-content-sha256), not UNSIGNED-PAYLOAD.
+    sign_payload: bool = False
 
     @property
     def where(self) -> str:
@@ -127,6 +129,11 @@ def resolve(source: Source, settings: StoreSettings) -> Preset:
     aws = endpoint is None
     choice = settings.upload_checksums or ("crc32c" if aws else "off")
     checksum: Checksum | None = None if choice == "off" else choice
+    # Bodies go as UNSIGNED-PAYLOAD, as Mountpoint (the CRT) sends them, over http and
+    # https alike: their SHA-256 costs a core about 1 s per GiB, TLS and the checksums
+    # guard them. Signed when asked, or when a sha256 checksum is computed anyway.
+    sign_payload = settings.sign_payload or checksum == "sha256"
+    config["s3"] = {**config.get("s3", {}), "payload_signing_enabled": sign_payload}
     if not aws or checksum is None:  # anything but AWS itself, or checksums turned off
         config["request_checksum_calculation"] = "when_required"
         config["response_checksum_validation"] = "when_required"
@@ -137,6 +144,7 @@ def resolve(source: Source, settings: StoreSettings) -> Preset:
         upload_checksum=checksum,
         full_object_crc=aws and checksum == "crc32c",
         read_checksums=aws or checksum is not None,
+        sign_payload=sign_payload,
     )
 
 

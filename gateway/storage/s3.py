@@ -75,7 +75,7 @@ class S3Store(S3Versions):
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
         self._fast: HotPath | None = None
-        self._prehash = False  # upload bodies' SHA-256 computed off the loop (plain HTTP)
+        self._prehash = False  # upload bodies' SHA-256 computed off the loop (--sign-payload)
         self._lister: Lister | None = None
 
     @classmethod
@@ -94,7 +94,7 @@ class S3Store(S3Versions):
         if self._client is not None:
             return
         self._client, self._stack = await open_client(self.preset, self.settings.profile)
-        self._prehash = prehash.register(self._client)
+        self._prehash = self.preset.sign_payload and prehash.register(self._client)
         self._fast = HotPath(self._client, self.preset, self.bucket)
         self._lister = Lister(self.bucket, self._client, self._fast)
 

@@ -74,9 +74,10 @@ async def test_the_loop_keeps_running_while_a_big_body_is_hashed() -> None:
 
 
 @pytest.mark.parametrize("checksums", [None, "sha256"])
-async def test_uploads_send_their_bodys_hash_computed_beforehand(
+async def test_signed_uploads_send_their_bodys_hash_computed_beforehand(
     moto_bucket: tuple[str, str], monkeypatch: pytest.MonkeyPatch, checksums: str | None,
 ) -> None:
+    """--sign-payload, or --upload-checksums sha256 which turns it on."""
     endpoint, bucket = moto_bucket
     given: list[str] = []  # the hashes the signer took from the context
     payload = PrehashedS3SigV4Auth.payload
@@ -89,8 +90,9 @@ async def test_uploads_send_their_bodys_hash_computed_beforehand(
     monkeypatch.setattr(PrehashedS3SigV4Auth, "payload", spy)
     whole, part = bytes(range(256)) * (6 * MiB // 256), b"p" * (5 * MiB)
     with counting_proxy(endpoint, record=True) as proxy:
-        async with S3Store(bucket, moto_settings(proxy.url, upload_checksums=checksums)
-                           ) as store:
+        settings = moto_settings(proxy.url, upload_checksums=checksums,
+                                 sign_payload=checksums is None)
+        async with S3Store(bucket, settings) as store:
             await store.put("whole", whole)
             upload = await store.create_upload("parted")
             done = await store.upload_part("parted", upload, 1, part)
@@ -103,3 +105,33 @@ async def test_uploads_send_their_bodys_hash_computed_beforehand(
     assert sent[("PUT", f"/{bucket}/parted")]["x-amz-content-sha256"] == (
         hashlib.sha256(part).hexdigest())
     assert given == [hashlib.sha256(whole).hexdigest(), hashlib.sha256(part).hexdigest()]
+
+
+async def test_by_default_bodies_go_unsigned_and_nothing_is_hashed(
+    moto_bucket: tuple[str, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """UNSIGNED-PAYLOAD over plain http too, as Mountpoint sends it: no SHA-256 of a body is
+    taken, neither by prehash nor by botocore's signer."""
+    endpoint, bucket = moto_bucket
+    hashed: list[int] = []
+    real = hashlib.sha256
+
+    def counting(data: bytes = b"", **kw: Any) -> Any:
+        if len(data) >= MiB:
+            hashed.append(len(data))
+        return real(data, **kw)
+
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    whole = bytes(range(256)) * (6 * MiB // 256)
+    with counting_proxy(endpoint, record=True) as proxy:
+        async with S3Store(bucket, moto_settings(proxy.url)) as store:
+            await store.put("whole", whole)
+            upload = await store.create_upload("parted")
+            done = await store.upload_part("parted", upload, 1, whole)
+            await store.complete_upload("parted", upload, [done])
+            assert (await store.head("parted")).size == len(whole)
+            assert (await store.head("whole")).size == len(whole)
+    sent = [headers["x-amz-content-sha256"]
+            for method, _, headers in proxy.requests() if method == "PUT"]
+    assert sent == ["UNSIGNED-PAYLOAD", "UNSIGNED-PAYLOAD"]
+    assert hashed == []

@@ -1,5 +1,6 @@
 """Writes as the bucket's owner wants them (--sse, --sse-kms-key-id, --storage-class,
---requester-pays, --expected-bucket-owner, --user-project, --upload-checksums).
+--requester-pays, --expected-bucket-owner, --user-project, --upload-checksums,
+--sign-payload).
 
 The presets decide per provider, purely (refused combinations are one SettingsError
 line); against moto, what moto recorded for each object (HEAD through boto3) and the
@@ -14,6 +15,7 @@ import base64
 import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import crc32c
 import pytest
@@ -98,6 +100,21 @@ def test_upload_checksums_default_to_crc32c_on_aws_and_off_elsewhere() -> None:
     off = resolve(s3(), StoreSettings(upload_checksums="off"))
     assert off.upload_checksum is None
     assert off.config["request_checksum_calculation"] == "when_required"
+
+
+def test_bodies_are_unsigned_unless_asked_or_a_sha256_is_computed_anyway() -> None:
+    def signs(**given: Any) -> bool:
+        preset = resolve(s3(), StoreSettings(**given))
+        assert preset.config["s3"]["payload_signing_enabled"] is preset.sign_payload
+        return preset.sign_payload
+
+    assert not signs() and not signs(endpoint_url="http://h:1")  # Mountpoint's way
+    assert not signs(endpoint_url="http://h:1", force_path_style=True, upload_checksums="crc32c")
+    assert signs(endpoint_url="http://h:1", sign_payload=True)
+    assert signs(upload_checksums="sha256")
+    # The path style setting and the payload one share botocore's "s3" config.
+    styled = resolve(s3(), StoreSettings(force_path_style=True))
+    assert styled.config["s3"] == {"addressing_style": "path", "payload_signing_enabled": False}
 
 
 def test_checksums_are_s3s_encoding_and_a_composite_one_is_no_digest() -> None:
