@@ -14,10 +14,12 @@ Credentials are fake and come from the standard AWS chain, exactly as in product
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -59,9 +61,10 @@ def isolate_aws_env() -> Path:
     is a plain process-wide setting rather than a monkeypatch: moto and every store
     created by a test see the same values. Real credentials of the developer are never
     used: the keys are overwritten, not defaulted. Returns the folder holding the fake
-    ``credentials`` and ``config`` files.
+    ``credentials`` and ``config`` files, removed when the process exits.
     """
     folder = Path(tempfile.mkdtemp(prefix="bucketdav-aws-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     (folder / "credentials").write_text(
         "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
         f"[{S3RVER_PROFILE}]\naws_access_key_id = {S3RVER_ACCESS_KEY}\n"
