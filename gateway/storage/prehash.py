@@ -4,23 +4,22 @@ Bodies go as ``UNSIGNED-PAYLOAD`` unless ``--sign-payload`` (or ``--upload-check
 sha256``) asks that the signature cover them (``x-amz-content-sha256``: their SHA-256).
 botocore would hash each body while signing, on the event loop: about 15 ms for a 16 MiB
 part here, 1 s per GiB uploaded during which no other part moves and no client byte is read.
-``sha256_of`` computes it in a thread (hashlib lets go of the GIL on large inputs) before
-the call, carried by the body; the client's ``before-parameter-build`` handler puts it in
-the request's context and ``choose-signer`` picks ``PrehashedS3SigV4Auth``, botocore's own
-S3 signer but for taking that value instead of hashing again.
+``sha256_of`` computes it before the call, on a thread as every upload checksum is
+(``checksums.checksum_async``), carried by the body; the client's
+``before-parameter-build`` handler puts it in the request's context and ``choose-signer``
+picks ``PrehashedS3SigV4Auth``, botocore's own S3 signer but for taking that value instead
+of hashing again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import hashlib
 from typing import Any
 
 import botocore.auth
 from botocore.handlers import set_operation_specific_signer
 
-from gateway.storage.checksums import PARAMS, THREAD_AT
+from gateway.storage.checksums import PARAMS, THREAD_AT, checksum_async
 
 SIGNER = "bucketdav-s3v4"  # botocore's s3v4 but for a payload hash given in the context
 CONTEXT_KEY = "bucketdav_payload_sha256"
@@ -48,11 +47,11 @@ async def sha256_of(data: bytes, sent: dict[str, str] | None = None) -> str | No
     it). A SHA-256 checksum already in ``sent`` (``--upload-checksums sha256``) is the
     same digest: it is reused, not computed again."""
     given = (sent or {}).get(PARAMS["sha256"][0])
-    if given:
-        return base64.b64decode(given).hex()
-    if len(data) < MIN_BYTES:
-        return None
-    return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+    if not given:
+        if len(data) < MIN_BYTES:
+            return None
+        given = await checksum_async("sha256", data)
+    return base64.b64decode(given).hex()
 
 
 def _carry(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -72,11 +71,10 @@ def _choose(signature_version: Any, context: dict[str, Any], signing_name: str,
     return chosen
 
 
-def register(client: Any) -> bool:
+def register(client: Any) -> None:
     """Sign ``client``'s uploads with the hashes ``sha256_of`` made (a client whose bodies are
-    signed: ``Preset.sign_payload``); True, for the caller to know that it hashes."""
+    signed: ``Preset.sign_payload``)."""
     events = client.meta.events
     for operation in OPERATIONS:
         events.register(f"before-parameter-build.s3.{operation}", _carry)
         events.register(f"choose-signer.s3.{operation}", _choose)
-    return True

@@ -75,7 +75,6 @@ class S3Store(S3Versions):
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
         self._fast: HotPath | None = None
-        self._prehash = False  # upload bodies' SHA-256 computed off the loop (--sign-payload)
         self._lister: Lister | None = None
 
     @classmethod
@@ -94,7 +93,8 @@ class S3Store(S3Versions):
         if self._client is not None:
             return
         self._client, self._stack = await open_client(self.preset, self.settings.profile)
-        self._prehash = self.preset.sign_payload and prehash.register(self._client)
+        if self.preset.sign_payload:
+            prehash.register(self._client)
         self._fast = HotPath(self._client, self.preset, self.bucket)
         self._lister = Lister(self.bucket, self._client, self._fast)
 
@@ -157,7 +157,7 @@ class S3Store(S3Versions):
 
     async def _sha256(self, data: bytes, sent: dict[str, str]) -> str | None:
         """The body's SHA-256 for the signature, off the loop, if botocore would hash it."""
-        return await prehash.sha256_of(data, sent) if self._prehash else None
+        return await prehash.sha256_of(data, sent) if self.preset.sign_payload else None
 
     async def _checksum(self, data: bytes) -> dict[str, str]:
         """The checksum parameter for a body (PutObject, UploadPart), if uploads carry one."""
