@@ -362,6 +362,8 @@ class StoreView:
         except BaseException as e:
             opening.settle(None, e)
             raise
+        finally:
+            del self._opening[key]  # later opens find the cache or lead a GET of their own
         opening.settle(opened, None)
         return opened
 
@@ -372,49 +374,45 @@ class StoreView:
         Returns block 0 pinned once for every caller waiting (None for an empty object)."""
         engine = self.engine
         cache, budget = engine.blocks, engine.budget
+        charge = await budget.acquire(engine.tuning.block_size)
         try:
-            charge = await budget.acquire(engine.tuning.block_size)
-            try:
-                result = await self._first_get(key)
-            except NotFound:
-                budget.release(charge)
-                self.meta.put_missing(key)
-                raise
-            except BaseException:
-                budget.release(charge)
-                raise
-            # Nothing awaits from here to the return but a small body's read, under the
-            # creator's pin: pins are handed out atomically.
-            info = result.info
-            self.meta.put_info(info)
-            cache.retire_other_versions(self.id, key, info.etag)
-            size = min(engine.tuning.block_size, info.size)
-            block_key = self.block_key(key, info.etag, 0)
-            block = cache.lookup(block_key) if size else None
-            if block is not None or size == 0:
-                budget.release(charge)
-                self.ctx.slots.release()
-                engine.spawn(result.aclose())
+            result = await self._first_get(key)
+        except NotFound:
+            budget.release(charge)
+            self.meta.put_missing(key)
+            raise
+        except BaseException:
+            budget.release(charge)
+            raise
+        # Nothing awaits from here to the return but a small body's read, under the
+        # creator's pin: pins are handed out atomically.
+        info = result.info
+        self.meta.put_info(info)
+        cache.retire_other_versions(self.id, key, info.etag)
+        size = min(engine.tuning.block_size, info.size)
+        block_key = self.block_key(key, info.etag, 0)
+        block = cache.lookup(block_key) if size else None
+        if block is not None or size == 0:
+            budget.release(charge)
+            self.ctx.slots.release()
+            engine.spawn(result.aclose())
+        else:
+            if charge > size:
+                budget.release(charge - size)
+            block = cache.create(block_key, 0, size, min(charge, size))
+            fetch = Fetch(self.ctx, key, info.etag, [block])
+            if reads_inline(info.size, engine.tuning.block_size):
+                try:
+                    await fetch.run_here(result, holding=True)
+                except BaseException:
+                    cache.unpin(block)  # the leader was cancelled: followers open again
+                    raise
             else:
-                if charge > size:
-                    budget.release(charge - size)
-                block = cache.create(block_key, 0, size, min(charge, size))
-                fetch = Fetch(self.ctx, key, info.etag, [block])
-                if reads_inline(info.size, engine.tuning.block_size):
-                    try:
-                        await fetch.run_here(result, holding=True)
-                    except BaseException:
-                        cache.unpin(block)  # the leader was cancelled: followers open again
-                        raise
-                else:
-                    fetch.start_task(result, holding=True)
-            if block is not None:
-                # No waiter left: the fetch becomes an orphan and is cancelled.
-                cache.hand_off(block, opening.waiters)
-            return info, block
-        finally:
-            if self._opening.get(key) is opening:
-                del self._opening[key]
+                fetch.start_task(result, holding=True)
+        if block is not None:
+            # No waiter left: the fetch becomes an orphan and is cancelled.
+            cache.hand_off(block, opening.waiters)
+        return info, block
 
     async def _first_get(self, key: str) -> GetResult:
         """``GET [0, block)``; returns with a connection slot held for the body."""
