@@ -116,16 +116,6 @@ def resolve(source: Source, settings: StoreSettings) -> Preset:
     if endpoint is not None:
         endpoint = _check_endpoint(endpoint)
 
-    config: dict[str, Any] = {
-        "max_pool_connections": settings.max_connections,
-        "retries": {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        "connect_timeout": CONNECT_TIMEOUT,
-        "read_timeout": READ_TIMEOUT,
-    }
-    if settings.force_path_style:
-        config["s3"] = {"addressing_style": "path"}
-    if settings.no_sign_request:
-        config["signature_version"] = UNSIGNED
     aws = endpoint is None
     choice = settings.upload_checksums or ("crc32c" if aws else "off")
     checksum: Checksum | None = None if choice == "off" else choice
@@ -133,7 +123,18 @@ def resolve(source: Source, settings: StoreSettings) -> Preset:
     # https alike: their SHA-256 costs a core about 1 s per GiB, TLS and the checksums
     # guard them. Signed when asked, or when a sha256 checksum is computed anyway.
     sign_payload = settings.sign_payload or checksum == "sha256"
-    config["s3"] = {**config.get("s3", {}), "payload_signing_enabled": sign_payload}
+    s3: dict[str, Any] = {"payload_signing_enabled": sign_payload}
+    if settings.force_path_style:
+        s3["addressing_style"] = "path"
+    config: dict[str, Any] = {
+        "max_pool_connections": settings.max_connections,
+        "retries": {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        "connect_timeout": CONNECT_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
+        "s3": s3,
+    }
+    if settings.no_sign_request:
+        config["signature_version"] = UNSIGNED
     if not aws or checksum is None:  # anything but AWS itself, or checksums turned off
         config["request_checksum_calculation"] = "when_required"
         config["response_checksum_validation"] = "when_required"
