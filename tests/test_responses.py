@@ -7,6 +7,7 @@ stream a body: a status while the source has not started, a cut connection after
 from __future__ import annotations
 
 import asyncio.selector_events
+import sys
 from collections.abc import AsyncGenerator, Callable
 from urllib.parse import unquote
 
@@ -154,3 +155,38 @@ async def test_a_body_in_hand_leaves_with_its_head_in_one_write(
     assert await resp.read() == b"".join(chunks)
     assert len(sent) == writes  # a streamed body: its head, then each chunk
     assert sent[0].startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_no_chunk_is_held_while_the_next_is_awaited(aiohttp_client: AiohttpClient) -> None:
+    """A chunk may be a cached block whose memory reservation ends once it is sent; the
+    next may have to wait for memory. Held meanwhile, each reader's last chunk would be
+    memory nothing counts (32 readers of the disk cache: 32 MiB past --memory-target)."""
+    sent: list[bytes] = []
+    held: list[bool] = []
+
+    def streaming_frame() -> dict[str, object]:
+        frame = sys._getframe(1)
+        while frame.f_code.co_name != "send_streamed":
+            assert frame.f_back is not None
+            frame = frame.f_back
+        return frame.f_locals
+
+    async def source() -> AsyncGenerator[bytes, None]:
+        for i in range(4):
+            if sent:  # asked for the next chunk: the one before has been written
+                values = streaming_frame().values()
+                held.append(any(value is sent[-1] for value in values))
+            sent.append(bytes([65 + i]) * 1000)
+            yield sent[-1]
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.content_length = 4000
+        return await send_streamed(request, resp, source())
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    client = await aiohttp_client(app)
+    resp = await client.get("/")
+    assert await resp.read() == b"".join(sent)
+    assert held == [False, False, False]

@@ -212,3 +212,43 @@ async def test_an_open_cancelled_while_a_small_body_arrives_leaks_nothing() -> N
     assert view.engine.budget.in_use == 0
     store.gate.set()
     assert await read_key(view, "small") == b"small bytes"
+
+
+async def test_a_reader_waiting_for_memory_holds_none_of_the_bytes_it_handed_out() -> None:
+    """Handed-out bytes leave with their block's reservation: a reader suspended until
+    memory frees up for its next block keeps no reference to the last piece it gave. Kept,
+    each waiting reader would hold a block the budget already counts as free (32 readers
+    of the disk cache went 32 MiB past --memory-target that way)."""
+    store = MemoryStore()
+    data = data_of(32 * MiB)
+    store.put_sync("big", data)
+    view = make_view(store, memory_mib=64)
+    budget = view.engine.budget
+    taken: list[int] = []
+
+    async def take_all() -> None:  # first in line for every byte that frees up
+        while True:
+            taken.append(await budget.acquire(64 * 1024))
+
+    handed: list[bytes] = []
+    async with await view.open("big") as read, aclosing(
+        read.iter_range(0, read.info.size)
+    ) as chunks:
+        taker = asyncio.ensure_future(take_all())
+        while True:
+            following = asyncio.ensure_future(anext(chunks))
+            for _ in range(1000):
+                if following.done():
+                    break
+                await asyncio.sleep(0)
+            if not following.done():
+                break  # waiting for memory
+            handed.append(following.result())
+        assert handed, "the blocks the reader had pinned were handed out"
+        frame = chunks.ag_frame
+        assert frame is not None
+        assert not any(value is handed[-1] for value in frame.f_locals.values())
+        taker.cancel()
+        budget.release(sum(taken))
+        rest = [await following] + [chunk async for chunk in chunks]
+    assert b"".join(handed + rest) == data
