@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.ops.accesslog import configure_logging
+from gateway.ops.malloc import one_arena
 from gateway.ops.workers import WorkerLink
 from gateway.server import serve
 from gateway.settings import OPTIONS, ByteSize, Settings, SettingsError, load_settings
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
+    one_arena()  # before any thread: memory the disk tier's threads free is reused by all
     try:
         import uvloop
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import cli
 from gateway.cli import GROUP_TITLES, build_parser, main
 from gateway.settings import OPTIONS
 
@@ -60,3 +61,17 @@ def test_an_unknown_choice_is_refused_by_the_parser(capsys: pytest.CaptureFixtur
         main(["serve", "--log-format", "xml"])
     assert info.value.code == 2
     assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_the_process_keeps_one_malloc_arena_from_before_its_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "one_arena", lambda: calls.append("one arena") or True)
+
+    async def serving() -> int:
+        calls.append("event loop")
+        return 0
+
+    assert cli._run(serving()) == 0
+    assert calls == ["one arena", "event loop"]
