@@ -70,9 +70,9 @@ def build(sizes: Sizes) -> list[Workload]:
                  "local-folder share", ("mb_s", "ttfb_ms"), reads.sequential(sizes),
                  contenders=("bucketdav", "local"), disk_cache=True),
         Workload("cache-memory", f"Disk cache: {sizes.memory_readers} concurrent readers of "
-                 f"{seq} after a restart", ("peak_rss_mib", "mb_s"),
-                 shared_readers(dataset.SEQUENTIAL_KEY, sizes.sequential,
-                                sizes.memory_readers, True),
+                 f"{seq} after a restart, each from its own offset", ("peak_rss_mib", "mb_s"),
+                 reads.staggered_readers(dataset.SEQUENTIAL_KEY, sizes.sequential,
+                                         sizes.memory_readers),
                  contenders=("bucketdav",), repeat=False, disk_cache=True),
         Workload("memory", f"Memory: {sizes.memory_readers} concurrent readers of one "
                  f"{seq} object", ("peak_rss_mib", "mb_s"),

@@ -118,6 +118,33 @@ def region(sizes: Sizes) -> Runner:
     return run
 
 
+def staggered_readers(key: str, size: int, readers: int) -> Runner:
+    """``readers`` clients at once, each reading the whole object from its own offset: reader
+    i starts ``i / readers`` of the way in, reads to the end, then from the start up to
+    there (two ranged GETs, each checked at its offset). No two read the same block at
+    once, so each needs blocks of its own in memory: the worst case for a memory target,
+    where readers that start together share their blocks."""
+
+    async def run(target: Target, _: int) -> Sample:
+        url = target.url(key)
+        starts = [at for at, _ in pieces(0, size, readers)]
+
+        async def whole_from(http: aiohttp.ClientSession, at: int) -> None:
+            await range_read(http, url, at, size - at, started)
+            if at:
+                await range_read(http, url, 0, at, started)
+
+        async with session(readers) as http:
+            started = time.perf_counter()
+            await asyncio.gather(*(whole_from(http, at) for at in starts))
+            seconds = time.perf_counter() - started
+        served = size * readers
+        return Sample({"mb_s": served / seconds / 1e6, "seconds": seconds}, served,
+                      requests=sum(2 if at else 1 for at in starts))
+
+    return run
+
+
 def spread_readers(sizes: Sizes) -> Runner:
     """``sizes.workers_readers`` clients at once, each reading its own slice of the big object
     as one ranged GET on its own connection: sequential reads that several worker processes
