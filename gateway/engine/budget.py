@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 MiB = 1024 * 1024
 # The process itself (interpreter, libraries, sockets: about 75 MiB at rest) lives within
@@ -106,7 +106,9 @@ class MemoryBudget:
             if future.done() and not future.cancelled():
                 self.release(n)  # granted just as we were cancelled: give it back
             else:
-                self._waiters.remove(entry)
+                # A release may already have dropped the cancelled entry (``_wake``).
+                with suppress(ValueError):
+                    self._waiters.remove(entry)
                 self._wake()
             raise
         return n

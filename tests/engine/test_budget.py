@@ -59,6 +59,23 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     assert budget.in_use == 0
 
 
+async def test_a_waiter_cancelled_just_before_a_release_is_cancelled_not_an_error() -> None:
+    """The release drops the cancelled entry from the queue before the waiter runs again:
+    the waiter still ends as cancelled (a reader cut off while waiting for memory), never
+    with an error of the budget's own."""
+    budget = MemoryBudget(100)
+    await budget.acquire(100)
+    waiter = asyncio.create_task(budget.acquire(10))
+    after = asyncio.create_task(budget.acquire(20))
+    await until(lambda: budget.waiting == 2, "queued")
+    waiter.cancel()
+    budget.release(100)  # before the cancelled waiter has run
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert await after == 20
+    assert budget.in_use == 20 and budget.waiting == 0
+
+
 async def test_a_reservation_larger_than_the_budget_is_refused_never_clamped() -> None:
     """A clamped reservation would let bytes be held that the budget does not count."""
     budget = MemoryBudget(100)

@@ -4,7 +4,7 @@ number of readers; a cancelled reader gives back what it held."""
 from __future__ import annotations
 
 import asyncio
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Any
 
 from gateway.engine import StoreView
@@ -226,7 +226,7 @@ async def test_a_reader_waiting_for_memory_holds_none_of_the_bytes_it_handed_out
     budget = view.engine.budget
     taken: list[int] = []
 
-    async def take_all() -> None:  # first in line for every byte that frees up
+    async def take_all() -> None:  # in line for every byte that frees up
         while True:
             taken.append(await budget.acquire(64 * 1024))
 
@@ -245,10 +245,13 @@ async def test_a_reader_waiting_for_memory_holds_none_of_the_bytes_it_handed_out
                 break  # waiting for memory
             handed.append(following.result())
         assert handed, "the blocks the reader had pinned were handed out"
+        assert budget.waiting >= 1, "the reader waits for memory"
         frame = chunks.ag_frame
         assert frame is not None
         assert not any(value is handed[-1] for value in frame.f_locals.values())
         taker.cancel()
+        with suppress(asyncio.CancelledError):
+            await taker
         budget.release(sum(taken))
         rest = [await following] + [chunk async for chunk in chunks]
     assert b"".join(handed + rest) == data
