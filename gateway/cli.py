@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
-    one_arena()  # before any thread: memory the disk tier's threads free is reused by all
+    one_arena()  # before any thread: what the disk tier's threads allocate is reused by all
     try:
         import uvloop
 

@@ -44,7 +44,7 @@ with tempfile.NamedTemporaryFile() as out:
 
 
 def arenas(mode: str) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
     done = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True, text=True,
                           env=env, timeout=60, check=True)
     return int(done.stdout)
@@ -57,4 +57,13 @@ def test_threads_share_one_arena() -> None:
 
 def test_an_arena_limit_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert one_arena() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")
+    assert one_arena() is False
+
+
+def test_nothing_is_set_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setattr(sys, "platform", "win32")  # where CDLL(None) itself fails
     assert one_arena() is False
