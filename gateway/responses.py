@@ -115,7 +115,7 @@ async def send_streamed(
                 # No chunk is held while the next is awaited: its bytes may be a cached
                 # block whose reservation the source ends, and the next may wait for
                 # memory (a reference kept by many readers at once is memory nothing counts).
-                first = None
+                del first
                 async for chunk in body:
                     if request.transport is None or request.transport.is_closing():
                         return cut(request, resp, CLIENT_GONE)  # before counting more

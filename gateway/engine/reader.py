@@ -121,7 +121,7 @@ class OpenRead:
                     # Let go of the bytes now: the block's reservation ends at its unpin,
                     # and a reference kept while the next block waits for memory would
                     # hold them outside the budget.
-                    piece = None
+                    del piece
                     if self._closed:
                         raise RuntimeError("the read was closed while a range was read")
                 queue.popleft()

@@ -167,7 +167,7 @@ async def _multipart(
         try:
             first = await anext(chunks, b"")
             yield part_header(boundary, content_type, r, size, i == 0) + first
-            first = b""  # no bytes held past their block's reservation (send_streamed)
+            del first  # no bytes held past their block's reservation (send_streamed)
             async for chunk in chunks:
                 yield chunk
                 del chunk
