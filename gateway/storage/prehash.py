@@ -46,12 +46,12 @@ async def sha256_of(data: bytes, sent: dict[str, str] | None = None) -> str | No
     """``data``'s SHA-256 (hex) for the signature; None for a small body (botocore hashes
     it). A SHA-256 checksum already in ``sent`` (``--upload-checksums sha256``) is the
     same digest: it is reused, not computed again."""
-    given = (sent or {}).get(PARAMS["sha256"][0])
-    if not given:
+    digest = (sent or {}).get(PARAMS["sha256"][0])  # base64, as the checksum header has it
+    if not digest:
         if len(data) < MIN_BYTES:
             return None
-        given = await checksum_async("sha256", data)
-    return base64.b64decode(given).hex()
+        digest = await checksum_async("sha256", data)
+    return base64.b64decode(digest).hex()
 
 
 def _carry(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
