@@ -272,12 +272,11 @@ def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Me
                 time.sleep(AT_REST_AFTER)
                 sampler.reset()  # the peak starts again from the memory now
                 result.metrics["rest_rss_mib"] = sampler.peak / MiB
-        # Whatever an earlier step left to write out is flushed first, so its write-back
-        # does not run inside this measurement: the data set (tens of thousands of files
-        # at the start of a run), a disk cache's blocks, the previous upload's bytes (2 GiB
-        # for the limit: its parts and the object s3rver makes of them; the next PUT
-        # measured about 5% slower while they were written out).
-        os.sync()
+        if workload.upload:
+            # The previous upload's bytes (2 GiB for the limit: its parts and the object
+            # s3rver makes of them) are still being written out: flushed now, they do not
+            # slow whichever contender comes next (it measured about 5% slower).
+            os.sync()
         before = rig.proxy.stats()
         if sampler is not None:
             sampler.reset()
