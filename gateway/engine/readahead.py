@@ -32,7 +32,7 @@ The decisions:
   rate is about ``window / (latency + part time)``: smaller parts mean more connections
   streaming at once for the same memory. Each GET also costs the gateway CPU (signing,
   the request, the response's head, a task: a sequential read of 1 GiB in 3 MiB parts
-  spent a sixth of its CPU on its 341 GETs), so a full window (104 MiB at
+  spent a sixth of its CPU on its 341 GETs), so a full window (100 MiB at
   ``--memory-target 512``) goes out as 12 or more GETs of the whole ``part_size`` (8 MiB:
   128 GETs per GiB), still more connections at once than the limit's 8.
 * **Drop-behind.** A reader that has read ``streaming_after`` bytes sequentially is

@@ -148,7 +148,8 @@ class Policy:
 class EngineSettings:
     memory_target: int = field(default=512, metadata=option(
         "memory the process aims to stay under, in MiB: buffers get it less a reserve for the "
-        "process itself (a quarter, at most 96 MiB); default: RAM/8", metavar="MiB", computed=True))
+        "process itself (a quarter, at most 112 MiB); default: RAM/8", metavar="MiB",
+        computed=True))
     part_size: int = field(default=8, metadata=option(
         "ranged GET and multipart part size in MiB", metavar="MiB"))
     read_part_size: int = field(default=8, metadata=option(

@@ -169,9 +169,9 @@ async def crowd_windows(reads: list[OpenRead], size: int) -> list[int]:
 async def test_more_than_a_few_reads_in_the_process_share_smaller_windows() -> None:
     store = MemoryStore()
     info = store.put_sync("big", data_of(64 * MiB))
-    view = make_view(store, memory_mib=512)  # a budget of 416 MiB: caps of 104 and 52 MiB
+    view = make_view(store, memory_mib=512)  # a budget of 400 MiB: caps of 100 and 50 MiB
     reads = [await view.open("big", info) for _ in range(FEW_READERS + 1)]
-    assert await crowd_windows(reads, info.size) == [52 * MiB] * len(reads)  # an eighth each
+    assert await crowd_windows(reads, info.size) == [50 * MiB] * len(reads)  # an eighth each
     await view.engine.wait_idle()
 
 
@@ -184,5 +184,5 @@ async def test_reads_of_every_share_count_in_the_crowd() -> None:
     sibling = view.sibling(other)
     reads = [await view.open("big", info), *[await sibling.open("big", theirs)
                                              for _ in range(FEW_READERS)]]
-    assert await crowd_windows(reads, info.size) == [52 * MiB] * len(reads)
+    assert await crowd_windows(reads, info.size) == [50 * MiB] * len(reads)
     await view.engine.wait_idle()

@@ -53,7 +53,7 @@ def test_the_window_cap_is_at_most_a_quarter_of_the_budget() -> None:
     tuning = Tuning(max_window=64 * MiB)
     assert window_cap(tuning, 1024 * MiB) == 64 * MiB
     assert window_cap(tuning, 128 * MiB) == 32 * MiB
-    assert window_cap(Tuning(), 416 * MiB) == 104 * MiB  # --memory-target 512
+    assert window_cap(Tuning(), 400 * MiB) == 100 * MiB  # --memory-target 512
     assert window_cap(tuning, 2 * MiB) == MiB  # never below one block
 
 
@@ -68,7 +68,7 @@ def test_gets_split_a_window_many_ways_between_a_quarter_part_and_the_part_size(
     tuning = Tuning(part_size=8 * MiB)
     assert GETS_PER_WINDOW > 8  # more GETs in flight than the limit's 8 connections
     assert part_for(48 * MiB, tuning) == 48 * MiB // GETS_PER_WINDOW
-    assert part_for(104 * MiB, tuning) == 8 * MiB  # the default window: whole parts
+    assert part_for(100 * MiB, tuning) == 8 * MiB  # the default window: whole parts
     assert part_for(1024 * MiB, tuning) == 8 * MiB  # never above --read-part-size
     assert part_for(16 * MiB, tuning) == 2 * MiB  # never below a quarter of it
     assert part_for(4 * MiB, tuning) == 2 * MiB  # a small window: two GETs of half
