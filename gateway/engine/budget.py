@@ -28,8 +28,8 @@ MiB = 1024 * 1024
 # target, at most 112 MiB. With every buffer in use the process then stays under the target.
 # Under load it holds more than at rest that the budget cannot count (the allocator's free
 # memory between blocks, socket buffers): 32 readers of the disk cache, each from its own
-# offset, peaked at 495-513 MiB under a 512 MiB target with 96 MiB kept back, and at 483
-# MiB with 112.
+# offset, peaked at 495-513 MiB under a 512 MiB target with 96 MiB kept back, and at
+# 476-483 MiB with 112.
 PROCESS_RESERVE = 112 * MiB
 
 

@@ -90,7 +90,6 @@ class BodyPayload(payload.Payload):
 payload.PAYLOAD_REGISTRY.register(BodyPayload, Body, order=payload.Order.try_first)
 
 
-
 async def empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this an async generator
