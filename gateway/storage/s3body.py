@@ -41,10 +41,10 @@ def response_date(response: dict[str, Any]) -> datetime:
 
 
 class Body(io.BytesIO):
-    """A request body over ``data`` that is never copied. botocore wraps a bytes body in a
-    BytesIO sharing it, and aiohttp asks that BytesIO for ``getbuffer()`` (for its length
-    only), which copies the whole body first: every part in flight was held twice, the
-    copy outside the engine's memory budget. A new one per request: it is read to its end.
+    """A request body over ``data`` that is never copied. ``getbuffer()`` is a view of
+    ``data``: a BytesIO's own copies the whole body first (every part in flight was held
+    twice, the copy outside the engine's memory budget), and that view is what aiohttp
+    sends, in one write (``BodyPayload``). A new one per request: botocore may read it.
     ``sha256``: the body's, when computed beforehand (``prehash.py``)."""
 
     def __init__(self, data: bytes, sha256: str | None = None) -> None:
