@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import dataset, reads, servers
+from bench import dataset, machine, reads, servers
 from bench.dataset import Sizes
 from bench.servers import Proxy, RssSampler, Service
 from bench.workloads import NOT_BUILT, NotAvailable, Sample, Target, Workload
@@ -140,6 +140,7 @@ def rig(options: Options, workloads: list[Workload], contenders: list[str]) -> I
         if options.keep_logs is not None:
             stack.callback(_copy_logs, workdir / "logs", options.keep_logs)
         logs = workdir / "logs"
+        log(machine.drop_page_cache())
         s3rver = servers.start_s3rver(workdir / "s3rver", logs)
         stack.callback(s3rver.stop)
         log(f"s3rver at {s3rver.url}; writing the data set into {workdir / 's3rver'}")
@@ -277,6 +278,9 @@ def measure(rig: Rig, workload: Workload, contender: str, repetition: int) -> Me
             # s3rver makes of them) are still being written out: flushed now, they do not
             # slow whichever contender comes next (it measured about 5% slower).
             os.sync()
+            if (free := machine.free_gib()) is not None:
+                # s3rver needs free pages to write what it receives (bench/machine.py).
+                result.notes.append(f"{free:.1f} GiB of memory free before the upload")
         before = rig.proxy.stats()
         if sampler is not None:
             sampler.reset()
