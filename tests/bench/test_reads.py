@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from bench import reads
 from bench.workloads import Target
-from tests.bench.test_limit import SIZE, ranged_app
+from tests.bench.rangeserver import SIZE, ranged_app
 
 READERS = 4
 
