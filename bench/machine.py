@@ -43,8 +43,8 @@ def drop_page_cache(control: Path = DROP_CACHES, meminfo: Path = MEMINFO) -> str
     os.sync()
     try:
         control.write_text("1\n")  # 1: the page cache only; dentries and inodes stay
-    except OSError as exc:
-        done = f"page cache kept ({exc.strerror or exc}; dropping it needs root)"
+    except OSError as exc:  # not root, or /proc/sys read-only (a container)
+        done = f"page cache kept: {control} cannot be written ({exc.strerror or exc})"
     else:
         done = "page cache dropped"
     free = free_gib(meminfo)
