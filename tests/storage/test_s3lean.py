@@ -48,6 +48,7 @@ class Store:
     connections: int = 0
     open_now: int = 0
     most_open: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set at each head
 
 
 Serve = Callable[..., Awaitable[Store]]
@@ -68,6 +69,7 @@ async def start_store(reply: bytes, *, close_after: bool = False, drop_second: b
         try:
             while True:
                 store.heads.append(await reader.readuntil(b"\r\n\r\n"))
+                store.arrived.set()
                 if drop_second and len(store.heads) % 2 == 0:
                     break
                 await asyncio.sleep(delay)
@@ -100,6 +102,15 @@ async def raw_store() -> AsyncIterator[Serve]:
     for server in servers:
         server.close()
         await server.wait_closed()
+
+
+async def received(raw: Store, heads: int) -> None:
+    """Wait until the raw store has read ``heads`` requests: a fixed sleep is too short
+    on a loaded machine, where the request may not have left yet."""
+    async with asyncio.timeout(10):
+        while len(raw.heads) < heads:
+            raw.arrived.clear()
+            await raw.arrived.wait()
 
 
 async def read(store: S3Store, key: str, length: int) -> bytes:
@@ -228,7 +239,7 @@ async def test_a_get_cancelled_while_waiting_for_its_answer_gives_its_connection
     raw = await raw_store(answer(b"late"), delay=0.2)
     async with S3Store("bkt", moto_settings(raw.url, max_connections=1)) as store:
         waiting = asyncio.create_task(read(store, "k", 4))
-        await asyncio.sleep(0.05)
+        await received(raw, 1)  # sent, so waiting for its answer (0.2 s away)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
