@@ -1,12 +1,11 @@
 """The machine's memory as a run finds it: how much is free, and starting from the same state.
 
 s3rver combines a multipart upload's parts by writing the whole object anew, so a PUT through
-it needs a gigabyte of free pages. On a machine whose page cache already fills the memory
-(files other programs wrote before the run), each of those pages must first be taken back
-from the cache: s3rver's CompleteMultipartUpload of 1 GiB took 2.99-3.31 s with 11 GiB free
-and 4.35-4.41 s with 2.4 GiB free (one PUT-only rig, same hour). A run therefore starts by
-dropping the clean page cache, before it writes its data set, so that its figures do not
-depend on what the machine did before it.
+it needs a gigabyte of free pages; on a machine whose page cache already fills the memory
+(files written before the run), each must first be taken back from the cache, which made its
+CompleteMultipartUpload about 40% slower (figures: bench/README.md). A run therefore drops the
+clean page cache before it writes its data set, so that its figures do not depend on what
+the machine did before it.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-GiB = 1024**3
+from bench.dataset import GiB
+
 MEMINFO = Path("/proc/meminfo")
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
