@@ -46,7 +46,7 @@ def build(sizes: Sizes) -> list[Workload]:
                  ("p50_ms", "p99_ms"), random_ranges(sizes)),
         Workload("small", f"{size(sizes.small_size)} GETs at concurrency "
                  f"{sizes.small_concurrency}", ("rps", "p50_ms"), small_gets(sizes),
-                 needs=("small",)),
+                 contenders=("direct", "forwarder", "bucketdav", "rclone"), needs=("small",)),
         Workload("listing", f"PROPFIND Depth 1, folder of {sizes.listing:,} objects",
                  ("total_ms", "ttfb_ms"), listing(sizes), needs=("listing",)),
         Workload("put", f"PUT of {size(sizes.put)}", ("mb_s",), uploads.put(sizes),

@@ -14,21 +14,23 @@ from bench.runner import Results
 from bench.targets import CPU_BASELINE, CPU_BASELINE_SOURCE, Verdict
 from bench.workloads import FOOTPRINT_TARGET_MIB, Workload
 
-CONTENDERS = ("direct", "limit", "bucketdav", "bucketdav-2w", "local", "rclone")
+CONTENDERS = ("direct", "limit", "forwarder", "bucketdav", "bucketdav-2w", "local", "rclone")
 LABELS = {
     "direct": "direct S3 (1 connection per reader)",
     "limit": "direct, 8 parallel ranges or parts (the limit)",
+    "forwarder": "direct through a bare TCP forwarder (one hop more)",
     "bucketdav": "bucketdav",
     "bucketdav-2w": "bucketdav, 2 workers",
     "local": "bucketdav, local-folder share",
     "rclone": "rclone serve webdav",
 }
-SHORT = {"direct": "direct S3", "limit": "limit", "bucketdav-2w": "2 workers",
-         "local": "local folder"}
-COLORS = {"direct": "#9e9e9e", "limit": "#2ca02c", "bucketdav": "#1f77b4",
-          "bucketdav-2w": "#17becf", "local": "#9467bd", "rclone": "#ff7f0e"}
+SHORT = {"direct": "direct S3", "limit": "limit", "forwarder": "forwarder",
+         "bucketdav-2w": "2 workers", "local": "local folder"}
+COLORS = {"direct": "#9e9e9e", "limit": "#2ca02c", "forwarder": "#8c564b",
+          "bucketdav": "#1f77b4", "bucketdav-2w": "#17becf", "local": "#9467bd",
+          "rclone": "#ff7f0e"}
 # The columns "bucketdav vs X": what bucketdav is measured against.
-REFERENCES = ("direct", "limit", "rclone")
+REFERENCES = ("direct", "limit", "forwarder", "rclone")
 SERVERS = ("bucketdav", "bucketdav-2w", "local", "rclone")  # contenders with a CPU to measure
 
 # metric -> (label, higher is better)
@@ -275,6 +277,7 @@ def plot(
         ax.set_ylabel(label + (" (higher is better)" if higher else " (lower is better)"),
                       fontsize=8)
         ax.tick_params(labelsize=8)
+        ax.tick_params(axis="x", labelsize=8 if len(names) < 4 else 7)  # four names fit
         ax.spines[["top", "right"]].set_visible(False)
     for ax in flat[len(workloads):]:
         ax.axis("off")
@@ -421,6 +424,11 @@ def markdown(
         "each; every piece is checked at its offset and the pieces tile the span exactly. For "
         "the PUT, a multipart upload through the proxy: 8 MiB parts, 8 in flight on their own "
         "connections, timed to CompleteMultipartUpload's 200 (whose time the notes give).",
+        "- direct through a bare TCP forwarder (4 KiB GETs only): the direct requests through "
+        "one more process on the same cores that only forwards bytes (`bench/proxy.py` with "
+        "no latency and no pacing, in front of the shaping proxy, where bucketdav sits): what "
+        "any hop in the path costs here, the floor under what a gateway reaches against "
+        "direct.",
         "- bucketdav, 2 workers: `--workers 2 --state redis://...` (a redis-server the run "
         "starts) against the same bucketdav with one worker, both serving a local folder of "
         "the same files (`bucketdav serve <folder>`), and both reading s3rver directly "

@@ -31,6 +31,10 @@ AT_REST_AFTER = 1.0  # seconds a started server idles before its memory "at rest
 # After the first read of the disk-cache workload: blocks are written behind the reader, so
 # give the last ones time to reach the disk before the restart.
 CACHE_SETTLE = 2.0
+# The direct requests through one more process that only forwards bytes (bench/proxy.py
+# with no latency and no pacing, on the same cores): what any hop in the path costs here,
+# the floor under what a gateway can reach against direct.
+FORWARDER = "forwarder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,8 @@ class Rig:
         if server is None:
             backend = self.s3rver.url if unshaped else self.proxy.url
             return Target(name, f"{backend}/{dataset.BUCKET}/", s3=True, store=store)
+        if name == FORWARDER:  # S3 requests, one hop further from the store
+            return Target(name, f"{server.url}/{dataset.BUCKET}/", s3=True, store=store)
         return Target(name, f"{server.url}/", s3=False, store=store)
 
     def start(
@@ -124,6 +130,9 @@ class Rig:
             return servers.start_bucketdav(bucket, store, memory, extra, logs, env, workers=2)
         if name == "local":
             return servers.start_bucketdav(str(self.workdir / "local"), None, memory, extra, logs)
+        if name == FORWARDER:
+            # The proxy's own forwarding with no latency and no pacing: a hop, nothing else.
+            return servers.start_proxy(endpoint, 0, 0, logs).service
         if name == "rclone":
             return servers.start_rclone(endpoint, dataset.BUCKET, list(self.options.rclone_args),
                                         logs)

@@ -229,7 +229,10 @@ def targets(results: Results, shared_size: int, memory_target_mib: int) -> list[
         _target("Random ranges: p50 within 5 ms of the direct request's p50", results,
                 "ranges", (*bd, "direct"), within("ranges", "p50_ms", 5, "ms", of="direct")),
         _target("Small GETs: ≥ 0.95× direct requests/s", results, "small", (*bd, "direct"),
-                at_least("small", "direct", "rps", 0.95, "req/s")),
+                # The forwarder is context: what one more hop alone costs on these cores.
+                beside(at_least("small", "direct", "rps", 0.95, "req/s"),
+                       "a bare forwarder vs direct",
+                       versus("small", "direct", "rps", "req/s", "forwarder"))),
         _target("Small GETs: p50 within 3 ms of direct's", results, "small", (*bd, "direct"),
                 within("small", "p50_ms", 3, "ms", of="direct")),
         _target("PROPFIND Depth 1: total ≤ 1.15× the direct paged LIST", results, "listing",

@@ -136,6 +136,20 @@ def test_small_gets_need_the_rate_and_the_p50_of_direct() -> None:
     assert verdict(res, SMALL_P50).status == "met"
 
 
+def test_small_gets_show_a_bare_forwarder_beside_the_target_without_judging_on_it() -> None:
+    mine = [ok("small", "bucketdav", 0, rps=600, p50_ms=24.0),
+            ok("small", "direct", 0, rps=680, p50_ms=22.5)]
+    found = verdict(results(*mine, ok("small", "forwarder", 0, rps=650, p50_ms=23.0)), SMALL_RPS)
+    assert found.status == "NOT met"  # 0.88× direct, whatever the forwarder reached
+    assert found.detail == ("600.0 vs 680.0 req/s = 0.88×; a bare forwarder vs direct: 650 vs "
+                            "680 req/s = 0.96×")
+    met = [ok("small", "bucketdav", 0, rps=660, p50_ms=24.0),
+           ok("small", "direct", 0, rps=680, p50_ms=22.5)]
+    found = verdict(results(*met, failed("small", "forwarder", 0, "RuntimeError: boom")),
+                    SMALL_RPS)
+    assert found.status == "met" and "forwarder vs direct: failed vs 680 req/s" in found.detail
+
+
 def test_propfind_total_against_the_paged_list_and_its_first_byte() -> None:
     res = results(ok("listing", "bucketdav", 0, total_ms=1700, ttfb_ms=140),
                   ok("listing", "direct", 0, total_ms=1540, ttfb_ms=109))
