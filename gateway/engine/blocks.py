@@ -24,6 +24,7 @@ An in-flight block nobody pins any more makes its fetch an orphan: the fetch is 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from bisect import bisect_right
 from collections.abc import Callable
 from typing import Protocol
@@ -50,6 +51,7 @@ class Filler(Protocol):
 
 class Block:
     __slots__ = (
+        "__weakref__",  # ``later``: a disk write asks for the bytes without holding them
         "_arrived",
         "_ends",
         "cached",
@@ -104,6 +106,20 @@ class Block:
     def done(self) -> bool:
         """Nothing more will arrive: complete or failed."""
         return self.error is not None or self.filled == self.size
+
+    def later(self) -> Callable[[], list[bytes] | None]:
+        """Its bytes when asked later, while the cache still holds it (complete and not
+        retired: a retired block's bytes go back to the budget); None after. A weak
+        reference: asking never keeps a block alive."""
+        ref = weakref.ref(self)
+
+        def held() -> list[bytes] | None:
+            block = ref()
+            if block is None or block.retired or not block.complete:
+                return None
+            return list(block.chunks)
+
+        return held
 
     # ---- filled by a fetch ---------------------------------------------------------
     def append(self, data: bytes) -> None:

@@ -46,6 +46,7 @@ class Counters:
     disk_cache_evictions: int = 0
     disk_cache_errors: int = 0
     disk_cache_dropped_writes: int = 0
+    disk_cache_late_writes: int = 0
     disk_cache_bytes: int = 0
     disk_cache_limit: int = 0
     budget: MemoryBudget | None = field(default=None, repr=False, compare=False)

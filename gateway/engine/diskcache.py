@@ -4,7 +4,10 @@ A block missing in memory is looked for here before a ranged GET; a block that a
 from the store is handed to a background writer. Nothing here slows a reader: whether a
 block is on disk is answered from memory (the index); files are read on a small thread
 pool and written on one writer thread, and a write that finds the writer behind (too many
-writes queued, or no memory free to hold its bytes) is dropped, never waited for.
+writes queued, or no memory free to hold its bytes) is dropped, never waited for. A
+dropped block is owed: when a write finishes it is queued after all, if the memory cache
+still holds its bytes (``Block.later``), so a read faster than the disk leaves on disk all
+it left in memory.
 
 Files (``gateway.engine.blockfile``) carry their identity and a checksum, checked before a
 byte is served: a corrupted, truncated or foreign file is deleted and the block comes from
@@ -27,6 +30,7 @@ import fcntl
 import os
 import stat
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +58,12 @@ from gateway.settings import EngineSettings, SettingsError
 PENDING_SHARE = 2
 READ_THREADS = 4
 IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
+# Dropped blocks remembered for a later write: far more blocks than a memory cache holds,
+# in a few hundred KiB.
+MAX_OWED = 4096
+# A dropped block's bytes, asked for when the writer has room: None once the memory cache
+# no longer holds them.
+Later = Callable[[], "list[bytes] | None"]
 FREE_SHARE = 20  # the default size leaves 1/20 (5%) of the disk free
 
 
@@ -165,6 +175,8 @@ class DiskCache:
         self._index: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._objects: Counter[str] = Counter()  # object hash -> files on disk
         self._pending: set[str] = set()
+        # Blocks dropped while the writer was behind, by file name, oldest first.
+        self._owed: OrderedDict[str, tuple[BlockId, Later]] = OrderedDict()
         self._futures: set[asyncio.Future[None]] = set()
         self._generation = 0
         self.used = 0  # bytes of the files in the index
@@ -243,23 +255,39 @@ class DiskCache:
         return data
 
     # ---- writes ------------------------------------------------------------------------
-    def write_behind(self, block: BlockId, chunks: list[bytes]) -> bool:
-        """Queue ``block``'s bytes for the writer; never waits. False when it is dropped
-        (already there, the writer behind, no memory free to hold them, too large)."""
+    def write_behind(self, block: BlockId, chunks: list[bytes],
+                     later: Later | None = None) -> bool:
+        """Queue ``block``'s bytes for the writer; never waits. False when it is not queued
+        (already there, too large, or dropped: the writer behind, no memory free to hold
+        them). A dropped block with ``later`` (its bytes while the memory cache holds them)
+        is owed: written once the writer has room, if the memory cache still holds it."""
         name = file_name(block)
         if self._closed or name in self._index or name in self._pending:
             return False
+        queued = self._queue(name, block, chunks)
+        if queued is False:
+            self.counters.disk_cache_dropped_writes += 1
+        if queued is False and later is not None:
+            self._owed[name] = (block, later)
+            self._owed.move_to_end(name)
+            while len(self._owed) > MAX_OWED:  # the oldest are the likeliest gone
+                self._owed.popitem(last=False)
+        return bool(queued)
+
+    def _queue(self, name: str, block: BlockId, chunks: list[bytes]) -> bool | None:
+        """Hand the bytes to the writer: True; False when it has no room for them now;
+        None when the file could never fit."""
         length = sum(map(len, chunks))
         size = file_size(block, length)
         if size > self.max_size:
-            return False
+            return None
         charge = 0
         pending_cap = self.max_pending_bytes if self.max_pending_bytes is not None else size
         if (self._pending and self._reserved + size > pending_cap) or (
             self.budget is not None and not (charge := self.budget.try_acquire(length))
         ):
-            self.counters.disk_cache_dropped_writes += 1
             return False
+        self._owed.pop(name, None)
         victims = self._evict(size)
         self._pending.add(name)
         self._reserved += size
@@ -271,6 +299,20 @@ class DiskCache:
         future.add_done_callback(
             lambda done: self._written(done, name, size, charge))
         return True
+
+    def _pay_owed(self) -> None:
+        """Queue the owed blocks the memory cache still holds, oldest first, while the
+        writer has room: a first read faster than the disk still leaves them all on disk
+        when its blocks outlive the writer's lag in memory."""
+        while self._owed and not self._closed:
+            name, (block, later) = next(iter(self._owed.items()))
+            chunks = later()
+            if chunks is None or name in self._index or name in self._pending:
+                del self._owed[name]  # evicted from memory (its bytes are gone), or written
+                continue
+            if not self._queue(name, block, chunks):
+                return  # behind again: the next finished write tries once more
+            self.counters.disk_cache_late_writes += 1
 
     def _written(self, done: asyncio.Future[None], name: str, size: int, charge: int
                  ) -> None:
@@ -288,6 +330,7 @@ class DiskCache:
         self.used += size
         self.counters.disk_cache_written_bytes += size
         self._gauges()
+        self._pay_owed()
 
     def _evict(self, size: int) -> list[tuple[str, _Entry]]:
         """Take least recently used files out of the index until ``size`` more bytes fit."""

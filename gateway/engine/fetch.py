@@ -183,7 +183,7 @@ class Fetch:
                 self._current += 1
                 if cache.disk is not None and block.index >= 0:  # not a private exact read
                     cache.disk.write_behind(disk_id(self.ctx, self.key, self.etag, block.index),
-                                            list(block.chunks))
+                                            list(block.chunks), block.later())
                 cache.settle(block)
 
     def _fail(self, error: BaseException) -> None:

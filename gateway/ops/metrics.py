@@ -159,8 +159,10 @@ _DISK_CACHE = {
     "disk_cache_evictions": ("disk cache files evicted to stay under --max-cache-size", False),
     "disk_cache_errors": ("disk cache files found corrupted or foreign (dropped and "
                           "refetched) and writes that failed", False),
-    "disk_cache_dropped_writes": ("blocks not written to disk because the writer was "
-                                  "behind", False),
+    "disk_cache_dropped_writes": ("blocks not written to disk at once because the writer "
+                                  "was behind", False),
+    "disk_cache_late_writes": ("dropped blocks written later, once the writer had room, "
+                               "from the memory cache", False),
     "disk_cache_bytes": ("bytes the disk cache holds", True),
     "disk_cache_limit": ("most bytes the disk cache may hold (--max-cache-size)", True),
 }

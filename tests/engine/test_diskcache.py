@@ -4,6 +4,7 @@ process at a time."""
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import stat
@@ -20,6 +21,7 @@ from gateway.engine.blockfile import (
     encode_pieces,
     file_name,
 )
+from gateway.engine.blocks import BlockCache
 from gateway.engine.budget import MemoryBudget
 from gateway.engine.counters import Counters
 from gateway.engine.diskcache import FREE_SHARE, CacheDirRefused, DiskCache
@@ -240,19 +242,62 @@ async def test_another_blocks_file_under_a_blocks_name_is_never_served(tmp_path:
     assert view.engine.counters.disk_cache_errors == 1
 
 
+async def read_past_a_slow_writer(
+    store: MemoryStore, directory: Path
+) -> tuple[StoreView, DiskCache, bytes]:
+    """16 MiB read at memory speed past a writer that takes one block at a time."""
+    data = data_of(16 * MiB)
+    store.put_sync("big", data)
+    view, disk = cached_view(store, directory, max_pending_bytes=MiB + 1000)
+    assert await read_key(view, "big") == data
+    await settled(view)
+    return view, disk, data
+
+
 async def test_a_slow_writer_drops_writes_instead_of_slowing_the_reader(
     tmp_path: Path,
 ) -> None:
-    store = MemoryStore()
-    data = data_of(16 * MiB)
-    store.put_sync("big", data)
-    view, disk = cached_view(store, tmp_path / "cache", max_pending_bytes=MiB + 1000)
-    assert await read_key(view, "big") == data
-    await settled(view)
+    view, disk, _ = await read_past_a_slow_writer(MemoryStore(), tmp_path / "cache")
     counters = view.engine.counters
     assert counters.disk_cache_dropped_writes > 0
-    assert len(disk) + counters.disk_cache_dropped_writes == 16
+    assert len(disk) == 16 - counters.disk_cache_dropped_writes + counters.disk_cache_late_writes
     assert view.engine.budget.in_use <= view.engine.blocks.cached_bytes  # pending released
+
+
+async def test_dropped_blocks_the_memory_cache_still_holds_are_written_once_the_writer_has_room(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    view, _, data = await read_past_a_slow_writer(store, tmp_path / "cache")
+    info = view.meta.info("big")
+    assert isinstance(info, ObjectInfo)
+    held = {i for i in range(16)
+            if view.engine.blocks.get(view.block_key("big", info.etag, i)) is not None}
+    on_disk = {i for i in range(16) if block_file(view, "big", i).exists()}
+    assert view.engine.counters.disk_cache_late_writes > 0
+    assert held and held <= on_disk  # all the memory cache holds reached the disk late
+    # The blocks evicted from memory before the writer had room are not written: their bytes
+    # were gone (never an empty or partial file in their place).
+    assert on_disk != set(range(16))
+    view, _ = await restart(view, tmp_path / "cache")
+    served = store.bytes_served
+    assert await read_key(view, "big") == data
+    assert store.bytes_served - served == (16 - len(on_disk)) * MiB
+
+
+async def test_an_owed_block_is_written_later_only_if_its_bytes_are_still_held(
+    tmp_path: Path,
+) -> None:
+    disk = DiskCache(tmp_path / "cache", max_pending_bytes=MiB + 1000)
+    busy, held, gone = (BlockId("s", key, "e", 0) for key in ("busy", "held", "gone"))
+    assert disk.write_behind(busy, [data_of(MiB)])  # the writer's one slot is taken
+    assert not disk.write_behind(gone, [data_of(MiB)], lambda: None)  # evicted meanwhile
+    assert not disk.write_behind(held, [data_of(MiB)], lambda: [data_of(MiB)])
+    await disk.flush()
+    assert disk.has(busy) and disk.has(held) and not disk.has(gone)
+    assert (disk.counters.disk_cache_dropped_writes, disk.counters.disk_cache_late_writes) == (2, 1)
+    assert await disk.read(held, MiB) == data_of(MiB)
+    await disk.close()
 
 
 async def test_a_whole_read_ahead_window_landing_at_once_is_queued_not_dropped(
@@ -268,6 +313,21 @@ async def test_a_whole_read_ahead_window_landing_at_once_is_queued_not_dropped(
     await disk.flush()
     assert len(disk) == blocks and disk.counters.disk_cache_dropped_writes == 0
     await disk.close()
+
+
+def test_a_block_offers_its_bytes_for_later_only_while_the_cache_holds_it() -> None:
+    budget = MemoryBudget(8 * MiB)
+    cache = BlockCache(budget, 8 * MiB, Counters())
+    block = cache.create(("v", "k", "e", 0), 0, 1000, budget.try_acquire(1000))
+    later = block.later()
+    assert later() is None  # still arriving
+    block.append(b"x" * 1000)
+    assert later() == [b"x" * 1000]
+    cache.retire(block)  # evicted or replaced: no longer the cache's, though still alive here
+    assert later() is None
+    del block
+    gc.collect()
+    assert later() is None  # a weak reference: it kept nothing alive
 
 
 # ---- eviction ------------------------------------------------------------------------------
