@@ -114,6 +114,10 @@ class Shared:
         for task in list(self._tasks):
             task.cancel()
         await self.wait_idle()
+        if self.blocks.disk is not None:
+            # Before the memory cache goes: the blocks the disk writer owes are written
+            # from it (a restart then finds them).
+            await self.blocks.disk.flush()
         self.blocks.clear()
 
 

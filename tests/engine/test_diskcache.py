@@ -285,6 +285,24 @@ async def test_dropped_blocks_the_memory_cache_still_holds_are_written_once_the_
     assert store.bytes_served - served == (16 - len(on_disk)) * MiB
 
 
+async def test_shutdown_writes_the_owed_blocks_from_memory_before_it_lets_the_memory_go(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    data = data_of(16 * MiB)
+    store.put_sync("big", data)
+    view, disk = cached_view(store, tmp_path / "cache", max_pending_bytes=MiB + 1000)
+    assert await read_key(view, "big") == data
+    info = view.meta.info("big")
+    assert isinstance(info, ObjectInfo)
+    held = {i for i in range(16)
+            if view.engine.blocks.get(view.block_key("big", info.etag, i)) is not None}
+    assert disk.counters.disk_cache_dropped_writes  # the writer is behind as the read ends
+    await view.engine.close()  # at once, as a server stopping does: no time to settle
+    await disk.close()
+    assert held and held <= {i for i in range(16) if block_file(view, "big", i).exists()}
+
+
 async def test_an_owed_block_is_written_later_only_if_its_bytes_are_still_held(
     tmp_path: Path,
 ) -> None:
