@@ -4,8 +4,9 @@ s3rver combines a multipart upload's parts by writing the whole object anew, so 
 it needs a gigabyte of free pages; on a machine whose page cache already fills the memory
 (files written before the run), each must first be taken back from the cache, which made its
 CompleteMultipartUpload about 40% slower (figures: bench/README.md). A run therefore drops the
-clean page cache before it writes its data set, so that its figures do not depend on what
-the machine did before it.
+clean page cache before it writes its data set, so that files left by earlier work do not
+take its free memory. (It does not make the completes the same from run to run: other
+causes remain, bench/README.md.)
 """
 
 from __future__ import annotations

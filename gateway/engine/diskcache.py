@@ -63,7 +63,7 @@ IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
 MAX_OWED = 4096
 # A dropped block's bytes, asked for when the writer has room: None once the memory cache
 # no longer holds them.
-Later = Callable[[], "list[bytes] | None"]
+Later = Callable[[], list[bytes] | None]
 FREE_SHARE = 20  # the default size leaves 1/20 (5%) of the disk free
 
 
@@ -267,11 +267,11 @@ class DiskCache:
         queued = self._queue(name, block, chunks)
         if queued is False:
             self.counters.disk_cache_dropped_writes += 1
-        if queued is False and later is not None:
-            self._owed[name] = (block, later)
-            self._owed.move_to_end(name)
-            while len(self._owed) > MAX_OWED:  # the oldest are the likeliest gone
-                self._owed.popitem(last=False)
+            if later is not None:
+                self._owed[name] = (block, later)
+                self._owed.move_to_end(name)  # owed again: the newest
+                while len(self._owed) > MAX_OWED:  # the oldest are the likeliest gone
+                    self._owed.popitem(last=False)
         return bool(queued)
 
     def _queue(self, name: str, block: BlockId, chunks: list[bytes]) -> bool | None:

@@ -14,7 +14,7 @@ import aiohttp
 from bench import dataset, plan
 from bench.runner import FORWARDER, Options, Rig
 from bench.servers import Proxy, Service
-from tests.bench.test_proxy import RecordingBackend
+from tests.bench.backend import RecordingBackend
 
 
 def options() -> Options:

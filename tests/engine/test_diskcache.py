@@ -243,15 +243,30 @@ async def test_another_blocks_file_under_a_blocks_name_is_never_served(tmp_path:
 
 
 async def read_past_a_slow_writer(
-    store: MemoryStore, directory: Path
+    store: MemoryStore, directory: Path, settle: bool = True
 ) -> tuple[StoreView, DiskCache, bytes]:
-    """16 MiB read at memory speed past a writer that takes one block at a time."""
+    """16 MiB read at memory speed past a writer that takes one block at a time; then,
+    unless told not to, the writer is given time to catch up."""
     data = data_of(16 * MiB)
     store.put_sync("big", data)
     view, disk = cached_view(store, directory, max_pending_bytes=MiB + 1000)
     assert await read_key(view, "big") == data
-    await settled(view)
+    if settle:
+        await settled(view)
     return view, disk, data
+
+
+def in_memory(view: StoreView, key: str, blocks: int) -> set[int]:
+    """The indexes of the blocks of ``key`` the memory cache holds."""
+    info = view.meta.info(key)
+    assert isinstance(info, ObjectInfo)
+    return {i for i in range(blocks)
+            if view.engine.blocks.get(view.block_key(key, info.etag, i)) is not None}
+
+
+def on_disk(view: StoreView, key: str, blocks: int) -> set[int]:
+    """The indexes of the blocks of ``key`` that have a file in the disk cache."""
+    return {i for i in range(blocks) if block_file(view, key, i).exists()}
 
 
 async def test_a_slow_writer_drops_writes_instead_of_slowing_the_reader(
@@ -269,38 +284,29 @@ async def test_dropped_blocks_the_memory_cache_still_holds_are_written_once_the_
 ) -> None:
     store = MemoryStore()
     view, _, data = await read_past_a_slow_writer(store, tmp_path / "cache")
-    info = view.meta.info("big")
-    assert isinstance(info, ObjectInfo)
-    held = {i for i in range(16)
-            if view.engine.blocks.get(view.block_key("big", info.etag, i)) is not None}
-    on_disk = {i for i in range(16) if block_file(view, "big", i).exists()}
+    held = in_memory(view, "big", 16)
+    written = on_disk(view, "big", 16)
     assert view.engine.counters.disk_cache_late_writes > 0
-    assert held and held <= on_disk  # all the memory cache holds reached the disk late
+    assert held and held <= written  # all the memory cache holds reached the disk late
     # The blocks evicted from memory before the writer had room are not written: their bytes
     # were gone (never an empty or partial file in their place).
-    assert on_disk != set(range(16))
+    assert written != set(range(16))
     view, _ = await restart(view, tmp_path / "cache")
     served = store.bytes_served
     assert await read_key(view, "big") == data
-    assert store.bytes_served - served == (16 - len(on_disk)) * MiB
+    assert store.bytes_served - served == (16 - len(written)) * MiB
 
 
 async def test_shutdown_writes_the_owed_blocks_from_memory_before_it_lets_the_memory_go(
     tmp_path: Path,
 ) -> None:
-    store = MemoryStore()
-    data = data_of(16 * MiB)
-    store.put_sync("big", data)
-    view, disk = cached_view(store, tmp_path / "cache", max_pending_bytes=MiB + 1000)
-    assert await read_key(view, "big") == data
-    info = view.meta.info("big")
-    assert isinstance(info, ObjectInfo)
-    held = {i for i in range(16)
-            if view.engine.blocks.get(view.block_key("big", info.etag, i)) is not None}
+    view, disk, _ = await read_past_a_slow_writer(MemoryStore(), tmp_path / "cache",
+                                                  settle=False)
+    held = in_memory(view, "big", 16)
     assert disk.counters.disk_cache_dropped_writes  # the writer is behind as the read ends
     await view.engine.close()  # at once, as a server stopping does: no time to settle
     await disk.close()
-    assert held and held <= {i for i in range(16) if block_file(view, "big", i).exists()}
+    assert held and held <= on_disk(view, "big", 16)
 
 
 async def test_an_owed_block_is_written_later_only_if_its_bytes_are_still_held(
