@@ -3,8 +3,8 @@
 A block missing in memory is looked for here before a ranged GET; a block that arrives
 from the store is handed to a background writer. Nothing here slows a reader: whether a
 block is on disk is answered from memory (the index); files are read on a small thread
-pool and written on one writer thread, and a write that finds the writer behind (too many
-writes queued, or no memory free to hold its bytes) is dropped, never waited for. A
+pool and written on two writer threads, and a write that finds the writers behind (too
+many writes queued, or no memory free to hold its bytes) is dropped, never waited for. A
 dropped block is owed: when a write finishes it is queued after all, if the memory cache
 still holds its bytes (``Block.later``), so a read faster than the disk leaves on disk all
 it left in memory.
@@ -57,6 +57,12 @@ from gateway.settings import EngineSettings, SettingsError
 # (after a pause of the store): the queue takes two whole windows before it drops.
 PENDING_SHARE = 2
 READ_THREADS = 4
+# A write is mostly the kernel's work (pages allocated and filled), then a wait for the GIL
+# the event loop holds: on two cores busy with a 400 MB/s first read (the load generator,
+# the proxy and the store on them too), one writer thread wrote 714-935 of the 1,024 blocks
+# of 1 GiB (the rest left memory before it had room); two, each working while the other
+# waits, wrote all 1,024 in each of three reads.
+WRITE_THREADS = 2
 IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
 # Dropped blocks remembered for a later write: far more blocks than a memory cache holds,
 # in a few hundred KiB.
@@ -184,12 +190,15 @@ class DiskCache:
         self._scan()
         self.max_size = (max_size if max_size is not None
                          else default_max_size(self.root, self.used, workers))
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="bucketdav-cache-write")
+        # One thread per file name, by its first byte: a name's writes and removals run in
+        # the order they were asked for.
+        self._writers = [ThreadPoolExecutor(1, thread_name_prefix=f"bucketdav-cache-write-{i}")
+                         for i in range(WRITE_THREADS)]
         self._readers = ThreadPoolExecutor(READ_THREADS,
                                            thread_name_prefix="bucketdav-cache-read")
         self._closed = False
         for name, _ in self._evict(0):  # the cap may have shrunk since the last run
-            self._unlink(self._path(name))
+            self._unlink(name)
         self._gauges()
 
     def attach(self, budget: MemoryBudget, counters: Counters) -> None:
@@ -288,13 +297,13 @@ class DiskCache:
         ):
             return False
         self._owed.pop(name, None)
-        victims = self._evict(size)
+        for victim, _ in self._evict(size):  # removed before any later write of its name
+            self._unlink(victim)
         self._pending.add(name)
         self._reserved += size
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._writer, _store, self._path(name), block, chunks,
-            [self._path(n) for n, _ in victims])
+            self._writer_of(name), _store, self._path(name), block, chunks)
         self._futures.add(future)
         future.add_done_callback(
             lambda done: self._written(done, name, size, charge))
@@ -349,7 +358,7 @@ class DiskCache:
         del self._index[name]
         self._untrack(name, entry)
         if unlink:
-            self._unlink(self._path(name))
+            self._unlink(name)
 
     def _untrack(self, name: str, entry: _Entry) -> None:
         self.used -= entry.size
@@ -359,10 +368,13 @@ class DiskCache:
             del self._objects[obj]
         self._gauges()
 
-    def _unlink(self, path: Path) -> None:
-        # On the writer thread: ordered before any later write of the same name.
+    def _writer_of(self, name: str) -> ThreadPoolExecutor:
+        return self._writers[int(name[:2], 16) % len(self._writers)]
+
+    def _unlink(self, name: str) -> None:
+        # On the name's writer thread: ordered before any later write of the same name.
         if not self._closed:
-            self._writer.submit(_remove, path)
+            self._writer_of(name).submit(_remove, self._path(name))
 
     def _gauges(self) -> None:
         self.counters.disk_cache_bytes = self.used
@@ -400,7 +412,8 @@ class DiskCache:
             return
         await self.flush()
         self._closed = True
-        await asyncio.to_thread(self._writer.shutdown, True)
+        for writer in self._writers:
+            await asyncio.to_thread(writer.shutdown, True)
         self._readers.shutdown(wait=False, cancel_futures=True)
         self._unlock()
 
@@ -436,9 +449,7 @@ def _load(path: Path, block: BlockId, length: int) -> bytes | None:
     return data
 
 
-def _store(path: Path, block: BlockId, chunks: list[bytes], victims: list[Path]) -> None:
-    for victim in victims:
-        _remove(victim)
+def _store(path: Path, block: BlockId, chunks: list[bytes]) -> None:
     temp = path.with_name(path.name + ".tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     try:

@@ -8,11 +8,13 @@ import gc
 import os
 import shutil
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from gateway.engine import StoreView
+from gateway.engine import StoreView, diskcache
 from gateway.engine.blockfile import (
     BadBlockFile,
     BlockId,
@@ -379,6 +381,49 @@ async def test_least_recently_used_files_go_first_and_the_cap_holds(tmp_path: Pa
     await disk.close()  # the evicted files are gone from the disk too
     files = list((tmp_path / "cache" / "blocks").rglob("*.blk"))
     assert len(files) == 3 and sum(f.stat().st_size for f in files) <= 3 * one
+
+
+async def test_a_slow_write_does_not_hold_up_the_write_of_another_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writes under way at once: each waits for the other before it finishes, which
+    only two writers can do (one would time out and count an error)."""
+    both = threading.Barrier(2, timeout=5)
+    store = diskcache._store
+
+    def meeting_the_other(path: Path, block: BlockId, chunks: list[bytes]) -> None:
+        both.wait()
+        store(path, block, chunks)
+
+    monkeypatch.setattr(diskcache, "_store", meeting_the_other)
+    disk = DiskCache(tmp_path / "cache", max_pending_bytes=MiB)
+    assert disk.write_behind(blk("a"), [data_of(1000)])  # a and b: each on its own writer
+    assert disk.write_behind(blk("b"), [data_of(1000)])
+    await disk.flush()
+    assert disk.has(blk("a")) and disk.has(blk("b"))
+    assert disk.counters.disk_cache_errors == 0
+    await disk.close()
+
+
+async def test_a_name_evicted_and_written_again_keeps_its_new_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The removal of an evicted file runs before the next write of its name, however slow
+    the removal and whichever writer made room for it."""
+    remove = diskcache._remove
+
+    def slowly(path: Path) -> None:
+        time.sleep(0.2)
+        remove(path)
+
+    monkeypatch.setattr(diskcache, "_remove", slowly)
+    one = len(encode(blk("b"), [data_of(1000)]))
+    disk = DiskCache(tmp_path / "cache", one, max_pending_bytes=MiB)  # room for one file
+    await write(disk, "b")
+    assert disk.write_behind(blk("a"), [data_of(1000)])  # evicts b (a on the other writer)
+    assert disk.write_behind(blk("b"), [data_of(1000)])  # while b's removal is under way
+    await disk.close()
+    again = DiskCache(tmp_path / "cache")
+    assert again.has(blk("b")) and await again.read(blk("b"), 1000) == data_of(1000)
+    await again.close()
 
 
 async def test_the_access_order_survives_a_restart(tmp_path: Path) -> None:
