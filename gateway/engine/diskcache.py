@@ -60,8 +60,9 @@ READ_THREADS = 4
 # A write is mostly the kernel's work (pages allocated and filled), then a wait for the GIL
 # the event loop holds: on two cores busy with a 400 MB/s first read (the load generator,
 # the proxy and the store on them too), one writer thread wrote 714-935 of the 1,024 blocks
-# of 1 GiB (the rest left memory before it had room); two, each working while the other
-# waits, wrote all 1,024 in each of three reads.
+# of 1 GiB (the rest left memory before it had room); two threads taking the next write as
+# each is free wrote them all in five of six reads. (Two threads each owning half of the
+# file names did no better than one: a burst of writes to one half waits for one thread.)
 WRITE_THREADS = 2
 IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
 # Dropped blocks remembered for a later write: far more blocks than a memory cache holds,
@@ -190,15 +191,16 @@ class DiskCache:
         self._scan()
         self.max_size = (max_size if max_size is not None
                          else default_max_size(self.root, self.used, workers))
-        # One thread per file name, by its first byte: a name's writes and removals run in
-        # the order they were asked for.
-        self._writers = [ThreadPoolExecutor(1, thread_name_prefix=f"bucketdav-cache-write-{i}")
-                         for i in range(WRITE_THREADS)]
+        self._writer = ThreadPoolExecutor(WRITE_THREADS,
+                                          thread_name_prefix="bucketdav-cache-write")
+        # Names whose file is being removed: not written again until it is gone, since the
+        # removal and the write could otherwise run at once on two writer threads.
+        self._removing: set[str] = set()
         self._readers = ThreadPoolExecutor(READ_THREADS,
                                            thread_name_prefix="bucketdav-cache-read")
         self._closed = False
         for name, _ in self._evict(0):  # the cap may have shrunk since the last run
-            self._unlink(name)
+            _remove(self._path(name))
         self._gauges()
 
     def attach(self, budget: MemoryBudget, counters: Counters) -> None:
@@ -267,9 +269,10 @@ class DiskCache:
     def write_behind(self, block: BlockId, chunks: list[bytes],
                      later: Later | None = None) -> bool:
         """Queue ``block``'s bytes for the writer; never waits. False when it is not queued
-        (already there, too large, or dropped: the writer behind, no memory free to hold
-        them). A dropped block with ``later`` (its bytes while the memory cache holds them)
-        is owed: written once the writer has room, if the memory cache still holds it."""
+        (already there, too large, or dropped: the writers behind, no memory free to hold
+        them, or its old file still being removed). A dropped block with ``later`` (its
+        bytes while the memory cache holds them) is owed: written once the writers have
+        room, if the memory cache still holds it."""
         name = file_name(block)
         if self._closed or name in self._index or name in self._pending:
             return False
@@ -292,21 +295,22 @@ class DiskCache:
             return None
         charge = 0
         pending_cap = self.max_pending_bytes if self.max_pending_bytes is not None else size
-        if (self._pending and self._reserved + size > pending_cap) or (
+        if name in self._removing or (self._pending and self._reserved + size > pending_cap) or (
             self.budget is not None and not (charge := self.budget.try_acquire(length))
         ):
             return False
         self._owed.pop(name, None)
-        for victim, _ in self._evict(size):  # removed before any later write of its name
-            self._unlink(victim)
+        victims = [victim for victim, _ in self._evict(size)]
+        self._removing.update(victims)
         self._pending.add(name)
         self._reserved += size
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._writer_of(name), _store, self._path(name), block, chunks)
+            self._writer, _store, self._path(name), block, chunks,
+            [self._path(victim) for victim in victims])
         self._futures.add(future)
         future.add_done_callback(
-            lambda done: self._written(done, name, size, charge))
+            lambda done: self._written(done, name, size, charge, victims))
         return True
 
     def _pay_owed(self) -> None:
@@ -323,9 +327,10 @@ class DiskCache:
                 return  # behind again: the next finished write tries once more
             self.counters.disk_cache_late_writes += 1
 
-    def _written(self, done: asyncio.Future[None], name: str, size: int, charge: int
-                 ) -> None:
+    def _written(self, done: asyncio.Future[None], name: str, size: int, charge: int,
+                 victims: list[str]) -> None:
         self._futures.discard(done)
+        self._removing.difference_update(victims)
         self._pending.discard(name)
         self._reserved -= size
         if charge and self.budget is not None:
@@ -368,13 +373,19 @@ class DiskCache:
             del self._objects[obj]
         self._gauges()
 
-    def _writer_of(self, name: str) -> ThreadPoolExecutor:
-        return self._writers[int(name[:2], 16) % len(self._writers)]
-
     def _unlink(self, name: str) -> None:
-        # On the name's writer thread: ordered before any later write of the same name.
-        if not self._closed:
-            self._writer_of(name).submit(_remove, self._path(name))
+        if self._closed:
+            return
+        self._removing.add(name)
+        future = asyncio.get_running_loop().run_in_executor(
+            self._writer, _remove, self._path(name))
+        self._futures.add(future)
+        future.add_done_callback(lambda done: self._removed(done, name))
+
+    def _removed(self, done: asyncio.Future[None], name: str) -> None:
+        self._futures.discard(done)
+        self._removing.discard(name)
+        self._pay_owed()  # its new bytes, if a read fetched them meanwhile
 
     def _gauges(self) -> None:
         self.counters.disk_cache_bytes = self.used
@@ -412,8 +423,7 @@ class DiskCache:
             return
         await self.flush()
         self._closed = True
-        for writer in self._writers:
-            await asyncio.to_thread(writer.shutdown, True)
+        await asyncio.to_thread(self._writer.shutdown, True)
         self._readers.shutdown(wait=False, cancel_futures=True)
         self._unlock()
 
@@ -449,7 +459,9 @@ def _load(path: Path, block: BlockId, length: int) -> bytes | None:
     return data
 
 
-def _store(path: Path, block: BlockId, chunks: list[bytes]) -> None:
+def _store(path: Path, block: BlockId, chunks: list[bytes], victims: list[Path]) -> None:
+    for victim in victims:  # room first: the cap holds on disk too
+        _remove(victim)
     temp = path.with_name(path.name + ".tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
