@@ -61,8 +61,8 @@ READ_THREADS = 4
 # the event loop holds: on two cores busy with a 400 MB/s first read (the load generator,
 # the proxy and the store on them too), one writer thread wrote 714-935 of the 1,024 blocks
 # of 1 GiB (the rest left memory before it had room); two threads taking the next write as
-# each is free wrote them all in five of six reads. (Two threads each owning half of the
-# file names did no better than one: a burst of writes to one half waits for one thread.)
+# each is free wrote them all in four of six reads (the others 1,014 and 855). Two threads
+# each owning half of the file names, tried first, did no better than one.
 WRITE_THREADS = 2
 IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
 # Dropped blocks remembered for a later write: far more blocks than a memory cache holds,

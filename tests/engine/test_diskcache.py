@@ -397,7 +397,7 @@ async def test_a_slow_write_does_not_hold_up_the_write_of_another_name(
 
     monkeypatch.setattr(diskcache, "_store", meeting_the_other)
     disk = DiskCache(tmp_path / "cache", max_pending_bytes=MiB)
-    assert disk.write_behind(blk("a"), [data_of(1000)])  # a and b: each on its own writer
+    assert disk.write_behind(blk("a"), [data_of(1000)])  # a and b under way at once
     assert disk.write_behind(blk("b"), [data_of(1000)])
     await disk.flush()
     assert disk.has(blk("a")) and disk.has(blk("b"))
