@@ -12,15 +12,10 @@ from typing import Any, cast
 import aiohttp
 
 from bench import dataset, plan
-from bench.runner import FORWARDER, Options, Rig
+from bench.runner import FORWARDER, Rig
 from bench.servers import Proxy, Service
 from tests.bench.backend import RecordingBackend
-
-
-def options() -> Options:
-    return Options(sizes=dataset.QUICK, runs=1, bandwidth_mb=50, latency_ms=20,
-                   memory_target_mib=512, only=(), contenders=(), bucketdav_args=(),
-                   rclone_args=(), timeout=60, keep_logs=None)
+from tests.bench.options import options
 
 
 def standing_in(name: str, port: int, log: Path) -> Service:

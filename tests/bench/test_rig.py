@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench import dataset, machine, plan, runner
-from tests.bench.test_forwarder import options
+from tests.bench.options import options
 
 
 def test_the_data_set_is_on_disk_before_the_first_measurement(
