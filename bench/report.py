@@ -444,9 +444,9 @@ def markdown(
         "## Method",
         "",
         "- Order: for each workload, for each run, every contender in turn (A B C A B C ...).",
-        "- The data set is flushed to disk (sync) once written, before the first measurement, "
-        "and so are the page cache's dirty pages before each PUT, so no contender's upload is "
-        "slowed by the previous one's bytes still being written to disk.",
+        "- The data set is flushed to disk (sync) once written, so its writeback does not run "
+        "under the first measurements; so are the page cache's dirty pages before each PUT, so "
+        "no contender's upload is slowed by the previous one's bytes still being written.",
         "- Every measurement of a gateway starts a fresh server process (cold caches) and stops "
         "it afterwards; backend bytes are read from the proxy after the stop, so read-ahead "
         "still in flight is counted.",

@@ -58,11 +58,9 @@ from gateway.settings import EngineSettings, SettingsError
 PENDING_SHARE = 2
 READ_THREADS = 4
 # A write is mostly the kernel's work (pages allocated and filled), then a wait for the GIL
-# the event loop holds: on two cores busy with a 400 MB/s first read (the load generator,
-# the proxy and the store on them too), one writer thread wrote 714-935 of the 1,024 blocks
-# of 1 GiB (the rest left memory before it had room); two threads taking the next write as
-# each is free wrote them all in four of six reads (the others 1,014 and 855). Two threads
-# each owning half of the file names, tried first, did no better than one.
+# the event loop holds, so a second thread works while the first waits: on two busy cores
+# one writer kept 714-935 of the 1,024 blocks of a 400 MB/s first read of 1 GiB, two kept
+# all of them in four of six reads.
 WRITE_THREADS = 2
 IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
 # Dropped blocks remembered for a later write: far more blocks than a memory cache holds,
@@ -413,7 +411,7 @@ class DiskCache:
             self.used += size
 
     async def flush(self) -> None:
-        """Wait for the writes under way (tests, shutdown)."""
+        """Wait for the writes and removals under way (tests, shutdown)."""
         while self._futures:
             await asyncio.gather(*list(self._futures), return_exceptions=True)
 
