@@ -66,7 +66,7 @@ IOV_MAX = 1024  # pieces one writev takes (Linux's limit)
 # Dropped blocks remembered for a later write: far more blocks than a memory cache holds,
 # in a few hundred KiB.
 MAX_OWED = 4096
-# A dropped block's bytes, asked for when the writer has room: None once the memory cache
+# A dropped block's bytes, asked for when the writers have room: None once the memory cache
 # no longer holds them.
 Later = Callable[[], list[bytes] | None]
 FREE_SHARE = 20  # the default size leaves 1/20 (5%) of the disk free
@@ -180,7 +180,7 @@ class DiskCache:
         self._index: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._objects: Counter[str] = Counter()  # object hash -> files on disk
         self._pending: set[str] = set()
-        # Blocks dropped while the writer was behind, by file name, oldest first.
+        # Blocks dropped while the writers were behind, by file name, oldest first.
         self._owed: OrderedDict[str, tuple[BlockId, Later]] = OrderedDict()
         self._futures: set[asyncio.Future[None]] = set()
         self._generation = 0
@@ -197,7 +197,7 @@ class DiskCache:
         self._readers = ThreadPoolExecutor(READ_THREADS,
                                            thread_name_prefix="bucketdav-cache-read")
         self._closed = False
-        for name, _ in self._evict(0):  # the cap may have shrunk since the last run
+        for name in self._evict(0):  # the cap may have shrunk since the last run
             _remove(self._path(name))
         self._gauges()
 
@@ -266,7 +266,7 @@ class DiskCache:
     # ---- writes ------------------------------------------------------------------------
     def write_behind(self, block: BlockId, chunks: list[bytes],
                      later: Later | None = None) -> bool:
-        """Queue ``block``'s bytes for the writer; never waits. False when it is not queued
+        """Queue ``block``'s bytes for the writers; never waits. False when it is not queued
         (already there, too large, or dropped: the writers behind, no memory free to hold
         them, or its old file still being removed). A dropped block with ``later`` (its
         bytes while the memory cache holds them) is owed: written once the writers have
@@ -285,7 +285,7 @@ class DiskCache:
         return bool(queued)
 
     def _queue(self, name: str, block: BlockId, chunks: list[bytes]) -> bool | None:
-        """Hand the bytes to the writer: True; False when it has no room for them now;
+        """Hand the bytes to the writers: True; False when they have no room for them now;
         None when the file could never fit."""
         length = sum(map(len, chunks))
         size = file_size(block, length)
@@ -298,7 +298,7 @@ class DiskCache:
         ):
             return False
         self._owed.pop(name, None)
-        victims = [victim for victim, _ in self._evict(size)]
+        victims = self._evict(size)
         self._removing.update(victims)
         self._pending.add(name)
         self._reserved += size
@@ -313,8 +313,8 @@ class DiskCache:
 
     def _pay_owed(self) -> None:
         """Queue the owed blocks the memory cache still holds, oldest first, while the
-        writer has room: a first read faster than the disk still leaves them all on disk
-        when its blocks outlive the writer's lag in memory."""
+        writers have room: a first read faster than the disk still leaves them all on disk
+        when its blocks outlive the writers' lag in memory."""
         while self._owed and not self._closed:
             name, (block, later) = next(iter(self._owed.items()))
             chunks = later()
@@ -327,31 +327,37 @@ class DiskCache:
 
     def _written(self, done: asyncio.Future[None], name: str, size: int, charge: int,
                  victims: list[str]) -> None:
-        self._futures.discard(done)
-        self._removing.difference_update(victims)
         self._pending.discard(name)
         self._reserved -= size
         if charge and self.budget is not None:
             self.budget.release(charge)
         if done.cancelled() or done.exception() is not None:
             self.counters.disk_cache_errors += 1
-            return
-        self._generation += 1
-        self._index[name] = _Entry(size, self._generation)
-        self._objects[object_of(name)] += 1
-        self.used += size
-        self.counters.disk_cache_written_bytes += size
-        self._gauges()
+        else:
+            self._generation += 1
+            self._index[name] = _Entry(size, self._generation)
+            self._objects[object_of(name)] += 1
+            self.used += size
+            self.counters.disk_cache_written_bytes += size
+            self._gauges()
+        self._finished(done, victims)
+
+    def _finished(self, done: asyncio.Future[None], removed: list[str]) -> None:
+        """A writer is free again, failed or not: the names it removed may be written
+        again, and the owed blocks get its room (at shutdown too, which waits for it)."""
+        self._futures.discard(done)
+        self._removing.difference_update(removed)
         self._pay_owed()
 
-    def _evict(self, size: int) -> list[tuple[str, _Entry]]:
-        """Take least recently used files out of the index until ``size`` more bytes fit."""
+    def _evict(self, size: int) -> list[str]:
+        """Take least recently used files out of the index until ``size`` more bytes fit;
+        their names."""
         victims = []
         while self._index and self.used + self._reserved + size > self.max_size:
             name, entry = self._index.popitem(last=False)
             self._untrack(name, entry)
             self.counters.disk_cache_evictions += 1
-            victims.append((name, entry))
+            victims.append(name)
         return victims
 
     def _forget(self, name: str, entry: _Entry, unlink: bool) -> None:
@@ -378,12 +384,8 @@ class DiskCache:
         future = asyncio.get_running_loop().run_in_executor(
             self._writer, _remove, self._path(name))
         self._futures.add(future)
-        future.add_done_callback(lambda done: self._removed(done, name))
-
-    def _removed(self, done: asyncio.Future[None], name: str) -> None:
-        self._futures.discard(done)
-        self._removing.discard(name)
-        self._pay_owed()  # its new bytes, if a read fetched them meanwhile
+        # Then its new bytes are written, if a read fetched them meanwhile (owed).
+        future.add_done_callback(lambda done: self._finished(done, [name]))
 
     def _gauges(self) -> None:
         self.counters.disk_cache_bytes = self.used

@@ -326,6 +326,30 @@ async def test_an_owed_block_is_written_later_only_if_its_bytes_are_still_held(
     await disk.close()
 
 
+async def test_a_failed_write_still_gives_its_room_to_an_owed_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails frees its writer as one that succeeds does: the block dropped
+    while it ran is written then, not left for a later write that may never come."""
+    store = diskcache._store
+
+    def failing_for_busy(path: Path, block: BlockId, chunks: list[bytes],
+                         victims: list[Path]) -> None:
+        if block.key == "busy":
+            raise OSError("disk full")
+        store(path, block, chunks, victims)
+
+    monkeypatch.setattr(diskcache, "_store", failing_for_busy)
+    disk = DiskCache(tmp_path / "cache", max_pending_bytes=MiB + 1000)
+    busy, held = BlockId("s", "busy", "e", 0), BlockId("s", "held", "e", 0)
+    assert disk.write_behind(busy, [data_of(MiB)])  # the writers' one slot is taken
+    assert not disk.write_behind(held, [data_of(MiB)], lambda: [data_of(MiB)])
+    await disk.flush()
+    assert not disk.has(busy) and disk.has(held)
+    assert disk.counters.disk_cache_errors == 1 and disk.counters.disk_cache_late_writes == 1
+    await disk.close()
+
+
 async def test_a_whole_read_ahead_window_landing_at_once_is_queued_not_dropped(
     tmp_path: Path,
 ) -> None:
